@@ -1,0 +1,25 @@
+namespace Registry.Api;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Warning, "Listening on {Address}, which is not loopback: there is no authentication yet, so anyone who can reach it may push and delete.")]
+    public static partial void ListeningBeyondLoopback(ILogger logger, string address);
+
+    [LoggerMessage(2, LogLevel.Information, "Blob {Digest} ({Size} bytes) stored for {Repository}")]
+    public static partial void BlobCommitted(ILogger logger, string repository, string digest, long size);
+
+    [LoggerMessage(3, LogLevel.Information, "Manifest {Digest} pushed to {Repository} (tag {Tag})")]
+    public static partial void ManifestPushed(ILogger logger, string repository, string digest, string? tag);
+
+    [LoggerMessage(4, LogLevel.Warning, "Upload {UploadId} to {Repository}: digest mismatch, expected {Expected}, computed {Actual}")]
+    public static partial void DigestMismatch(ILogger logger, string repository, string uploadId, string expected, string actual);
+
+    [LoggerMessage(5, LogLevel.Information, "Expired upload {UploadId} started at {StartedAt}")]
+    public static partial void UploadExpired(ILogger logger, string uploadId, DateTimeOffset startedAt);
+
+    [LoggerMessage(6, LogLevel.Error, "Unhandled error on {Method} {Path}")]
+    public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(7, LogLevel.Information, "Blob {Digest} mounted into {Repository} from {From}")]
+    public static partial void BlobMounted(ILogger logger, string repository, string digest, string? from);
+}

@@ -1,0 +1,138 @@
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Registry.Api.Services;
+
+namespace Registry.Api.Oci;
+
+public sealed class ManifestHandlers(ManifestService manifests, IOptions<RegistryOptions> options)
+{
+    public async Task<IResult> GetAsync(HttpContext context, string name, string reference)
+    {
+        if (ReferenceError(reference) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var descriptor = await manifests.ResolveAsync(name, reference);
+        if (descriptor is null)
+        {
+            return OciErrorCode.ManifestUnknown.WithDetail($"{name}:{reference}");
+        }
+
+        if (!Accepts(context.Request, descriptor.MediaType))
+        {
+            return OciErrorCode.ManifestUnknown.WithDetail($"the manifest is {descriptor.MediaType}, which the Accept header does not allow");
+        }
+
+        var stored = await manifests.ReadAsync(descriptor, context.RequestAborted);
+        if (stored is null)
+        {
+            return OciErrorCode.ManifestUnknown.WithDetail($"{name}@{descriptor.Digest}");
+        }
+
+        return OciResult.Status(200)
+            .WithHeader("Docker-Content-Digest", descriptor.Digest)
+            .WithHeader("ETag", $"\"{descriptor.Digest}\"")
+            .WithBody(descriptor.MediaType, stored.Content);
+    }
+
+    public async Task<IResult> PutAsync(HttpContext context, string name, string reference)
+    {
+        if (ReferenceError(reference) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var limit = options.Value.Limits.MaxManifestBytes;
+        if (context.Request.ContentLength > limit)
+        {
+            return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
+        }
+
+        var body = await ReadBodyAsync(context.Request.Body, limit, context.RequestAborted);
+        if (body is null)
+        {
+            return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
+        }
+
+        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, context.RequestAborted);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var result = OciResult.Status(201)
+            .WithHeader("Location", $"/v2/{name}/manifests/{descriptor!.Digest}")
+            .WithHeader("Docker-Content-Digest", descriptor.Digest);
+        return descriptor.Subject is { } subject ? result.WithHeader("OCI-Subject", subject) : result;
+    }
+
+    public async Task<IResult> DeleteAsync(string name, string reference)
+    {
+        if (ReferenceError(reference) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return await manifests.DeleteAsync(name, reference)
+            ? OciResult.Status(202)
+            : OciErrorCode.ManifestUnknown.WithDetail($"{name}:{reference}");
+    }
+
+    private static OciError? ReferenceError(string reference)
+    {
+        if (References.LooksLikeDigest(reference))
+        {
+            return References.IsValidDigest(reference) ? null : OciErrorCode.DigestInvalid.WithDetail($"'{reference}' is not a sha256 or sha512 digest");
+        }
+
+        return References.IsValidTag(reference) ? null : OciErrorCode.TagInvalid.WithDetail($"'{(reference.Length > 200 ? reference[..200] : reference)}' is not a valid tag");
+    }
+
+    /// <summary>An absent Accept, a wildcard, or the stored media type among the listed ones.</summary>
+    private static bool Accepts(HttpRequest request, string mediaType)
+    {
+        var accept = request.Headers.Accept;
+        if (accept.Count == 0)
+        {
+            return true;
+        }
+
+        if (!MediaTypeHeaderValue.TryParseList(accept, out var values))
+        {
+            return true;
+        }
+
+        foreach (var value in values)
+        {
+            if (value.MediaType.Equals("*/*", StringComparison.Ordinal)
+                || value.MediaType.Equals("application/*", StringComparison.Ordinal)
+                || value.MediaType.Equals("application/json", StringComparison.Ordinal)
+                || value.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Reads a body of at most <paramref name="limit"/> bytes; null when it is longer.</summary>
+    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(Stream body, int limit, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+    }
+}

@@ -1,0 +1,53 @@
+namespace Registry.Api.Oci;
+
+/// <summary>Routes every <c>/v2/</c> request to its handler after validating the repository name.</summary>
+public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, ManifestHandlers manifests, ListingHandlers listings, ILogger<OciEndpoint> logger)
+{
+    public async Task<IResult> HandleAsync(HttpContext context, string? path)
+    {
+        var route = OciPath.Parse(path);
+        var method = context.Request.Method;
+        if (route.Route is not (OciRoute.NotFound or OciRoute.Base or OciRoute.Catalog) && !References.IsValidName(route.Name))
+        {
+            return OciErrorCode.NameInvalid.WithDetail($"'{Truncate(route.Name)}' is not a valid repository name");
+        }
+
+        try
+        {
+            return (route.Route, method) switch
+            {
+                (OciRoute.Base, "GET" or "HEAD") => OciResult.Status(200).WithBody("application/json", "{}"u8.ToArray()),
+                (OciRoute.Catalog, "GET") => await listings.CatalogAsync(context),
+                (OciRoute.Tags, "GET") => await listings.TagsAsync(context, route.Name),
+                (OciRoute.Referrers, "GET") => await listings.ReferrersAsync(context, route.Name, route.Reference),
+                (OciRoute.Manifest, "GET" or "HEAD") => await manifests.GetAsync(context, route.Name, route.Reference),
+                (OciRoute.Manifest, "PUT") => await manifests.PutAsync(context, route.Name, route.Reference),
+                (OciRoute.Manifest, "DELETE") => await manifests.DeleteAsync(route.Name, route.Reference),
+                (OciRoute.Blob, "GET" or "HEAD") => await blobs.GetAsync(context, route.Name, route.Reference),
+                (OciRoute.Blob, "DELETE") => await blobs.DeleteAsync(route.Name, route.Reference),
+                (OciRoute.UploadStart, "POST") => await uploads.StartAsync(context, route.Name),
+                (OciRoute.Upload, "GET") => await uploads.StatusAsync(route.Name, route.Reference),
+                (OciRoute.Upload, "PATCH") => await uploads.PatchAsync(context, route.Name, route.Reference),
+                (OciRoute.Upload, "PUT") => await uploads.PutAsync(context, route.Name, route.Reference),
+                (OciRoute.Upload, "DELETE") => await uploads.DeleteAsync(route.Name, route.Reference),
+                (OciRoute.NotFound, _) => OciErrorCode.NameUnknown.WithDetail("no such endpoint"),
+                _ => OciErrorCode.Unsupported.WithDetail($"{method} is not supported here"),
+            };
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return Results.Empty;
+        }
+        catch (BadHttpRequestException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            Log.Unhandled(logger, e, method, context.Request.Path);
+            return OciErrorCode.Unknown.WithDetail();
+        }
+    }
+
+    private static string Truncate(string name) => name.Length <= 300 ? name : name[..300] + "…";
+}

@@ -1,0 +1,3 @@
+using Registry.Api;
+
+RegistryApp.Create(args).Run();

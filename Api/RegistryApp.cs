@@ -1,0 +1,23 @@
+using Registry.Api.Extensions;
+
+namespace Registry.Api;
+
+/// <summary>Builds the registry host; <c>Program</c> runs it and the tests start it on a free port.</summary>
+public static class RegistryApp
+{
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        var options = builder.AddRegistryOptions();
+        builder.AddRegistryKestrel(options);
+        builder.AddRegistryStorage(options);
+        builder.AddRegistrySilo(options);
+        builder.AddOciApi();
+
+        var app = builder.Build();
+        app.WarnIfExposed(options);
+        app.MapOciApi();
+        return app;
+    }
+}

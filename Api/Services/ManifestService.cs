@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Registry.Api.Oci;
+using Registry.Grains;
+using Registry.Storage;
+
+namespace Registry.Api.Services;
+
+/// <summary>A manifest ready to send: its descriptor and its bytes as pushed.</summary>
+public sealed record StoredManifest(ManifestDescriptor Descriptor, ReadOnlyMemory<byte> Content);
+
+/// <summary>Manifest pushes and reads: bytes in blob storage (cached here), facts in the repository grain.</summary>
+public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOptions<RegistryOptions> options, TimeProvider time, ILogger<ManifestService> logger)
+{
+    private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.Limits.ManifestCacheBytes });
+
+    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, CancellationToken ct)
+    {
+        var byDigest = References.LooksLikeDigest(reference);
+        var digest = References.Compute(byDigest ? References.AlgorithmOf(reference) : System.Security.Cryptography.HashAlgorithmName.SHA256, body.Span);
+        if (byDigest && digest != reference)
+        {
+            return (null, OciErrorCode.DigestInvalid.WithDetail($"the manifest has digest {digest}, not {reference}"));
+        }
+
+        var parsed = ManifestParser.Parse(body, contentType, out var error);
+        if (error is not null)
+        {
+            return (null, error);
+        }
+
+        var descriptor = new ManifestDescriptor(digest, parsed.MediaType, body.Length, parsed.ArtifactType, parsed.Annotations, parsed.Subject, time.GetUtcNow());
+        var tag = byDigest ? null : reference;
+
+        // Bytes first: once the grain acknowledges, the manifest must be readable.
+        await store.PutAsync(digest, body, ct);
+        var result = await grains.GetGrain<IRepositoryGrain>(name).PutManifest(new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag));
+        switch (result.Outcome)
+        {
+            case ManifestPushOutcome.BlobUnknown:
+                return (null, OciErrorCode.ManifestBlobUnknown.WithDetail($"blob {result.Missing} is not in repository {name}"));
+            case ManifestPushOutcome.ManifestUnknown:
+                return (null, OciErrorCode.ManifestBlobUnknown.WithDetail($"manifest {result.Missing} is not in repository {name}"));
+        }
+
+        Remember(digest, body);
+        Log.ManifestPushed(logger, name, digest, tag);
+        return (descriptor, null);
+    }
+
+    public async Task<ManifestDescriptor?> ResolveAsync(string name, string reference)
+    {
+        var repository = grains.GetGrain<IRepositoryGrain>(name);
+        return References.LooksLikeDigest(reference)
+            ? await repository.GetManifest(reference)
+            : await repository.ResolveTag(reference);
+    }
+
+    public async Task<StoredManifest?> ReadAsync(ManifestDescriptor descriptor, CancellationToken ct)
+    {
+        if (_cache.TryGetValue(descriptor.Digest, out ReadOnlyMemory<byte> cached))
+        {
+            return new StoredManifest(descriptor, cached);
+        }
+
+        await using var stream = await store.OpenReadAsync(descriptor.Digest, 0, ct);
+        if (stream is null)
+        {
+            return null;
+        }
+
+        var content = new byte[descriptor.Size];
+        await stream.ReadExactlyAsync(content, ct);
+        Remember(descriptor.Digest, content);
+        return new StoredManifest(descriptor, content);
+    }
+
+    public Task<bool> DeleteAsync(string name, string reference)
+    {
+        var repository = grains.GetGrain<IRepositoryGrain>(name);
+        return References.LooksLikeDigest(reference) ? repository.DeleteManifest(reference) : repository.DeleteTag(reference);
+    }
+
+    private void Remember(string digest, ReadOnlyMemory<byte> content)
+        => _cache.Set(digest, content, new MemoryCacheEntryOptions { Size = content.Length });
+}

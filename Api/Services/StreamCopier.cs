@@ -1,0 +1,98 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+
+namespace Registry.Api.Services;
+
+/// <summary>Moves blob bytes with pooled buffers, hashing on the way in; never holds a whole blob.</summary>
+public static class StreamCopier
+{
+    private const int BufferSize = 1 << 20;
+
+    /// <summary>
+    /// Copies <paramref name="source"/> to <paramref name="destination"/>, feeding every byte to
+    /// <paramref name="hash"/>. Stops after <paramref name="limit"/> + 1 bytes, so a caller can tell
+    /// a body longer than announced from one that fits. Returns the bytes copied.
+    /// </summary>
+    public static async Task<long> CopyAsync(Stream source, Stream destination, IncrementalHash hash, long limit, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            long total = 0;
+            while (total <= limit)
+            {
+                var want = (int)Math.Min(buffer.Length, limit - total + 1);
+                var filled = 0;
+                int read;
+                do
+                {
+                    read = await source.ReadAsync(buffer.AsMemory(filled, want - filled), cancellationToken);
+                    filled += read;
+                }
+                while (read > 0 && filled < want);
+
+                if (filled == 0)
+                {
+                    break;
+                }
+
+                hash.AppendData(buffer, 0, filled);
+                await destination.WriteAsync(buffer.AsMemory(0, filled), cancellationToken);
+                total += filled;
+                if (read == 0)
+                {
+                    break;
+                }
+            }
+
+            return total;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Feeds <paramref name="source"/> to <paramref name="hash"/> (rebuilding a hash from storage).</summary>
+    public static async Task HashAsync(Stream source, IncrementalHash hash, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe.</summary>
+    public static async Task SendAsync(Stream source, PipeWriter destination, long count, CancellationToken cancellationToken)
+    {
+        const int chunk = 1 << 16;
+        while (count > 0)
+        {
+            var memory = destination.GetMemory(chunk);
+            var want = (int)Math.Min(memory.Length, count);
+            var read = await source.ReadAsync(memory[..want], cancellationToken);
+            if (read == 0)
+            {
+                throw new EndOfStreamException($"blob ended {count} bytes early");
+            }
+
+            destination.Advance(read);
+            count -= read;
+            var flush = await destination.FlushAsync(cancellationToken);
+            if (flush.IsCanceled || flush.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+using Orleans.Concurrency;
+
+namespace Registry.Grains;
+
+/// <summary>The sorted set of repository names, so <c>_catalog</c> never walks storage.</summary>
+[Alias("registry.catalog")]
+public interface ICatalogGrain : IGrainWithIntegerKey
+{
+    [Alias("add")]
+    Task Add(string repository);
+
+    [ReadOnly, Alias("list")]
+    ValueTask<NamePage> List(string? last, int limit);
+}

@@ -1,0 +1,59 @@
+using Orleans.Concurrency;
+
+namespace Registry.Grains;
+
+[GenerateSerializer, Immutable, Alias("registry.upload-status")]
+public sealed record UploadStatus(
+    [property: Id(0)] string Repository,
+    [property: Id(1)] long Offset,
+    [property: Id(2)] DateTimeOffset StartedAt);
+
+[GenerateSerializer, Alias("registry.chunk-grant")]
+public enum ChunkGrant
+{
+    Granted = 0,
+    UnknownUpload = 1,
+    OffsetMismatch = 2,
+    Busy = 3,
+}
+
+[GenerateSerializer, Immutable, Alias("registry.chunk-lease")]
+public sealed record ChunkLease(
+    [property: Id(0)] ChunkGrant Grant,
+    [property: Id(1)] long Offset);
+
+/// <summary>
+/// One chunked upload, keyed by its session id. It tracks the offset, the parts staged so far
+/// and when the session started; it never sees the bytes. One chunk is written at a time.
+/// </summary>
+[Alias("registry.upload-session")]
+public interface IUploadSessionGrain : IGrainWithStringKey
+{
+    [Alias("start")]
+    Task<UploadStatus> Start(string repository);
+
+    [ReadOnly, Alias("status")]
+    ValueTask<UploadStatus?> GetStatus(string repository);
+
+    /// <summary>Reserves the session for one chunk that starts at <paramref name="start"/> (null: at the end).</summary>
+    [Alias("begin-chunk")]
+    Task<ChunkLease> BeginChunk(string repository, long? start);
+
+    [Alias("end-chunk")]
+    Task<UploadStatus> EndChunk(long start, long length);
+
+    [Alias("abort-chunk")]
+    Task AbortChunk();
+
+    /// <summary>Ends the session: its staged bytes are committed or discarded by the caller.</summary>
+    [Alias("finish")]
+    Task Finish();
+
+    /// <summary>Cancels the session and deletes its staged bytes.</summary>
+    [Alias("cancel")]
+    Task<bool> Cancel(string repository);
+
+    /// <summary>Expires the session, deleting staged bytes, when it started before <paramref name="cutoff"/>.</summary>
+    [Alias("expire")]
+    Task<bool> ExpireIfStartedBefore(DateTimeOffset cutoff);
+}

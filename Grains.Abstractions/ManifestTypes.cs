@@ -1,0 +1,54 @@
+namespace Registry.Grains;
+
+/// <summary>What a repository knows about one manifest; the bytes live in blob storage.</summary>
+[GenerateSerializer, Immutable, Alias("registry.manifest-descriptor")]
+public sealed record ManifestDescriptor(
+    [property: Id(0)] string Digest,
+    [property: Id(1)] string MediaType,
+    [property: Id(2)] long Size,
+    [property: Id(3)] string? ArtifactType,
+    [property: Id(4)] IReadOnlyDictionary<string, string>? Annotations,
+    [property: Id(5)] string? Subject,
+    [property: Id(6)] DateTimeOffset PushedAt);
+
+/// <summary>A manifest push: the descriptor plus what the manifest references.</summary>
+[GenerateSerializer, Immutable, Alias("registry.manifest-push")]
+public sealed record ManifestPush(
+    [property: Id(0)] ManifestDescriptor Manifest,
+    [property: Id(1)] IReadOnlyList<string> Blobs,
+    [property: Id(2)] IReadOnlyList<string> ChildManifests,
+    [property: Id(3)] string? Tag);
+
+[GenerateSerializer, Alias("registry.manifest-push-outcome")]
+public enum ManifestPushOutcome
+{
+    Accepted = 0,
+    BlobUnknown = 1,
+    ManifestUnknown = 2,
+}
+
+[GenerateSerializer, Immutable, Alias("registry.manifest-push-result")]
+public sealed record ManifestPushResult(
+    [property: Id(0)] ManifestPushOutcome Outcome,
+    [property: Id(1)] string? Missing,
+    [property: Id(2)] long Generation);
+
+/// <summary>One acknowledged write of a tag: which manifest it pointed at and when.</summary>
+[GenerateSerializer, Immutable, Alias("registry.tag-event")]
+public sealed record TagHistoryEntry(
+    [property: Id(0)] string Digest,
+    [property: Id(1)] DateTimeOffset Created,
+    [property: Id(2)] long Generation);
+
+[GenerateSerializer, Immutable, Alias("registry.page")]
+public sealed record NamePage(
+    [property: Id(0)] IReadOnlyList<string> Names,
+    [property: Id(1)] bool More);
+
+[GenerateSerializer, Immutable, Alias("registry.referrer")]
+public sealed record Referrer(
+    [property: Id(0)] string Digest,
+    [property: Id(1)] string MediaType,
+    [property: Id(2)] long Size,
+    [property: Id(3)] string? ArtifactType,
+    [property: Id(4)] IReadOnlyDictionary<string, string>? Annotations);

@@ -1,0 +1,31 @@
+namespace Registry.Grains;
+
+[GenerateSerializer, Alias("registry.repository-state")]
+public sealed class RepositoryState
+{
+    [Id(0)] public Dictionary<string, TagState> Tags { get; set; } = new(StringComparer.Ordinal);
+
+    [Id(1)] public Dictionary<string, ManifestDescriptor> Manifests { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Blobs this repository may serve, with their sizes.</summary>
+    [Id(2)] public Dictionary<string, long> Blobs { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Subject digest → digests of the manifests that name it as their subject.</summary>
+    [Id(3)] public Dictionary<string, List<string>> Referrers { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Counts every acknowledged tag change; each history entry carries the value it got.</summary>
+    [Id(4)] public long Generation { get; set; }
+
+    [Id(5)] public bool InCatalog { get; set; }
+
+    public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
+}
+
+[GenerateSerializer, Alias("registry.tag-state")]
+public sealed class TagState
+{
+    [Id(0)] public string Digest { get; set; } = "";
+
+    /// <summary>Acknowledged writes, oldest first (read newest first).</summary>
+    [Id(1)] public List<TagHistoryEntry> History { get; set; } = [];
+}

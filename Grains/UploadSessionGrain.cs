@@ -1,0 +1,134 @@
+using Orleans.Runtime;
+using Registry.Storage;
+
+namespace Registry.Grains;
+
+[GenerateSerializer, Alias("registry.upload-part")]
+public sealed record UploadPart([property: Id(0)] long Offset, [property: Id(1)] long Length);
+
+[GenerateSerializer, Alias("registry.upload-state")]
+public sealed class UploadSessionState
+{
+    [Id(0)] public string Repository { get; set; } = "";
+
+    [Id(1)] public DateTimeOffset StartedAt { get; set; }
+
+    [Id(2)] public long Offset { get; set; }
+
+    /// <summary>The parts staged so far, in order; a backend may stage each as its own object.</summary>
+    [Id(3)] public List<UploadPart> Parts { get; set; } = [];
+}
+
+public sealed class UploadSessionGrain(
+    [PersistentState("upload", RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
+    IBlobStore store,
+    TimeProvider time) : Grain, IUploadSessionGrain
+{
+    /// <summary>
+    /// Whether a chunk is being written. Deliberately not persisted: when the process writing a
+    /// chunk dies, the session comes back elsewhere free to take the retried chunk.
+    /// </summary>
+    private bool _chunkInFlight;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public async Task<UploadStatus> Start(string repository)
+    {
+        var now = time.GetUtcNow();
+        await store.CreateUploadAsync(Id, now, CancellationToken.None);
+        state.State = new UploadSessionState { Repository = repository, StartedAt = now };
+        await state.WriteStateAsync();
+        return Status();
+    }
+
+    public ValueTask<UploadStatus?> GetStatus(string repository)
+        => ValueTask.FromResult(IsOpenFor(repository) ? Status() : null);
+
+    public Task<ChunkLease> BeginChunk(string repository, long? start)
+    {
+        if (!IsOpenFor(repository))
+        {
+            return Task.FromResult(new ChunkLease(ChunkGrant.UnknownUpload, 0));
+        }
+
+        var offset = state.State.Offset;
+        if (_chunkInFlight)
+        {
+            return Task.FromResult(new ChunkLease(ChunkGrant.Busy, offset));
+        }
+
+        if (start is { } s && s != offset)
+        {
+            return Task.FromResult(new ChunkLease(ChunkGrant.OffsetMismatch, offset));
+        }
+
+        _chunkInFlight = true;
+        DelayDeactivation(TimeSpan.FromHours(1));
+        return Task.FromResult(new ChunkLease(ChunkGrant.Granted, offset));
+    }
+
+    public async Task<UploadStatus> EndChunk(long start, long length)
+    {
+        _chunkInFlight = false;
+        if (start != state.State.Offset)
+        {
+            throw new InvalidOperationException($"chunk at {start} does not continue upload {Id} at {state.State.Offset}");
+        }
+
+        if (length > 0)
+        {
+            state.State.Parts.Add(new UploadPart(start, length));
+            state.State.Offset = start + length;
+            await state.WriteStateAsync();
+        }
+
+        return Status();
+    }
+
+    public Task AbortChunk()
+    {
+        _chunkInFlight = false;
+        return Task.CompletedTask;
+    }
+
+    public async Task Finish()
+    {
+        _chunkInFlight = false;
+        await state.ClearStateAsync();
+        DeactivateOnIdle();
+    }
+
+    public async Task<bool> Cancel(string repository)
+    {
+        if (!IsOpenFor(repository))
+        {
+            return false;
+        }
+
+        await DiscardAsync();
+        return true;
+    }
+
+    public async Task<bool> ExpireIfStartedBefore(DateTimeOffset cutoff)
+    {
+        if (state.RecordExists && state.State.StartedAt >= cutoff)
+        {
+            return false;
+        }
+
+        await DiscardAsync();
+        return true;
+    }
+
+    private async Task DiscardAsync()
+    {
+        _chunkInFlight = false;
+        await store.DeleteUploadAsync(Id, CancellationToken.None);
+        await state.ClearStateAsync();
+        DeactivateOnIdle();
+    }
+
+    private bool IsOpenFor(string repository) => state.RecordExists && state.State.Repository == repository;
+
+    private UploadStatus Status() => new(state.State.Repository, state.State.Offset, state.State.StartedAt);
+}

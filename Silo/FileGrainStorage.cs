@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Orleans.Runtime;
+using Orleans.Serialization;
+using Orleans.Storage;
+
+namespace Registry.Silo;
+
+/// <summary>
+/// Grain state as one file per grain under <c>{root}/{state name}/{grain type}/{key}</c>:
+/// an 8-byte version (the ETag) followed by the state in the Orleans binary format, which is
+/// version tolerant through the <c>[Id]</c> of every field. Written to a temporary file, flushed
+/// to disk and renamed over the old one, so a crash leaves either the old or the new state.
+/// </summary>
+public sealed class FileGrainStorage(string root, Serializer serializer) : IGrainStorage
+{
+    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var path = PathFor(stateName, grainId);
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            grainState.RecordExists = false;
+            grainState.ETag = null;
+            return;
+        }
+
+        var version = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        grainState.State = serializer.Deserialize<T>(bytes.AsMemory(sizeof(long)));
+        grainState.ETag = version.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var path = PathFor(stateName, grainId);
+        var version = CheckVersion(path, grainState.ETag) + 1;
+        var payload = serializer.SerializeToArray(grainState.State);
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous))
+        {
+            var header = new byte[sizeof(long)];
+            BinaryPrimitives.WriteInt64LittleEndian(header, version);
+            await file.WriteAsync(header);
+            await file.WriteAsync(payload);
+            file.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, path, overwrite: true);
+        grainState.ETag = version.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var path = PathFor(stateName, grainId);
+        CheckVersion(path, grainState.ETag);
+        File.Delete(path);
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Refuses a write based on a version other than the stored one (a second activation).</summary>
+    private static long CheckVersion(string path, string? etag)
+    {
+        long stored = 0;
+        if (File.Exists(path))
+        {
+            Span<byte> header = stackalloc byte[sizeof(long)];
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 0);
+            file.ReadExactly(header);
+            stored = BinaryPrimitives.ReadInt64LittleEndian(header);
+        }
+
+        var expected = etag is null ? 0 : long.Parse(etag, CultureInfo.InvariantCulture);
+        if (stored != expected)
+        {
+            throw new InconsistentStateException($"State at {path} is version {stored}, the activation expected {expected}.", stored.ToString(CultureInfo.InvariantCulture), etag ?? "");
+        }
+
+        return stored;
+    }
+
+    private string PathFor(string stateName, GrainId grainId)
+    {
+        var key = grainId.Key.ToString()!;
+        var escaped = Uri.EscapeDataString(key);
+        var fileName = escaped.Length <= 120
+            ? escaped
+            : "sha256-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+        return Path.Combine(root, stateName, grainId.Type.ToString()!, fileName);
+    }
+}

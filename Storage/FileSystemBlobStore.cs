@@ -1,0 +1,241 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+
+namespace Registry.Storage;
+
+/// <summary>
+/// Blobs under <c>{root}/blobs/{algorithm}/{first two hex}/{hex}</c>, uploads under
+/// <c>{root}/uploads/{id}/</c>. Every blob becomes visible by an atomic rename of a file
+/// that was flushed to disk first, so a crash never leaves a partial blob visible.
+/// </summary>
+public sealed class FileSystemBlobStore : IBlobStore
+{
+    private const int BufferSize = 1 << 16;
+    private readonly string _blobs;
+    private readonly string _uploads;
+    private readonly string _temp;
+
+    public FileSystemBlobStore(string root)
+    {
+        _blobs = Path.Combine(root, "blobs");
+        _uploads = Path.Combine(root, "uploads");
+        _temp = Path.Combine(root, "tmp");
+        Directory.CreateDirectory(_blobs);
+        Directory.CreateDirectory(_uploads);
+        Directory.CreateDirectory(_temp);
+    }
+
+    public Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(BlobPath(digest));
+        return Task.FromResult(info.Exists ? info.Length : (long?)null);
+    }
+
+    public Task<Stream?> OpenReadAsync(string digest, long offset, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var stream = new FileStream(BlobPath(digest), new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Read,
+                Share = FileShare.Read | FileShare.Delete,
+                BufferSize = 0,
+                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+            });
+            if (offset > 0)
+            {
+                stream.Seek(offset, SeekOrigin.Begin);
+            }
+
+            return Task.FromResult<Stream?>(stream);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return Task.FromResult<Stream?>(null);
+        }
+    }
+
+    public async Task PutAsync(string digest, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var target = BlobPath(digest);
+        if (File.Exists(target))
+        {
+            return;
+        }
+
+        var temp = Path.Combine(_temp, Guid.NewGuid().ToString("N"));
+        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous))
+        {
+            await file.WriteAsync(content, cancellationToken);
+            file.Flush(flushToDisk: true);
+        }
+
+        Publish(temp, target);
+    }
+
+    public Task<bool> DeleteAsync(string digest, CancellationToken cancellationToken)
+    {
+        var path = BlobPath(digest);
+        if (!File.Exists(path))
+        {
+            return Task.FromResult(false);
+        }
+
+        File.Delete(path);
+        return Task.FromResult(true);
+    }
+
+    public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
+    {
+        var dir = UploadDir(uploadId);
+        Directory.CreateDirectory(dir);
+        await File.WriteAllTextAsync(
+            Path.Combine(dir, "startedat"),
+            startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+            cancellationToken);
+        await using (new FileStream(Path.Combine(dir, "data"), FileMode.OpenOrCreate, FileAccess.Write))
+        {
+        }
+    }
+
+    public Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
+    {
+        var file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), new FileStreamOptions
+        {
+            Mode = FileMode.Open,
+            Access = FileAccess.Write,
+            Share = FileShare.Read,
+            BufferSize = 0,
+            Options = FileOptions.Asynchronous,
+        });
+        if (file.Length != offset)
+        {
+            file.SetLength(offset);
+        }
+
+        file.Seek(offset, SeekOrigin.Begin);
+        return Task.FromResult<Stream>(new DurableWriteStream(file));
+    }
+
+    public Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
+    {
+        var file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return Task.FromResult<Stream>(new BoundedReadStream(file, length));
+    }
+
+    public Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
+    {
+        var dir = UploadDir(uploadId);
+        var data = Path.Combine(dir, "data");
+        var target = BlobPath(digest);
+        if (!File.Exists(target))
+        {
+            using (var file = new FileStream(data, FileMode.Open, FileAccess.Write, FileShare.Read))
+            {
+                if (file.Length != length)
+                {
+                    file.SetLength(length);
+                }
+
+                file.Flush(flushToDisk: true);
+            }
+
+            Publish(data, target);
+        }
+
+        Directory.Delete(dir, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
+    {
+        var dir = UploadDir(uploadId);
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async IAsyncEnumerable<StagedUpload> ListUploadsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(_uploads))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var id = Path.GetFileName(dir);
+            DateTimeOffset startedAt;
+            try
+            {
+                var text = await File.ReadAllTextAsync(Path.Combine(dir, "startedat"), cancellationToken);
+                startedAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(text, CultureInfo.InvariantCulture));
+            }
+            catch (Exception e) when (e is IOException or FormatException)
+            {
+                // A staging area without a readable start time was never fully created: treat it as ancient.
+                startedAt = DateTimeOffset.MinValue;
+            }
+
+            yield return new StagedUpload(id, startedAt);
+        }
+    }
+
+    /// <summary>Renames a flushed file into place; losing a race to an identical blob is fine.</summary>
+    private static void Publish(string source, string target)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        try
+        {
+            File.Move(source, target, overwrite: false);
+        }
+        catch (IOException) when (File.Exists(target))
+        {
+            File.Delete(source);
+        }
+    }
+
+    private string BlobPath(string digest)
+    {
+        var colon = digest.IndexOf(':', StringComparison.Ordinal);
+        var algorithm = digest[..colon];
+        var hex = digest[(colon + 1)..];
+        return Path.Combine(_blobs, algorithm, hex[..2], hex);
+    }
+
+    private string UploadDir(string uploadId) => Path.Combine(_uploads, uploadId);
+
+    /// <summary>Flushes the file to disk when the writer is disposed, so an acknowledged part is durable.</summary>
+    private sealed class DurableWriteStream(FileStream inner) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+
+        public override async ValueTask DisposeAsync()
+        {
+            inner.Flush(flushToDisk: true);
+            await inner.DisposeAsync();
+            await base.DisposeAsync();
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+namespace Registry.Storage;
+
+/// <summary>A staged upload found in storage.</summary>
+public sealed record StagedUpload(string UploadId, DateTimeOffset StartedAt);
+
+/// <summary>
+/// The storage driver contract: content-addressed blobs and staged uploads. One implementation
+/// per backend; nothing above this interface knows which backend holds the bytes.
+/// Digests are validated (<c>algorithm:hex</c>) before they reach a driver.
+/// </summary>
+public interface IBlobStore
+{
+    /// <summary>The size of a stored blob, or null when it is not stored.</summary>
+    Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken);
+
+    /// <summary>Opens a stored blob for reading from <paramref name="offset"/>; null when it is not stored.</summary>
+    Task<Stream?> OpenReadAsync(string digest, long offset, CancellationToken cancellationToken);
+
+    /// <summary>Stores a small blob (a manifest) atomically; a no-op when it is already stored.</summary>
+    Task PutAsync(string digest, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string digest, CancellationToken cancellationToken);
+
+    /// <summary>Creates an empty staging area for an upload.</summary>
+    Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Opens a writer that stages bytes of an upload from <paramref name="offset"/> on; anything staged
+    /// beyond that offset before (a failed chunk) is discarded. Disposing the writer makes the part durable.
+    /// </summary>
+    Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken);
+
+    /// <summary>Reads the first <paramref name="length"/> staged bytes of an upload (to rebuild a hash).</summary>
+    Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Moves <paramref name="length"/> staged bytes to the blob <paramref name="digest"/> (already verified by
+    /// the caller) and removes the staging area. When the blob is already stored the staged copy is dropped.
+    /// </summary>
+    Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken);
+
+    Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<StagedUpload> ListUploadsAsync(CancellationToken cancellationToken);
+}
