@@ -1,5 +1,5 @@
-using Orleans.Runtime;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 
 namespace Registry.Grains;
 

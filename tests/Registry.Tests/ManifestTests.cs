@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
-using Registry.Grains;
 using Microsoft.Extensions.DependencyInjection;
+using Registry.Grains;
 
 namespace Registry.Tests;
 
