@@ -1,16 +1,35 @@
 using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
 using Orleans.Runtime;
 
 namespace Registry.Grains;
 
-public sealed class RepositoryGrain(
-    [PersistentState("repository", RegistryStorage.Name)] IPersistentState<RepositoryState> state,
-    IOptions<RepositoryGrainOptions> options,
-    TimeProvider time) : Grain, IRepositoryGrain
+/// <remarks>
+/// Reentrant so that concurrent mutations share state writes (<see cref="GroupCommit"/>). Every method
+/// validates and applies its change synchronously, within one turn, before its first await; so each
+/// change is atomic, and none is acknowledged before a write that includes it has completed.
+/// </remarks>
+[Reentrant]
+public sealed class RepositoryGrain : Grain, IRepositoryGrain
 {
+    private readonly IPersistentState<RepositoryState> _state;
+    private readonly IOptions<RepositoryGrainOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly GroupCommit _commit;
     private string[]? _sortedTags;
 
-    private RepositoryState S => state.State;
+    public RepositoryGrain(
+        [PersistentState("repository", RegistryStorage.Name)] IPersistentState<RepositoryState> state,
+        IOptions<RepositoryGrainOptions> options,
+        TimeProvider time)
+    {
+        _state = state;
+        _options = options;
+        _time = time;
+        _commit = new GroupCommit(WriteAsync);
+    }
+
+    private RepositoryState S => _state.State;
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
@@ -50,8 +69,8 @@ public sealed class RepositoryGrain(
             }
 
             tagState.Digest = manifest.Digest;
-            tagState.History.Add(new TagHistoryEntry(manifest.Digest, time.GetUtcNow(), ++S.Generation));
-            var excess = tagState.History.Count - options.Value.TagHistoryLimit;
+            tagState.History.Add(new TagHistoryEntry(manifest.Digest, _time.GetUtcNow(), ++S.Generation));
+            var excess = tagState.History.Count - _options.Value.TagHistoryLimit;
             if (excess > 0)
             {
                 tagState.History.RemoveRange(0, excess);
@@ -165,26 +184,30 @@ public sealed class RepositoryGrain(
     }
 
     /// <summary>
-    /// Makes the in-memory state durable. When the write fails the activation is dropped, so the
-    /// next call reloads what is really stored instead of serving an unacknowledged change.
+    /// Makes the in-memory state durable. When a write fails the activation is dropped, so the next
+    /// call reloads what is really stored instead of serving an unacknowledged change.
     /// </summary>
     private async Task SaveAsync()
     {
-        var register = !S.InCatalog;
-        S.InCatalog = true;
         try
         {
-            if (register)
-            {
-                await GrainFactory.GetGrain<ICatalogGrain>(0).Add(this.GetPrimaryKeyString());
-            }
-
-            await state.WriteStateAsync();
+            await _commit.CommitAsync();
         }
         catch
         {
             DeactivateOnIdle();
             throw;
         }
+    }
+
+    private async Task WriteAsync()
+    {
+        if (!S.InCatalog)
+        {
+            await GrainFactory.GetGrain<ICatalogGrain>(0).Add(this.GetPrimaryKeyString());
+            S.InCatalog = true;
+        }
+
+        await _state.WriteStateAsync();
     }
 }

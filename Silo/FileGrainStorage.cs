@@ -41,16 +41,19 @@ public sealed class FileGrainStorage(string root, Serializer serializer) : IGrai
     {
         var path = PathFor(stateName, grainId);
         var version = CheckVersion(path, grainState.ETag) + 1;
-        var payload = serializer.SerializeToArray(grainState.State);
         var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous))
+        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.None))
         {
             var header = new byte[sizeof(long)];
             BinaryPrimitives.WriteInt64LittleEndian(header, version);
-            await file.WriteAsync(header);
-            await file.WriteAsync(payload);
-            file.Flush(flushToDisk: true);
+            file.Write(header);
+
+            // The state is captured synchronously, straight into the file through pooled buffers (a large
+            // state never becomes one large array); only then does the grain yield, while the disk syncs.
+            serializer.Serialize(grainState.State, file);
+            file.Flush();
+            await Task.Run(() => file.Flush(flushToDisk: true));
         }
 
         File.Move(temp, path, overwrite: true);

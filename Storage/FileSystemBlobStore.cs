@@ -10,7 +10,6 @@ namespace Registry.Storage;
 /// </summary>
 public sealed class FileSystemBlobStore : IBlobStore
 {
-    private const int BufferSize = 1 << 16;
     private readonly string _blobs;
     private readonly string _uploads;
     private readonly string _temp;
@@ -115,7 +114,7 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
 
         file.Seek(offset, SeekOrigin.Begin);
-        return Task.FromResult<Stream>(new DurableWriteStream(file));
+        return Task.FromResult<Stream>(file);
     }
 
     public Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
@@ -204,38 +203,4 @@ public sealed class FileSystemBlobStore : IBlobStore
     }
 
     private string UploadDir(string uploadId) => Path.Combine(_uploads, uploadId);
-
-    /// <summary>Flushes the file to disk when the writer is disposed, so an acknowledged part is durable.</summary>
-    private sealed class DurableWriteStream(FileStream inner) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
-
-        public override async ValueTask DisposeAsync()
-        {
-            inner.Flush(flushToDisk: true);
-            await inner.DisposeAsync();
-            await base.DisposeAsync();
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-    }
 }

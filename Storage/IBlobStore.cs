@@ -26,7 +26,8 @@ public interface IBlobStore
 
     /// <summary>
     /// Opens a writer that stages bytes of an upload from <paramref name="offset"/> on; anything staged
-    /// beyond that offset before (a failed chunk) is discarded. Disposing the writer makes the part durable.
+    /// beyond that offset before (a failed chunk) is discarded. Staged parts need not be durable before
+    /// commit: a part lost in a machine crash surfaces as a digest mismatch, never as a visible blob.
     /// </summary>
     Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken);
 
@@ -35,7 +36,7 @@ public interface IBlobStore
 
     /// <summary>
     /// Moves <paramref name="length"/> staged bytes to the blob <paramref name="digest"/> (already verified by
-    /// the caller) and removes the staging area. When the blob is already stored the staged copy is dropped.
+    /// the caller), durably, and removes the staging area. When the blob is already stored the staged copy is dropped.
     /// </summary>
     Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken);
 
