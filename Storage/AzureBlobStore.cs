@@ -1,0 +1,283 @@
+using System.Buffers;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+
+namespace Registry.Storage;
+
+/// <summary>
+/// Blobs in one Azure Blob Storage container, laid out like the filesystem driver:
+/// <c>blobs/{algorithm}/{xx}/{hex}</c> and <c>uploads/{id}/(info|data)</c>.
+/// Upload bytes are staged as blocks of the block blob <c>uploads/{id}/data</c>, each named by
+/// its offset; every finished part commits the block list, so the staged bytes can be read back
+/// (to rebuild a hash on another replica). A verified upload becomes visible by a server-side
+/// copy to its content address, which is atomic: a blob is absent or complete.
+/// </summary>
+public sealed class AzureBlobStore : IBlobStore
+{
+    /// <summary>The most bytes staged per block (Azure allows 4000 MiB; smaller blocks bound memory).</summary>
+    public const int BlockSize = 4 * 1024 * 1024;
+
+    private const string StartedAtKey = "startedat";
+    private readonly BlobContainerClient _container;
+
+    public AzureBlobStore(BlobContainerClient container)
+    {
+        _container = container;
+    }
+
+    /// <summary>Creates the container when missing; call once at start.</summary>
+    public Task InitializeAsync(CancellationToken cancellationToken)
+        => _container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+
+    public async Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var properties = await BlobFor(digest).GetPropertiesAsync(cancellationToken: cancellationToken);
+            return properties.Value.ContentLength;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    public async Task<Stream?> OpenReadAsync(string digest, long offset, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await BlobFor(digest).OpenReadAsync(
+                new BlobOpenReadOptions(allowModifications: false) { Position = offset, BufferSize = BlockSize },
+                cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    public async Task PutAsync(string digest, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await BlobFor(digest).UploadAsync(
+                BinaryData.FromBytes(content),
+                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            // Already stored: content-addressed, so it is the same bytes.
+        }
+    }
+
+    public async Task<bool> DeleteAsync(string digest, CancellationToken cancellationToken)
+        => (await BlobFor(digest).DeleteIfExistsAsync(cancellationToken: cancellationToken)).Value;
+
+    public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
+    {
+        await Data(uploadId).CommitBlockListAsync([], cancellationToken: cancellationToken);
+        await _container.GetBlobClient(UploadPath(uploadId, "info")).UploadAsync(
+            BinaryData.Empty,
+            new BlobUploadOptions
+            {
+                Metadata = new Dictionary<string, string>
+                {
+                    [StartedAtKey] = startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+                },
+            },
+            cancellationToken);
+    }
+
+    public async Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
+    {
+        var data = Data(uploadId);
+        var committed = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+        var prefix = Chain(committed.Value.CommittedBlocks, offset)
+            ?? throw new InvalidOperationException($"upload {uploadId} has fewer than {offset} staged bytes");
+        return new BlockWriter(data, prefix, offset);
+    }
+
+    public async Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
+    {
+        var stream = await Data(uploadId).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken);
+        return new BoundedReadStream(stream, length);
+    }
+
+    public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
+    {
+        var target = BlobFor(digest);
+        if (!await target.ExistsAsync(cancellationToken))
+        {
+            var data = Data(uploadId);
+            var blocks = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+            if (blocks.Value.BlobContentLength != length)
+            {
+                var chain = Chain(blocks.Value.CommittedBlocks, length)
+                    ?? throw new InvalidOperationException($"upload {uploadId} has fewer than {length} staged bytes");
+                await data.CommitBlockListAsync(chain, cancellationToken: cancellationToken);
+            }
+
+            try
+            {
+                var copy = await target.StartCopyFromUriAsync(
+                    data.Uri,
+                    new BlobCopyFromUriOptions { DestinationConditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                    cancellationToken);
+                await copy.WaitForCompletionAsync(cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 409)
+            {
+                // Another upload of the same content won the race.
+            }
+        }
+
+        await DeleteUploadAsync(uploadId, cancellationToken);
+    }
+
+    public async Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
+    {
+        await Data(uploadId).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+        await _container.GetBlobClient(UploadPath(uploadId, "info")).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+    }
+
+    public async IAsyncEnumerable<StagedUpload> ListUploadsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = "uploads/", Traits = BlobTraits.Metadata }, cancellationToken))
+        {
+            if (!item.Name.EndsWith("/info", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var id = item.Name["uploads/".Length..^"/info".Length];
+            var startedAt = item.Metadata.TryGetValue(StartedAtKey, out var text) && long.TryParse(text, CultureInfo.InvariantCulture, out var ms)
+                ? DateTimeOffset.FromUnixTimeMilliseconds(ms)
+                : DateTimeOffset.MinValue;
+            yield return new StagedUpload(id, startedAt);
+        }
+    }
+
+    /// <summary>Block ids of the committed blocks that make up exactly the first <paramref name="length"/> bytes.</summary>
+    private static List<string>? Chain(IEnumerable<BlobBlock> committed, long length)
+    {
+        var ids = new List<string>();
+        long covered = 0;
+        foreach (var block in committed)
+        {
+            if (covered == length)
+            {
+                break;
+            }
+
+            ids.Add(block.Name);
+            covered += block.SizeLong;
+        }
+
+        return covered == length ? ids : null;
+    }
+
+    private static string BlockId(long offset)
+        => Convert.ToBase64String(Encoding.ASCII.GetBytes(offset.ToString("D20", CultureInfo.InvariantCulture)));
+
+    private BlobClient BlobFor(string digest)
+    {
+        var colon = digest.IndexOf(':', StringComparison.Ordinal);
+        var hex = digest[(colon + 1)..];
+        return _container.GetBlobClient($"blobs/{digest[..colon]}/{hex[..2]}/{hex}");
+    }
+
+    private BlockBlobClient Data(string uploadId) => _container.GetBlockBlobClient(UploadPath(uploadId, "data"));
+
+    private static string UploadPath(string uploadId, string leaf) => $"uploads/{uploadId}/{leaf}";
+
+    /// <summary>Stages what is written as blocks named by offset; disposing commits prefix + new blocks.</summary>
+    private sealed class BlockWriter(BlockBlobClient data, List<string> blocks, long offset) : Stream
+    {
+        private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        private int _filled;
+        private long _offset = offset;
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            var buffer = _buffer ?? throw new ObjectDisposedException(nameof(BlockWriter));
+            while (!source.IsEmpty)
+            {
+                var n = Math.Min(source.Length, BlockSize - _filled);
+                source[..n].CopyTo(buffer.AsMemory(_filled));
+                _filled += n;
+                source = source[n..];
+                if (_filled == BlockSize)
+                {
+                    await StageAsync(cancellationToken);
+                }
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask DisposeAsync()
+        {
+            if (_buffer is null)
+            {
+                return;
+            }
+
+            try
+            {
+                await StageAsync(CancellationToken.None);
+                await data.CommitBlockListAsync(blocks);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private async Task StageAsync(CancellationToken cancellationToken)
+        {
+            if (_filled == 0)
+            {
+                return;
+            }
+
+            var id = BlockId(_offset);
+            using (var content = new MemoryStream(_buffer!, 0, _filled, writable: false))
+            {
+                await data.StageBlockAsync(id, content, cancellationToken: cancellationToken);
+            }
+
+            blocks.Add(id);
+            _offset += _filled;
+            _filled = 0;
+        }
+    }
+}
