@@ -42,6 +42,7 @@ public sealed class RegistryHost : IAsyncDisposable
             $"--Registry:DataDirectory={dataDirectory}",
             "--Registry:Listen=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Orleans=Error",
             .. settings,
         ];
         var app = RegistryApp.Create(args);
@@ -76,7 +77,23 @@ public sealed class RegistryHost : IAsyncDisposable
 /// <summary>One registry shared by every test class; tests use unique repository names.</summary>
 public static class SharedRegistry
 {
-    private static readonly Lazy<Task<RegistryHost>> Host = new(() => RegistryHost.StartAsync());
+    private static readonly Lazy<Task<RegistryHost>> Host = new(StartAsync);
+
+    private static async Task<RegistryHost> StartAsync()
+    {
+        var host = await RegistryHost.StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(host.DataDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return host;
+    }
 
     public static Task<RegistryHost> GetAsync() => Host.Value;
 
