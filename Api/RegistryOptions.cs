@@ -7,18 +7,62 @@ public sealed class RegistryOptions
 {
     public const string Section = "Registry";
 
+    /// <summary>Embedded: one process, filesystem. Cluster: many replicas sharing Azure Storage.</summary>
+    public RegistryMode Mode { get; set; } = RegistryMode.Embedded;
+
     /// <summary>Where blobs, uploads and grain state live. Relative paths are taken from the working directory.</summary>
     public string DataDirectory { get; set; } = "data";
 
     /// <summary>The URL the HTTP API listens on. Loopback only unless set otherwise.</summary>
     public string Listen { get; set; } = "http://127.0.0.1:5000";
 
-    /// <summary>The silo-to-silo port; 0 picks a free port (embedded mode has no other silo).</summary>
+    /// <summary>The silo-to-silo port; 0 picks a free port in embedded mode and 11111 in cluster mode.</summary>
     public int SiloPort { get; set; }
+
+    public AzureOptions Azure { get; set; } = new();
+
+    public ClusterOptions Cluster { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
 
     public UploadOptions Uploads { get; set; } = new();
+}
+
+public enum RegistryMode
+{
+    Embedded,
+    Cluster,
+}
+
+/// <summary>Azure Storage of cluster mode: a connection string, or service URIs with DefaultAzureCredential.</summary>
+public sealed class AzureOptions
+{
+    public string? ConnectionString { get; set; }
+
+    public Uri? BlobServiceUri { get; set; }
+
+    /// <summary>Defaults to the blob URI with <c>.blob.</c> replaced by <c>.table.</c>.</summary>
+    public Uri? TableServiceUri { get; set; }
+
+    /// <summary>Defaults to the blob URI with <c>.blob.</c> replaced by <c>.queue.</c>.</summary>
+    public Uri? QueueServiceUri { get; set; }
+
+    /// <summary>The container for blob bytes; grain state goes to <c>{Container}-grains</c>.</summary>
+    public string Container { get; set; } = "registry";
+}
+
+public sealed class ClusterOptions
+{
+    /// <summary>Replicas with the same ClusterId and ServiceId form one cluster.</summary>
+    public string ClusterId { get; set; } = "registry";
+
+    public string ServiceId { get; set; } = "registry";
+
+    /// <summary>The address other silos reach this one at (the pod IP); unset: the host's first address.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>The Orleans gateway port for external clients; 0 (the default) opens none.</summary>
+    public int GatewayPort { get; set; }
 }
 
 public sealed class LimitOptions
@@ -56,6 +100,34 @@ public sealed class RegistryOptionsValidator : IValidateOptions<RegistryOptions>
         if (!Uri.TryCreate(options.Listen.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var listen) || listen.Scheme is not ("http" or "https"))
         {
             failures.Add($"Registry:Listen '{options.Listen}' is not an http(s) URL: use e.g. http://127.0.0.1:5000.");
+        }
+
+        if (options.Mode == RegistryMode.Cluster)
+        {
+            if (string.IsNullOrWhiteSpace(options.Azure.ConnectionString) && options.Azure.BlobServiceUri is null)
+            {
+                failures.Add("Registry:Mode is Cluster but no Azure Storage is configured: set Registry:Azure:ConnectionString, or Registry:Azure:BlobServiceUri (https://<account>.blob.core.windows.net) to use DefaultAzureCredential.");
+            }
+
+            if (!System.Text.RegularExpressions.Regex.IsMatch(options.Azure.Container, "^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,40}$"))
+            {
+                failures.Add($"Registry:Azure:Container '{options.Azure.Container}' is not a valid container name: use 3-41 lowercase letters, digits and single hyphens.");
+            }
+
+            if (options.Cluster.AdvertisedAddress is { Length: > 0 } address && !System.Net.IPAddress.TryParse(address, out _))
+            {
+                failures.Add($"Registry:Cluster:AdvertisedAddress '{address}' is not an IP address: set it to the pod IP (downward API status.podIP).");
+            }
+
+            if (string.IsNullOrWhiteSpace(options.Cluster.ClusterId) || string.IsNullOrWhiteSpace(options.Cluster.ServiceId))
+            {
+                failures.Add("Registry:Cluster:ClusterId and Registry:Cluster:ServiceId must not be empty.");
+            }
+        }
+
+        if (options.Cluster.GatewayPort is < 0 or > 65535)
+        {
+            failures.Add($"Registry:Cluster:GatewayPort {options.Cluster.GatewayPort} is not a port: use 0 (none) or 1-65535.");
         }
 
         if (options.SiloPort is < 0 or > 65535)

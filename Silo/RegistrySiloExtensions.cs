@@ -1,12 +1,21 @@
+using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Registry.Grains;
 
 namespace Registry.Silo;
 
+/// <summary>Where a cluster silo listens and which cluster it joins.</summary>
+public sealed record ClusterSettings(string ClusterId, string ServiceId, int SiloPort, int GatewayPort, IPAddress? AdvertisedAddress, string StateContainer);
+
 public static class RegistrySiloExtensions
 {
+    /// <summary>The stream provider that carries image-change events.</summary>
+    public const string StreamProvider = "registry-events";
+
     /// <summary>
     /// Embedded mode: a single silo on localhost whose grain state lives in files under
     /// <paramref name="stateDirectory"/>. Without a gateway: the only client is the co-hosted API.
@@ -17,6 +26,52 @@ public static class RegistrySiloExtensions
         silo.Services.AddKeyedSingleton<IGrainStorage>(
             RegistryStorage.Name,
             (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>()));
+        silo.AddMemoryGrainStorage("PubSubStore");
+        silo.AddMemoryStreams(StreamProvider);
+        silo.Services.AddSingleton(TimeProvider.System);
+        return silo;
+    }
+
+    /// <summary>
+    /// Cluster mode: membership in Azure Table Storage, grain state in Azure Blob Storage (a
+    /// repository's state can outgrow a 1 MiB table entity), events on Azure Queue Storage.
+    /// Every replica runs one silo; Orleans places grains across them.
+    /// </summary>
+    public static ISiloBuilder AddClusterRegistrySilo(this ISiloBuilder silo, AzureClients azure, ClusterSettings cluster)
+    {
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = cluster.ClusterId;
+            o.ServiceId = cluster.ServiceId;
+        });
+        silo.Configure<EndpointOptions>(o =>
+        {
+            o.SiloPort = cluster.SiloPort;
+            o.GatewayPort = cluster.GatewayPort;
+            if (cluster.AdvertisedAddress is { } address)
+            {
+                o.AdvertisedIPAddress = address;
+            }
+
+            o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, cluster.SiloPort);
+            if (cluster.GatewayPort > 0)
+            {
+                o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, cluster.GatewayPort);
+            }
+        });
+        silo.UseAzureStorageClustering(o => o.TableServiceClient = azure.Tables);
+        silo.AddAzureBlobGrainStorage(RegistryStorage.Name, (OptionsBuilder<AzureBlobStorageOptions> options) => options.Configure<Serializer>((o, serializer) =>
+        {
+            o.BlobServiceClient = azure.Blobs;
+            o.ContainerName = cluster.StateContainer;
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
+        silo.AddAzureTableGrainStorage("PubSubStore", o => o.TableServiceClient = azure.Tables);
+        silo.AddAzureQueueStreams(StreamProvider, (OptionsBuilder<AzureQueueOptions> options) => options.Configure(o =>
+        {
+            o.QueueServiceClient = azure.Queues;
+            o.QueueNames = Enumerable.Range(0, 4).Select(i => $"{cluster.StateContainer}-events-{i}").ToList();
+        }));
         silo.Services.AddSingleton(TimeProvider.System);
         return silo;
     }

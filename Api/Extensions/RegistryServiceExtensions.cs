@@ -40,18 +40,58 @@ public static class RegistryServiceExtensions
         });
     }
 
-    /// <summary>The storage driver of embedded mode: the filesystem under the data directory.</summary>
+    /// <summary>
+    /// The storage driver: the filesystem under the data directory (embedded) or an Azure Blob
+    /// Storage container (cluster). Nothing above <see cref="IBlobStore"/> knows which.
+    /// </summary>
     public static void AddRegistryStorage(this WebApplicationBuilder builder, RegistryOptions options)
     {
-        builder.Services.AddSingleton<IBlobStore>(new FileSystemBlobStore(options.DataDirectory));
+        if (options.Mode == RegistryMode.Embedded)
+        {
+            builder.Services.AddSingleton<IBlobStore>(new FileSystemBlobStore(options.DataDirectory));
+            return;
+        }
+
+        var azure = AzureClientsOf(options);
+        var store = new AzureBlobStore(azure.Blobs.GetBlobContainerClient(options.Azure.Container));
+        builder.Services.AddSingleton<IBlobStore>(store);
+        builder.Services.AddHostedService(_ => new StartupTask(store.InitializeAsync));
     }
 
-    /// <summary>The co-hosted silo; grain state under <c>{data}/state</c>.</summary>
+    /// <summary>The co-hosted silo: embedded keeps grain state under <c>{data}/state</c>, cluster in Azure Storage.</summary>
     public static void AddRegistrySilo(this WebApplicationBuilder builder, RegistryOptions options)
     {
-        var siloPort = options.SiloPort == 0 ? FreeLoopbackPort() : options.SiloPort;
-        builder.UseOrleans(silo => silo.AddEmbeddedRegistrySilo(Path.Combine(options.DataDirectory, "state"), siloPort));
+        if (options.Mode == RegistryMode.Embedded)
+        {
+            var siloPort = options.SiloPort == 0 ? FreeLoopbackPort() : options.SiloPort;
+            builder.UseOrleans(silo => silo.AddEmbeddedRegistrySilo(Path.Combine(options.DataDirectory, "state"), siloPort));
+        }
+        else
+        {
+            var cluster = new ClusterSettings(
+                options.Cluster.ClusterId,
+                options.Cluster.ServiceId,
+                options.SiloPort == 0 ? 11111 : options.SiloPort,
+                options.Cluster.GatewayPort,
+                options.Cluster.AdvertisedAddress is { Length: > 0 } a ? IPAddress.Parse(a) : null,
+                options.Azure.Container + "-grains");
+            var azure = AzureClientsOf(options);
+            builder.UseOrleans(silo => silo.AddClusterRegistrySilo(azure, cluster));
+        }
+
         builder.Services.Configure<RepositoryGrainOptions>(builder.Configuration.GetSection("Registry:Repositories"));
+    }
+
+    private static AzureClients AzureClientsOf(RegistryOptions options)
+    {
+        try
+        {
+            return AzureClients.Create(options.Azure.ConnectionString, options.Azure.BlobServiceUri, options.Azure.TableServiceUri, options.Azure.QueueServiceUri);
+        }
+        catch (ArgumentException e)
+        {
+            throw new OptionsValidationException(RegistryOptions.Section, typeof(RegistryOptions), [e.Message]);
+        }
     }
 
     /// <summary>The OCI distribution API's services and handlers.</summary>
