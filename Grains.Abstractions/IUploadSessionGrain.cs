@@ -39,8 +39,9 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     [Alias("begin-chunk")]
     Task<ChunkLease> BeginChunk(string repository, long? start);
 
+    /// <summary>Records a written chunk; null when the session ended (cancelled, expired) while it was written.</summary>
     [Alias("end-chunk")]
-    Task<UploadStatus> EndChunk(long start, long length);
+    Task<UploadStatus?> EndChunk(long start, long length);
 
     [Alias("abort-chunk")]
     Task AbortChunk();

@@ -67,9 +67,16 @@ public sealed class UploadSessionGrain(
         return Task.FromResult(new ChunkLease(ChunkGrant.Granted, offset));
     }
 
-    public async Task<UploadStatus> EndChunk(long start, long length)
+    public async Task<UploadStatus?> EndChunk(long start, long length)
     {
         _chunkInFlight = false;
+        if (!state.RecordExists)
+        {
+            // Cancelled or expired while the chunk was written: its bytes went with the staging
+            // area, and recording the chunk would bring back a session nobody can reach.
+            return null;
+        }
+
         if (start != state.State.Offset)
         {
             throw new InvalidOperationException($"chunk at {start} does not continue upload {Id} at {state.State.Offset}");

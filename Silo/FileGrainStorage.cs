@@ -65,7 +65,15 @@ public sealed class FileGrainStorage(string root, Serializer serializer) : IGrai
     {
         var path = PathFor(stateName, grainId);
         CheckVersion(path, grainState.ETag);
-        File.Delete(path);
+        try
+        {
+            File.Delete(path);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Nothing of this grain type was ever stored: there is nothing to clear.
+        }
+
         grainState.ETag = null;
         grainState.RecordExists = false;
         return Task.CompletedTask;

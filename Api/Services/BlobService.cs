@@ -65,7 +65,12 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
                 return new UploadStep(offset, OciErrorCode.RangeInvalid.WithDetail($"Content-Range announced {expected} bytes, the body had {(copied > expected ? "more" : copied.ToString(System.Globalization.CultureInfo.InvariantCulture))}"));
             }
 
-            var status = await session.EndChunk(offset, copied);
+            if (await session.EndChunk(offset, copied) is not { } status)
+            {
+                hash.Dispose();
+                return new UploadStep(0, OciErrorCode.BlobUploadUnknown.WithDetail());
+            }
+
             hashes.Put(id, status.Offset, hash);
             return new UploadStep(status.Offset, null);
         }

@@ -1,0 +1,482 @@
+using Registry.Storage;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// What every storage driver promises through <see cref="IBlobStore"/>. A driver's test class
+/// derives from this one and says how to make a fresh, empty store; every test here then runs
+/// against it. Only the interface's promises are tested, so the same tests hold for the
+/// filesystem and for a cloud backend (which may be shared: tests use their own ids and digests
+/// and never assume an otherwise empty store).
+/// </summary>
+public abstract class BlobStoreContract : IAsyncLifetime
+{
+    private readonly CancellationTokenSource _timeout = Bounded.Token();
+
+    /// <summary>The store under test, new for every test.</summary>
+    protected IBlobStore Store { get; private set; } = null!;
+
+    protected CancellationToken Ct => _timeout.Token;
+
+    /// <summary>Creates a fresh store over its own backend (a new directory, a new container).</summary>
+    protected abstract Task<IBlobStore> CreateStoreAsync();
+
+    /// <summary>A second store instance over the same backend as <see cref="Store"/>, as another replica has it.</summary>
+    protected abstract Task<IBlobStore> OpenPeerAsync();
+
+    /// <summary>Releases the backend created by <see cref="CreateStoreAsync"/>.</summary>
+    protected virtual Task DeleteStoreAsync() => Task.CompletedTask;
+
+    public async Task InitializeAsync() => Store = await CreateStoreAsync();
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            await DeleteStoreAsync();
+        }
+        finally
+        {
+            _timeout.Dispose();
+        }
+    }
+
+    // ---- blobs ----
+
+    [Fact]
+    public async Task PutBlobHasItsSizeAndReadsBackFromAnyOffset()
+    {
+        var content = Oci.RandomBytes(300_000);
+        var digest = Oci.Digest(content);
+
+        await Store.PutAsync(digest, content, Ct);
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.Equal(content[1..], await ReadBlobAsync(digest, 1));
+        Assert.Equal(content[123_457..], await ReadBlobAsync(digest, 123_457));
+        Assert.Equal(content[^1..], await ReadBlobAsync(digest, content.Length - 1));
+    }
+
+    [Fact]
+    public async Task Sha512DigestsAreStoredLikeSha256()
+    {
+        var content = Oci.RandomBytes(5000);
+        var digest = Oci.Sha512(content);
+
+        await Store.PutAsync(digest, content, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+
+        var staged = Oci.RandomBytes(7000);
+        var stagedDigest = Oci.Sha512(staged);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, staged);
+        await Store.CommitUploadAsync(id, staged.Length, stagedDigest, Ct);
+        Assert.Equal(staged, await ReadBlobAsync(stagedDigest, 0));
+    }
+
+    [Fact]
+    public async Task EmptyBlobIsStoredWithSizeZero()
+    {
+        var digest = Oci.Digest([]);
+
+        await Store.PutAsync(digest, ReadOnlyMemory<byte>.Empty, Ct);
+
+        Assert.Equal(0, await Store.GetSizeAsync(digest, Ct));
+        Assert.Empty(await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task PutIsIdempotent()
+    {
+        var content = Oci.RandomBytes(10_000);
+        var digest = Oci.Digest(content);
+
+        await Store.PutAsync(digest, content, Ct);
+        await Store.PutAsync(digest, content, Ct);
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task ConcurrentPutsOfOneBlobAllSucceed()
+    {
+        var content = Oci.RandomBytes(1 << 20);
+        var digest = Oci.Digest(content);
+        var peer = await OpenPeerAsync();
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => (i % 2 == 0 ? Store : peer).PutAsync(digest, content, Ct)))).WithinAsync();
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task PutOfAStoredBlobIsANoOpThatNeverRewritesIt()
+    {
+        // A blob is immutable once stored: readers may be streaming it while the same digest is pushed again.
+        var content = Oci.RandomBytes(4096);
+        var digest = Oci.Digest(content);
+        await Store.PutAsync(digest, content, Ct);
+
+        await Store.PutAsync(digest, Oci.RandomBytes(100), Ct);
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task AbsentBlobHasNoSizeAndNoStream()
+    {
+        var digest = Oci.Digest(Oci.RandomBytes(64));
+
+        Assert.Null(await Store.GetSizeAsync(digest, Ct));
+        Assert.Null(await Store.OpenReadAsync(digest, 0, Ct));
+        Assert.Null(await Store.OpenReadAsync(digest, 10, Ct));
+        Assert.False(await Store.DeleteAsync(digest, Ct));
+    }
+
+    [Fact]
+    public async Task DeleteRemovesTheBlobOnce()
+    {
+        var content = Oci.RandomBytes(2048);
+        var digest = Oci.Digest(content);
+        var other = Oci.RandomBytes(2048);
+        await Store.PutAsync(digest, content, Ct);
+        await Store.PutAsync(Oci.Digest(other), other, Ct);
+
+        Assert.True(await Store.DeleteAsync(digest, Ct));
+
+        Assert.Null(await Store.GetSizeAsync(digest, Ct));
+        Assert.Null(await Store.OpenReadAsync(digest, 0, Ct));
+        Assert.False(await Store.DeleteAsync(digest, Ct));
+        Assert.Equal(other, await ReadBlobAsync(Oci.Digest(other), 0));
+
+        await Store.PutAsync(digest, content, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task PeerStoreSeesTheSameBlobs()
+    {
+        var content = Oci.RandomBytes(3000);
+        var digest = Oci.Digest(content);
+        var peer = await OpenPeerAsync();
+
+        await Store.PutAsync(digest, content, Ct);
+
+        Assert.Equal(content.Length, await peer.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadAsync(await peer.OpenReadAsync(digest, 0, Ct)));
+        Assert.True(await peer.DeleteAsync(digest, Ct));
+        Assert.Null(await Store.GetSizeAsync(digest, Ct));
+    }
+
+    // ---- uploads ----
+
+    [Fact]
+    public async Task ChunkedUploadStagesWritesAndCommitsExactlyTheStagedBytes()
+    {
+        var content = Oci.RandomBytes(200_000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+
+        await StageAsync(id, 0, content[..70_000]);
+        Assert.Equal(content[..70_000], await ReadStagedAsync(id, 70_000));
+
+        await StageAsync(id, 70_000, content[70_000..]);
+        Assert.Equal(content, await ReadStagedAsync(id, content.Length));
+        Assert.Equal(content[..12_345], await ReadStagedAsync(id, 12_345));
+
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
+    }
+
+    [Fact]
+    public async Task ManySmallChunksAddUp()
+    {
+        var content = Oci.RandomBytes(10_000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+
+        for (var offset = 0; offset < content.Length; offset += 1000)
+        {
+            await StageAsync(id, offset, content[offset..(offset + 1000)]);
+        }
+
+        Assert.Equal(content, await ReadStagedAsync(id, content.Length));
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task WriterOpenedAtAnEarlierOffsetDiscardsWhatWasStagedBeyondIt()
+    {
+        var first = Oci.RandomBytes(1500);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, first[..1000]);
+        await StageAsync(id, 1000, first[1000..]);
+
+        // A chunk retried from inside what is staged: everything from 700 on is replaced.
+        var retry = Oci.RandomBytes(100);
+        await StageAsync(id, 700, retry);
+        byte[] expected = [.. first[..700], .. retry];
+
+        Assert.Equal(expected, await ReadStagedAsync(id, expected.Length));
+        await Store.CommitUploadAsync(id, expected.Length, Oci.Digest(expected), Ct);
+
+        Assert.Equal(expected.Length, await Store.GetSizeAsync(Oci.Digest(expected), Ct));
+        Assert.Equal(expected, await ReadBlobAsync(Oci.Digest(expected), 0));
+    }
+
+    [Fact]
+    public async Task FailedChunkRetriedAtItsOffsetReplacesTheFailedPart()
+    {
+        var head = Oci.RandomBytes(1000);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, head);
+        await StageAsync(id, 1000, Oci.RandomBytes(5000)); // the failed chunk, longer than its retry
+
+        var tail = Oci.RandomBytes(300);
+        await StageAsync(id, 1000, tail);
+        byte[] expected = [.. head, .. tail];
+
+        Assert.Equal(expected, await ReadStagedAsync(id, expected.Length));
+        await Store.CommitUploadAsync(id, expected.Length, Oci.Digest(expected), Ct);
+        Assert.Equal(expected, await ReadBlobAsync(Oci.Digest(expected), 0));
+    }
+
+    [Fact]
+    public async Task CommitTakesExactlyLengthBytesEvenWhenMoreWereStaged()
+    {
+        // A chunk that turned out longer than announced stays staged beyond the session's offset;
+        // finishing the upload commits the acknowledged prefix only.
+        var staged = Oci.RandomBytes(4000);
+        var expected = staged[..2500];
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, staged);
+
+        await Store.CommitUploadAsync(id, expected.Length, Oci.Digest(expected), Ct);
+
+        Assert.Equal(expected.Length, await Store.GetSizeAsync(Oci.Digest(expected), Ct));
+        Assert.Equal(expected, await ReadBlobAsync(Oci.Digest(expected), 0));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
+    }
+
+    [Fact]
+    public async Task EmptyUploadCommitsAnEmptyBlob()
+    {
+        var id = await CreateUploadAsync();
+        var digest = Oci.Digest([]);
+
+        await Store.CommitUploadAsync(id, 0, digest, Ct);
+
+        Assert.Equal(0, await Store.GetSizeAsync(digest, Ct));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
+    }
+
+    [Fact]
+    public async Task BlobIsNeverVisibleBeforeCommit()
+    {
+        var content = Oci.RandomBytes(100_000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+
+        await using (var writer = await Store.OpenUploadWriterAsync(id, 0, Ct))
+        {
+            await writer.WriteAsync(content.AsMemory(0, 60_000), Ct);
+            await writer.FlushAsync(Ct);
+            await AssertAbsentAsync(digest);
+            await writer.WriteAsync(content.AsMemory(60_000), Ct);
+            await AssertAbsentAsync(digest);
+        }
+
+        await AssertAbsentAsync(digest);
+        Assert.Equal(content, await ReadStagedAsync(id, content.Length));
+        await AssertAbsentAsync(digest);
+
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task CommitOfABlobThatIsAlreadyStoredKeepsOneCopyAndDropsTheStaging()
+    {
+        var content = Oci.RandomBytes(50_000);
+        var digest = Oci.Digest(content);
+        await Store.PutAsync(digest, content, Ct);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
+
+        // And the same once more through a second upload.
+        var again = await CreateUploadAsync();
+        await StageAsync(again, 0, content);
+        await Store.CommitUploadAsync(again, content.Length, digest, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == again);
+    }
+
+    [Fact]
+    public async Task ConcurrentCommitsOfOneBlobAllSucceed()
+    {
+        var content = Oci.RandomBytes(1 << 20);
+        var digest = Oci.Digest(content);
+        var peer = await OpenPeerAsync();
+        var ids = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            var id = await CreateUploadAsync();
+            await StageAsync(id, 0, content);
+            ids.Add(id);
+        }
+
+        await Task.WhenAll(ids.Select((id, i) => Task.Run(() => (i % 2 == 0 ? Store : peer).CommitUploadAsync(id, content.Length, digest, Ct)))).WithinAsync();
+
+        Assert.Equal(content.Length, await Store.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        var listed = await ListUploadIdsAsync();
+        Assert.DoesNotContain(listed, ids.Contains);
+    }
+
+    [Fact]
+    public async Task DeleteUploadRemovesTheStagingAndIsIdempotent()
+    {
+        var content = Oci.RandomBytes(5000);
+        var id = await CreateUploadAsync();
+        var keep = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await StageAsync(keep, 0, content[..100]);
+
+        await Store.DeleteUploadAsync(id, Ct);
+
+        var listed = await ListUploadIdsAsync();
+        Assert.DoesNotContain(id, listed);
+        Assert.Contains(keep, listed);
+        Assert.Null(await Store.GetSizeAsync(Oci.Digest(content), Ct));
+        Assert.Equal(content[..100], await ReadStagedAsync(keep, 100));
+
+        // The registry deletes a staging area again when a session is cancelled after a failed commit.
+        await Store.DeleteUploadAsync(id, Ct);
+        await Store.DeleteUploadAsync(Guid.NewGuid().ToString("N"), Ct);
+    }
+
+    [Fact]
+    public async Task ListUploadsReportsTheStartTimeGivenAtCreation()
+    {
+        var longAgo = new DateTimeOffset(2023, 11, 14, 22, 13, 20, 456, TimeSpan.Zero);
+        var elsewhere = new DateTimeOffset(2024, 2, 29, 23, 59, 58, 7, TimeSpan.FromHours(2));
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var ids = new Dictionary<string, DateTimeOffset>
+        {
+            [Guid.NewGuid().ToString("N")] = longAgo,
+            [Guid.NewGuid().ToString("N")] = elsewhere,
+            [Guid.NewGuid().ToString("N")] = now,
+        };
+        foreach (var (id, startedAt) in ids)
+        {
+            await Store.CreateUploadAsync(id, startedAt, Ct);
+        }
+
+        await StageAsync(ids.Keys.First(), 0, Oci.RandomBytes(10));
+
+        var listed = await ListUploadsAsync();
+        foreach (var (id, startedAt) in ids)
+        {
+            var upload = Assert.Single(listed, u => u.UploadId == id);
+            Assert.Equal(startedAt, upload.StartedAt);
+        }
+    }
+
+    [Fact]
+    public async Task PeerStoreContinuesAnUploadStartedElsewhere()
+    {
+        // Chunks of one upload may land on different replicas.
+        var content = Oci.RandomBytes(150_000);
+        var digest = Oci.Digest(content);
+        var peer = await OpenPeerAsync();
+        var startedAt = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000);
+        var id = Guid.NewGuid().ToString("N");
+        await Store.CreateUploadAsync(id, startedAt, Ct);
+        await StageAsync(id, 0, content[..50_000]);
+
+        Assert.Equal(startedAt, Assert.Single(await ListUploadsAsync(peer), u => u.UploadId == id).StartedAt);
+        Assert.Equal(content[..50_000], await ReadAsync(await peer.OpenUploadReaderAsync(id, 50_000, Ct)));
+        await using (var writer = await peer.OpenUploadWriterAsync(id, 50_000, Ct))
+        {
+            await writer.WriteAsync(content.AsMemory(50_000), Ct);
+        }
+
+        Assert.Equal(content, await ReadStagedAsync(id, content.Length));
+        await peer.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
+    }
+
+    // ---- helpers ----
+
+    protected async Task<string> CreateUploadAsync()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        await Store.CreateUploadAsync(id, DateTimeOffset.UtcNow, Ct);
+        return id;
+    }
+
+    /// <summary>Stages <paramref name="bytes"/> at <paramref name="offset"/> through one writer, disposed afterwards.</summary>
+    protected async Task StageAsync(string id, long offset, byte[] bytes)
+    {
+        await using var writer = await Store.OpenUploadWriterAsync(id, offset, Ct);
+        await writer.WriteAsync(bytes, Ct);
+    }
+
+    protected async Task<byte[]> ReadStagedAsync(string id, long length)
+        => await ReadAsync(await Store.OpenUploadReaderAsync(id, length, Ct));
+
+    protected async Task<byte[]> ReadBlobAsync(string digest, long offset)
+    {
+        var stream = await Store.OpenReadAsync(digest, offset, Ct);
+        Assert.NotNull(stream);
+        return await ReadAsync(stream);
+    }
+
+    protected async Task<byte[]> ReadAsync(Stream? stream)
+    {
+        Assert.NotNull(stream);
+        await using (stream)
+        {
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, Ct);
+            return buffer.ToArray();
+        }
+    }
+
+    protected Task<List<StagedUpload>> ListUploadsAsync() => ListUploadsAsync(Store);
+
+    protected async Task<List<StagedUpload>> ListUploadsAsync(IBlobStore store)
+    {
+        var uploads = new List<StagedUpload>();
+        await foreach (var upload in store.ListUploadsAsync(Ct))
+        {
+            uploads.Add(upload);
+        }
+
+        return uploads;
+    }
+
+    protected async Task<List<string>> ListUploadIdsAsync() => [.. (await ListUploadsAsync()).Select(u => u.UploadId)];
+
+    private async Task AssertAbsentAsync(string digest)
+    {
+        Assert.Null(await Store.GetSizeAsync(digest, Ct));
+        Assert.Null(await Store.OpenReadAsync(digest, 0, Ct));
+    }
+}

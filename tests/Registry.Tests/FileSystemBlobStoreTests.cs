@@ -1,0 +1,193 @@
+using Registry.Storage;
+
+namespace Registry.Tests;
+
+/// <summary>The storage contract over a real temporary directory, plus what only the filesystem layout shows.</summary>
+public sealed class FileSystemBlobStoreTests : BlobStoreContract
+{
+    private TempDirectory? _root;
+
+    private string Root => _root!.Path;
+
+    protected override Task<IBlobStore> CreateStoreAsync()
+    {
+        _root = new TempDirectory("registry-blobstore-");
+        return Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root));
+    }
+
+    protected override Task<IBlobStore> OpenPeerAsync() => Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root));
+
+    protected override Task DeleteStoreAsync()
+    {
+        _root?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task NoPartialFileIsVisibleUnderBlobsWhileAnUploadIsWritten()
+    {
+        var content = Oci.RandomBytes(3 << 20);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+
+        await using (var writer = await Store.OpenUploadWriterAsync(id, 0, Ct))
+        {
+            await writer.WriteAsync(content.AsMemory(0, 1 << 20), Ct);
+            await writer.FlushAsync(Ct);
+            Assert.Empty(DataDirectory.Files(Path.Combine(Root, "blobs")));
+            await writer.WriteAsync(content.AsMemory(1 << 20), Ct);
+        }
+
+        Assert.Empty(DataDirectory.Files(Path.Combine(Root, "blobs")));
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        var file = Assert.Single(DataDirectory.Files(Path.Combine(Root, "blobs")));
+        Assert.Equal(DataDirectory.BlobPath(Root, digest), Path.Combine(Root, "blobs", file));
+        Assert.Equal(content.Length, new FileInfo(DataDirectory.BlobPath(Root, digest)).Length);
+    }
+
+    [Fact]
+    public async Task BlobFilesAppearOnlyWhole()
+    {
+        // Watches blobs/ while large blobs are put and committed: any file seen there must be complete.
+        var contents = Enumerable.Range(0, 6).Select(_ => Oci.RandomBytes(4 << 20)).ToArray();
+        var sizes = contents.ToDictionary(c => Path.GetFileName(DataDirectory.BlobPath(Root, Oci.Digest(c))), c => (long)c.Length);
+        var ids = new List<string>();
+        for (var i = 3; i < contents.Length; i++)
+        {
+            var id = await CreateUploadAsync();
+            await StageAsync(id, 0, contents[i]);
+            ids.Add(id);
+        }
+
+        var writers = Task.Run(async () =>
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await Store.PutAsync(Oci.Digest(contents[i]), contents[i], Ct);
+            }
+
+            for (var i = 3; i < contents.Length; i++)
+            {
+                await Store.CommitUploadAsync(ids[i - 3], contents[i].Length, Oci.Digest(contents[i]), Ct);
+            }
+        });
+
+        var blobs = Path.Combine(Root, "blobs");
+        while (!writers.IsCompleted)
+        {
+            foreach (var file in Directory.EnumerateFiles(blobs, "*", SearchOption.AllDirectories))
+            {
+                long length;
+                try
+                {
+                    length = new FileInfo(file).Length;
+                }
+                catch (FileNotFoundException)
+                {
+                    continue;
+                }
+
+                Assert.True(sizes.TryGetValue(Path.GetFileName(file), out var expected), $"unexpected file {file} under blobs/");
+                Assert.Equal(expected, length);
+            }
+
+            await Task.Yield();
+        }
+
+        await writers.WithinAsync();
+        Assert.Equal(contents.Length, DataDirectory.Files(blobs).Length);
+        foreach (var content in contents)
+        {
+            Assert.Equal(content.Length, new FileInfo(DataDirectory.BlobPath(Root, Oci.Digest(content))).Length);
+        }
+    }
+
+    [Fact]
+    public async Task CommitOfAnExistingBlobLeavesExactlyOneFile()
+    {
+        var content = Oci.RandomBytes(100_000);
+        var digest = Oci.Digest(content);
+        await Store.PutAsync(digest, content, Ct);
+        var before = new FileInfo(DataDirectory.BlobPath(Root, digest)).LastWriteTimeUtc;
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        var file = Assert.Single(DataDirectory.Files(Path.Combine(Root, "blobs")));
+        Assert.Equal(DataDirectory.BlobPath(Root, digest), Path.Combine(Root, "blobs", file));
+        Assert.Equal(before, new FileInfo(DataDirectory.BlobPath(Root, digest)).LastWriteTimeUtc);
+        Assert.Empty(DataDirectory.Entries(Path.Combine(Root, "uploads")));
+        Assert.Empty(DataDirectory.Entries(Path.Combine(Root, "tmp")));
+    }
+
+    [Fact]
+    public async Task NoTemporaryFilesAreLeftAfterPutsCommitsAndDeletes()
+    {
+        var expected = new Dictionary<string, long>(StringComparer.Ordinal);
+        void Expect(byte[] content) => expected[DataDirectory.BlobPath(Root, Oci.Digest(content))] = content.Length;
+
+        // Puts, including repeated and concurrent ones.
+        var put = Oci.RandomBytes(20_000);
+        await Store.PutAsync(Oci.Digest(put), put, Ct);
+        await Store.PutAsync(Oci.Digest(put), put, Ct);
+        var raced = Oci.RandomBytes(1 << 20);
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(() => Store.PutAsync(Oci.Digest(raced), raced, Ct)))).WithinAsync();
+        Expect(put);
+        Expect(raced);
+
+        // Commits: a plain one, one with a failed chunk retried, one of an existing blob, a prefix of what was staged.
+        var plain = Oci.RandomBytes(70_000);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, plain[..30_000]);
+        await StageAsync(id, 30_000, plain[30_000..]);
+        await Store.CommitUploadAsync(id, plain.Length, Oci.Digest(plain), Ct);
+        Expect(plain);
+
+        var retried = Oci.RandomBytes(9000);
+        id = await CreateUploadAsync();
+        await StageAsync(id, 0, retried[..4000]);
+        await StageAsync(id, 4000, Oci.RandomBytes(8000));
+        await StageAsync(id, 4000, retried[4000..]);
+        await Store.CommitUploadAsync(id, retried.Length, Oci.Digest(retried), Ct);
+        Expect(retried);
+
+        id = await CreateUploadAsync();
+        await StageAsync(id, 0, put);
+        await Store.CommitUploadAsync(id, put.Length, Oci.Digest(put), Ct);
+
+        var prefix = Oci.RandomBytes(6000);
+        id = await CreateUploadAsync();
+        await StageAsync(id, 0, prefix);
+        await Store.CommitUploadAsync(id, 5000, Oci.Digest(prefix[..5000]), Ct);
+        Expect(prefix[..5000]);
+
+        // Concurrent commits of one blob.
+        var shared = Oci.RandomBytes(1 << 20);
+        var ids = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            ids.Add(await CreateUploadAsync());
+            await StageAsync(ids[^1], 0, shared);
+        }
+
+        await Task.WhenAll(ids.Select(u => Task.Run(() => Store.CommitUploadAsync(u, shared.Length, Oci.Digest(shared), Ct)))).WithinAsync();
+        Expect(shared);
+
+        // An abandoned upload.
+        id = await CreateUploadAsync();
+        await StageAsync(id, 0, Oci.RandomBytes(1000));
+        await Store.DeleteUploadAsync(id, Ct);
+
+        var files = Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), files);
+        foreach (var (path, length) in expected)
+        {
+            Assert.Equal(length, new FileInfo(path).Length);
+        }
+
+        Assert.Empty(DataDirectory.Entries(Path.Combine(Root, "uploads")));
+        Assert.Empty(DataDirectory.Entries(Path.Combine(Root, "tmp")));
+    }
+}
