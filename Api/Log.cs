@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Error, "Unhandled error on {Method} {Path}")]
     public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
 
+    [LoggerMessage(8, LogLevel.Warning, "Could not expire upload {UploadId}")]
+    public static partial void ExpiryFailed(ILogger logger, Exception exception, string uploadId);
+
     [LoggerMessage(7, LogLevel.Information, "Blob {Digest} mounted into {Repository} from {From}")]
     public static partial void BlobMounted(ILogger logger, string repository, string digest, string? from);
 }

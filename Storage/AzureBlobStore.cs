@@ -97,7 +97,16 @@ public sealed class AzureBlobStore : IBlobStore
     public async Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
     {
         var data = Data(uploadId);
-        var committed = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+        Azure.Response<BlockList> committed;
+        try
+        {
+            committed = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new UploadUnknownException(uploadId, e);
+        }
+
         var prefix = Chain(committed.Value.CommittedBlocks, offset)
             ?? throw new InvalidOperationException($"upload {uploadId} has fewer than {offset} staged bytes");
         return new BlockWriter(data, prefix, offset);

@@ -89,25 +89,35 @@ public sealed class FileSystemBlobStore : IBlobStore
     {
         var dir = UploadDir(uploadId);
         Directory.CreateDirectory(dir);
-        await File.WriteAllTextAsync(
-            Path.Combine(dir, "startedat"),
-            startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
-            cancellationToken);
         await using (new FileStream(Path.Combine(dir, "data"), FileMode.OpenOrCreate, FileAccess.Write))
         {
         }
+
+        // Written aside and renamed, so the expiry sweep never reads a half-written start time.
+        var temp = Path.Combine(dir, "startedat.tmp");
+        await File.WriteAllTextAsync(temp, startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), cancellationToken);
+        File.Move(temp, Path.Combine(dir, "startedat"), overwrite: true);
     }
 
     public Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
     {
-        var file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), new FileStreamOptions
+        FileStream file;
+        try
         {
-            Mode = FileMode.Open,
-            Access = FileAccess.Write,
-            Share = FileShare.Read,
-            BufferSize = 0,
-            Options = FileOptions.Asynchronous,
-        });
+            file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Write,
+                Share = FileShare.Read,
+                BufferSize = 0,
+                Options = FileOptions.Asynchronous,
+            });
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new UploadUnknownException(uploadId, e);
+        }
+
         if (file.Length != offset)
         {
             file.SetLength(offset);
@@ -119,8 +129,15 @@ public sealed class FileSystemBlobStore : IBlobStore
 
     public Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
     {
-        var file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        return Task.FromResult<Stream>(new BoundedReadStream(file, length));
+        try
+        {
+            var file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            return Task.FromResult<Stream>(new BoundedReadStream(file, length));
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new UploadUnknownException(uploadId, e);
+        }
     }
 
     public Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
@@ -172,8 +189,8 @@ public sealed class FileSystemBlobStore : IBlobStore
             }
             catch (Exception e) when (e is IOException or FormatException)
             {
-                // A staging area without a readable start time was never fully created: treat it as ancient.
-                startedAt = DateTimeOffset.MinValue;
+                // Not written yet (the upload is being created) or lost: the directory's own time stands in.
+                startedAt = Directory.GetCreationTimeUtc(dir);
             }
 
             yield return new StagedUpload(id, startedAt);

@@ -1,5 +1,9 @@
 namespace Registry.Storage;
 
+/// <summary>The staging area of an upload is gone (cancelled or expired meanwhile).</summary>
+public sealed class UploadUnknownException(string uploadId, Exception? inner = null)
+    : Exception($"upload {uploadId} has no staging area", inner);
+
 /// <summary>A staged upload found in storage.</summary>
 public sealed record StagedUpload(string UploadId, DateTimeOffset StartedAt);
 
@@ -28,6 +32,7 @@ public interface IBlobStore
     /// Opens a writer that stages bytes of an upload from <paramref name="offset"/> on; anything staged
     /// beyond that offset before (a failed chunk) is discarded. Staged parts need not be durable before
     /// commit: a part lost in a machine crash surfaces as a digest mismatch, never as a visible blob.
+    /// Throws <see cref="UploadUnknownException"/> when the staging area does not exist.
     /// </summary>
     Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken);
 

@@ -74,6 +74,12 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
             hashes.Put(id, status.Offset, hash);
             return new UploadStep(status.Offset, null);
         }
+        catch (UploadUnknownException)
+        {
+            hash?.Dispose();
+            await session.AbortChunk();
+            return new UploadStep(offset, OciErrorCode.BlobUploadUnknown.WithDetail("the upload was cancelled or expired"));
+        }
         catch
         {
             hash?.Dispose();
@@ -116,6 +122,11 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
             }
 
             return new UploadStep(length, result);
+        }
+        catch (UploadUnknownException)
+        {
+            await session.AbortChunk();
+            return new UploadStep(length, OciErrorCode.BlobUploadUnknown.WithDetail("the upload was cancelled or expired"));
         }
         catch
         {

@@ -15,11 +15,19 @@ public sealed class UploadJanitor(IBlobStore store, IGrainFactory grains, Upload
         var expired = 0;
         await foreach (var upload in store.ListUploadsAsync(ct))
         {
-            if (upload.StartedAt < cutoff && await grains.GetGrain<IUploadSessionGrain>(upload.UploadId).ExpireIfStartedBefore(cutoff))
+            try
             {
-                hashes.Forget(upload.UploadId);
-                Log.UploadExpired(logger, upload.UploadId, upload.StartedAt);
-                expired++;
+                if (upload.StartedAt < cutoff && await grains.GetGrain<IUploadSessionGrain>(upload.UploadId).ExpireIfStartedBefore(cutoff))
+                {
+                    hashes.Forget(upload.UploadId);
+                    Log.UploadExpired(logger, upload.UploadId, upload.StartedAt);
+                    expired++;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One broken session must not keep the others from expiring.
+                Log.ExpiryFailed(logger, e, upload.UploadId);
             }
         }
 
