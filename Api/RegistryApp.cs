@@ -7,7 +7,8 @@ public static class RegistryApp
 {
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Settings files sit next to the binaries; relative data paths still resolve from the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         var options = builder.AddRegistryOptions();
         builder.AddRegistryKestrel(options);
