@@ -16,9 +16,6 @@ public sealed class RegistryOptions
     /// <summary>The URL the HTTP API listens on. Loopback only unless set otherwise.</summary>
     public string Listen { get; set; } = "http://127.0.0.1:5000";
 
-    /// <summary>The silo-to-silo port; 0 picks a free port in embedded mode and 11111 in cluster mode.</summary>
-    public int SiloPort { get; set; }
-
     public AzureOptions Azure { get; set; } = new();
 
     public ClusterOptions Cluster { get; set; } = new();
@@ -60,6 +57,9 @@ public sealed class ClusterOptions
 
     /// <summary>The address other silos reach this one at (the pod IP); unset: the host's first address.</summary>
     public string? AdvertisedAddress { get; set; }
+
+    /// <summary>The silo-to-silo port; 0 (the default) picks a free loopback port in embedded mode and 11111 in cluster mode.</summary>
+    public int SiloPort { get; set; }
 
     /// <summary>The Orleans gateway port for external clients; 0 (the default) opens none.</summary>
     public int GatewayPort { get; set; }
@@ -130,9 +130,9 @@ public sealed class RegistryOptionsValidator : IValidateOptions<RegistryOptions>
             failures.Add($"Registry:Cluster:GatewayPort {options.Cluster.GatewayPort} is not a port: use 0 (none) or 1-65535.");
         }
 
-        if (options.SiloPort is < 0 or > 65535)
+        if (options.Cluster.SiloPort is < 0 or > 65535)
         {
-            failures.Add($"Registry:SiloPort {options.SiloPort} is not a port: use 0 (any free port) or 1-65535.");
+            failures.Add($"Registry:Cluster:SiloPort {options.Cluster.SiloPort} is not a port: use 0 (the mode's default) or 1-65535.");
         }
 
         if (options.Limits.MaxManifestBytes < 4096)

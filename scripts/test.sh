@@ -25,6 +25,21 @@ if ! command -v skopeo >/dev/null 2>&1; then
     as_root apt-get install -y -q skopeo || echo "test.sh: apt-get install skopeo failed; the skopeo tests will fail" >&2
 fi
 
+# kubectl renders the deploy/ overlays (kustomize is built in); the machine image has it, Debian does not.
+command -v kubectl >/dev/null 2>&1 || echo "test.sh: kubectl is missing; the deploy tests will fail" >&2
+
+# Azurite, the Azure Storage emulator of the cluster-mode tests, pinned in tools/azurite (npm).
+if [ ! -x tools/azurite/node_modules/.bin/azurite ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "test.sh: npm is missing; installing nodejs and npm with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        as_root apt-get update -q || true
+        as_root apt-get install -y -q nodejs npm || echo "test.sh: could not install npm; the cluster tests will fail" >&2
+    fi
+    echo "test.sh: installing Azurite (tools/azurite)"
+    npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error || echo "test.sh: npm ci failed; the cluster tests will fail" >&2
+fi
+
 if ! command -v dotnet >/dev/null 2>&1; then
     echo "test.sh: dotnet is not on PATH" >&2
     finish 0 1 1

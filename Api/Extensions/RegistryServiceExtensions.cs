@@ -63,7 +63,7 @@ public static class RegistryServiceExtensions
     {
         if (options.Mode == RegistryMode.Embedded)
         {
-            var siloPort = options.SiloPort == 0 ? FreeLoopbackPort() : options.SiloPort;
+            var siloPort = options.Cluster.SiloPort == 0 ? FreeLoopbackPort() : options.Cluster.SiloPort;
             builder.UseOrleans(silo => silo.AddEmbeddedRegistrySilo(Path.Combine(options.DataDirectory, "state"), siloPort));
         }
         else
@@ -71,7 +71,7 @@ public static class RegistryServiceExtensions
             var cluster = new ClusterSettings(
                 options.Cluster.ClusterId,
                 options.Cluster.ServiceId,
-                options.SiloPort == 0 ? 11111 : options.SiloPort,
+                options.Cluster.SiloPort == 0 ? 11111 : options.Cluster.SiloPort,
                 options.Cluster.GatewayPort,
                 options.Cluster.AdvertisedAddress is { Length: > 0 } a ? IPAddress.Parse(a) : null,
                 options.Azure.Container + "-grains");
