@@ -13,9 +13,6 @@ public sealed record ClusterSettings(string ClusterId, string ServiceId, int Sil
 
 public static class RegistrySiloExtensions
 {
-    /// <summary>The stream provider that carries image-change events.</summary>
-    public const string StreamProvider = "registry-events";
-
     /// <summary>
     /// Embedded mode: a single silo on localhost whose grain state lives in files under
     /// <paramref name="stateDirectory"/>. Without a gateway: the only client is the co-hosted API.
@@ -27,7 +24,7 @@ public static class RegistrySiloExtensions
             RegistryStorage.Name,
             (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>()));
         silo.AddMemoryGrainStorage("PubSubStore");
-        silo.AddMemoryStreams(StreamProvider);
+        silo.AddMemoryStreams(RegistryStreams.Provider);
         silo.Services.AddSingleton(TimeProvider.System);
         return silo;
     }
@@ -67,7 +64,7 @@ public static class RegistrySiloExtensions
             o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
         }));
         silo.AddAzureTableGrainStorage("PubSubStore", o => o.TableServiceClient = azure.Tables);
-        silo.AddAzureQueueStreams(StreamProvider, (OptionsBuilder<AzureQueueOptions> options) => options.Configure(o =>
+        silo.AddAzureQueueStreams(RegistryStreams.Provider, (OptionsBuilder<AzureQueueOptions> options) => options.Configure(o =>
         {
             o.QueueServiceClient = azure.Queues;
             o.QueueNames = Enumerable.Range(0, 4).Select(i => $"{cluster.StateContainer}-events-{i}").ToList();

@@ -1,0 +1,86 @@
+using Orleans.Runtime;
+
+namespace Registry.Grains;
+
+/// <summary>
+/// An image change, in the shape webhook consumers of the reference registry understand, plus the
+/// repository's generation. <see cref="Id"/> is unique and stable: delivery is at least once, so
+/// every consumer drops an id it has seen.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("registry.event")]
+public sealed record RegistryEvent(
+    [property: Id(0)] string Id,
+    [property: Id(1)] DateTimeOffset Timestamp,
+    [property: Id(2)] string Action,
+    [property: Id(3)] EventTarget Target,
+    [property: Id(4)] EventRequest Request,
+    [property: Id(5)] string? Actor,
+    [property: Id(6)] EventSource Source,
+    [property: Id(7)] long Generation)
+{
+    public const string Push = "push";
+    public const string Pull = "pull";
+    public const string Mount = "mount";
+    public const string Delete = "delete";
+
+    public string Repository => Target.Repository;
+
+    /// <summary>The namespace: the repository name's first component ("" for a single component).</summary>
+    public string Namespace => Target.Repository.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? Target.Repository[..slash] : "";
+}
+
+[GenerateSerializer, Immutable, Alias("registry.event-target")]
+public sealed record EventTarget(
+    [property: Id(0)] string? MediaType,
+    [property: Id(1)] string? Digest,
+    [property: Id(2)] long Size,
+    [property: Id(3)] string Repository,
+    [property: Id(4)] string? FromRepository,
+    [property: Id(5)] string? Url,
+    [property: Id(6)] string? Tag);
+
+/// <summary>The HTTP request behind a change.</summary>
+[GenerateSerializer, Immutable, Alias("registry.event-request")]
+public sealed record EventRequest(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Addr,
+    [property: Id(2)] string Host,
+    [property: Id(3)] string Method,
+    [property: Id(4)] string UserAgent)
+{
+    public static readonly EventRequest None = new("", "", "", "", "");
+}
+
+/// <summary>The registry replica that served the request.</summary>
+[GenerateSerializer, Immutable, Alias("registry.event-source")]
+public sealed record EventSource(
+    [property: Id(0)] string Addr,
+    [property: Id(1)] string InstanceId)
+{
+    public static readonly EventSource None = new("", "");
+}
+
+/// <summary>Who and what caused a change; travels from the HTTP host to the grains in the Orleans request context.</summary>
+[GenerateSerializer, Immutable, Alias("registry.change-origin")]
+public sealed record ChangeOrigin(
+    [property: Id(0)] EventRequest Request,
+    [property: Id(1)] string? Actor,
+    [property: Id(2)] EventSource Source)
+{
+    public const string ContextKey = "registry.origin";
+
+    public static ChangeOrigin Current => Orleans.Runtime.RequestContext.Get(ContextKey) as ChangeOrigin ?? new(EventRequest.None, null, EventSource.None);
+}
+
+/// <summary>The Orleans streams that carry <see cref="RegistryEvent"/>s.</summary>
+public static class RegistryStreams
+{
+    /// <summary>The stream provider's name (memory streams embedded, Azure Queue in cluster mode).</summary>
+    public const string Provider = "registry-events";
+
+    /// <summary>Every event of the registry: namespace <c>registry</c>, key <c>all</c>.</summary>
+    public static StreamId All => StreamId.Create("registry", "all");
+
+    /// <summary>The events of one namespace: namespace <c>registry-ns</c>, key = the namespace ("" is written "_").</summary>
+    public static StreamId OfNamespace(string ns) => StreamId.Create("registry-ns", ns.Length == 0 ? "_" : ns);
+}
