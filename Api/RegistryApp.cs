@@ -15,9 +15,11 @@ public static class RegistryApp
         builder.AddRegistryStorage(options);
         builder.AddRegistrySilo(options);
         builder.AddOciApi();
+        builder.AddRegistryObservability();
 
         var app = builder.Build();
         app.WarnIfExposed(options);
+        app.MapRegistryObservability();
         app.MapOciApi();
         return app;
     }

@@ -30,9 +30,29 @@ public sealed class AzureBlobStore : IBlobStore
         _container = container;
     }
 
+    /// <summary>How long <see cref="IsReachableAsync"/> waits for the container's properties.</summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Creates the container when missing; call once at start.</summary>
     public Task InitializeAsync(CancellationToken cancellationToken)
         => _container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+
+    /// <summary>Reachable when the container's properties can be read within <see cref="ProbeTimeout"/>.</summary>
+    public async Task<bool> IsReachableAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(ProbeTimeout);
+        try
+        {
+            await _container.GetPropertiesAsync(cancellationToken: timeout.Token);
+            return true;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Refused, unreachable, timed out or not authorized: all mean "not ready".
+            return false;
+        }
+    }
 
     public async Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
     {

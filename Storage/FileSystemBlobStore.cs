@@ -197,6 +197,25 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
     }
 
+    /// <summary>Reachable when the staging directory exists and a file can be created in it.</summary>
+    public async Task<bool> IsReachableAsync(CancellationToken cancellationToken)
+    {
+        var probe = Path.Combine(_temp, "probe-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (var file = new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous | FileOptions.DeleteOnClose))
+            {
+                await file.WriteAsync("ok"u8.ToArray(), cancellationToken);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Renames a flushed file into place; losing a race to an identical blob is fine.</summary>
     private static void Publish(string source, string target)
     {

@@ -48,4 +48,10 @@ public interface IBlobStore
     Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken);
 
     IAsyncEnumerable<StagedUpload> ListUploadsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A cheap probe for readiness: whether the backend answers and accepts writes right now.
+    /// False (not an exception) when the backend is unreachable, missing or refuses access.
+    /// </summary>
+    Task<bool> IsReachableAsync(CancellationToken cancellationToken);
 }

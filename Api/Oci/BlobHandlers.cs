@@ -36,7 +36,7 @@ public sealed class BlobHandlers(BlobService blobs)
             return OciErrorCode.BlobUnknown.WithDetail(digest);
         }
 
-        return new BlobStreamResult(stream, digest, offset, length, size, partial);
+        return new BlobStreamResult(stream, digest, offset, length, size, partial, blobs.BytesSent);
     }
 
     public async Task<IResult> DeleteAsync(string name, string digest)
@@ -52,7 +52,7 @@ public sealed class BlobHandlers(BlobService blobs)
     }
 
     /// <summary>Streams blob bytes from storage to the client; HEAD sends the same headers without them.</summary>
-    private sealed class BlobStreamResult(Stream stream, string digest, long offset, long length, long size, bool partial) : IResult
+    private sealed class BlobStreamResult(Stream stream, string digest, long offset, long length, long size, bool partial, Action<long> sent) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {
@@ -74,7 +74,7 @@ public sealed class BlobHandlers(BlobService blobs)
                 return;
             }
 
-            await StreamCopier.SendAsync(source, response.BodyWriter, length, httpContext.RequestAborted);
+            await StreamCopier.SendAsync(source, response.BodyWriter, length, sent, httpContext.RequestAborted);
         }
     }
 }

@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.Http.Features;
+using Registry.Api.Observability;
+
 namespace Registry.Api.Oci;
 
 /// <summary>Routes every <c>/v2/</c> request to its handler after validating the repository name.</summary>
@@ -7,6 +10,7 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
     {
         var route = OciPath.Parse(path);
         var method = context.Request.Method;
+        context.Features.Get<IHttpMetricsTagsFeature>()?.Tags.Add(new(RegistryMetrics.RouteTag, RegistryMetrics.RouteName(route.Route)));
         if (route.Route is not (OciRoute.NotFound or OciRoute.Base or OciRoute.Catalog) && !References.IsValidName(route.Name))
         {
             return OciErrorCode.NameInvalid.WithDetail($"'{Truncate(route.Name)}' is not a valid repository name");

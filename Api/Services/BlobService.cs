@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Registry.Api.Observability;
 using Registry.Api.Oci;
 using Registry.Grains;
 using Registry.Storage;
@@ -12,12 +13,22 @@ public readonly record struct UploadStep(long Offset, OciError? Error);
 /// Blob uploads, mounts and reads: streams bytes between HTTP and the storage driver while the
 /// upload-session and repository grains keep the facts (offsets, which blobs a repository serves).
 /// </summary>
-public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHashes hashes, ILogger<BlobService> logger)
+public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHashes hashes, RegistryMetrics metrics, ILogger<BlobService> logger)
 {
+    private readonly Action<long> _received = metrics.BytesReceived;
+    private readonly Action<long> _sent = metrics.BytesSent;
+
     public static string NewUploadId() => Guid.NewGuid().ToString("N");
 
-    public Task<UploadStatus> StartUploadAsync(string name, string id)
-        => grains.GetGrain<IUploadSessionGrain>(id).Start(name);
+    /// <summary>Counts blob bytes sent to clients (<c>registry.blob.bytes_sent</c>) as they go.</summary>
+    public Action<long> BytesSent => _sent;
+
+    public async Task<UploadStatus> StartUploadAsync(string name, string id)
+    {
+        var status = await grains.GetGrain<IUploadSessionGrain>(id).Start(name);
+        metrics.UploadStarted();
+        return status;
+    }
 
     /// <summary>Stores a whole blob sent in one request, visible only when its digest matches.</summary>
     public async Task<OciError?> PutMonolithicAsync(string name, string digest, Stream body, CancellationToken ct)
@@ -30,7 +41,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
             long length;
             await using (var writer = await store.OpenUploadWriterAsync(id, 0, ct))
             {
-                length = await StreamCopier.CopyAsync(body, writer, hash, long.MaxValue - 1, ct);
+                length = await StreamCopier.CopyAsync(body, writer, hash, long.MaxValue - 1, _received, ct);
             }
 
             return await CommitAsync(name, id, digest, length, hash);
@@ -121,6 +132,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
                 await session.Cancel(name);
             }
 
+            metrics.UploadEnded();
             return new UploadStep(length, result);
         }
         catch (UploadUnknownException)
@@ -142,7 +154,13 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
     public async Task<bool> CancelUploadAsync(string name, string id)
     {
         hashes.Forget(id);
-        return await grains.GetGrain<IUploadSessionGrain>(id).Cancel(name);
+        if (!await grains.GetGrain<IUploadSessionGrain>(id).Cancel(name))
+        {
+            return false;
+        }
+
+        metrics.UploadEnded();
+        return true;
     }
 
     public ValueTask<UploadStatus?> GetUploadAsync(string name, string id)
@@ -186,7 +204,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
     private async Task<long> WriteAsync(string id, long offset, Stream body, IncrementalHash hash, long? length, CancellationToken ct)
     {
         await using var writer = await store.OpenUploadWriterAsync(id, offset, ct);
-        return await StreamCopier.CopyAsync(body, writer, hash, length ?? long.MaxValue - 1, ct);
+        return await StreamCopier.CopyAsync(body, writer, hash, length ?? long.MaxValue - 1, _received, ct);
     }
 
     private async Task<IncrementalHash> RebuildHashAsync(string id, long length, HashAlgorithmName algorithm, CancellationToken ct)

@@ -12,9 +12,10 @@ public static class StreamCopier
     /// <summary>
     /// Copies <paramref name="source"/> to <paramref name="destination"/>, feeding every byte to
     /// <paramref name="hash"/>. Stops after <paramref name="limit"/> + 1 bytes, so a caller can tell
-    /// a body longer than announced from one that fits. Returns the bytes copied.
+    /// a body longer than announced from one that fits. Returns the bytes copied; <paramref name="copied"/>
+    /// hears of them as they go.
     /// </summary>
-    public static async Task<long> CopyAsync(Stream source, Stream destination, IncrementalHash hash, long limit, CancellationToken cancellationToken)
+    public static async Task<long> CopyAsync(Stream source, Stream destination, IncrementalHash hash, long limit, Action<long>? copied, CancellationToken cancellationToken)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -40,6 +41,7 @@ public static class StreamCopier
                 hash.AppendData(buffer, 0, filled);
                 await destination.WriteAsync(buffer.AsMemory(0, filled), cancellationToken);
                 total += filled;
+                copied?.Invoke(filled);
                 if (read == 0)
                 {
                     break;
@@ -72,8 +74,8 @@ public static class StreamCopier
         }
     }
 
-    /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe.</summary>
-    public static async Task SendAsync(Stream source, PipeWriter destination, long count, CancellationToken cancellationToken)
+    /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe; <paramref name="sent"/> hears of them as they go.</summary>
+    public static async Task SendAsync(Stream source, PipeWriter destination, long count, Action<long>? sent, CancellationToken cancellationToken)
     {
         const int chunk = 1 << 16;
         while (count > 0)
@@ -89,6 +91,7 @@ public static class StreamCopier
             destination.Advance(read);
             count -= read;
             var flush = await destination.FlushAsync(cancellationToken);
+            sent?.Invoke(read);
             if (flush.IsCanceled || flush.IsCompleted)
             {
                 return;

@@ -1,11 +1,12 @@
 using Microsoft.Extensions.Options;
+using Registry.Api.Observability;
 using Registry.Grains;
 using Registry.Storage;
 
 namespace Registry.Api.Services;
 
 /// <summary>Deletes upload sessions (and their staged bytes) that were not finished in time.</summary>
-public sealed class UploadJanitor(IBlobStore store, IGrainFactory grains, UploadHashes hashes, IOptions<RegistryOptions> options, TimeProvider time, ILogger<UploadJanitor> logger) : BackgroundService
+public sealed class UploadJanitor(IBlobStore store, IGrainFactory grains, UploadHashes hashes, RegistryMetrics metrics, IOptions<RegistryOptions> options, TimeProvider time, ILogger<UploadJanitor> logger) : BackgroundService
 {
     /// <summary>One sweep as if the time were <paramref name="now"/>; returns how many sessions expired.</summary>
     public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken ct)
@@ -20,6 +21,7 @@ public sealed class UploadJanitor(IBlobStore store, IGrainFactory grains, Upload
                 if (upload.StartedAt < cutoff && await grains.GetGrain<IUploadSessionGrain>(upload.UploadId).ExpireIfStartedBefore(cutoff))
                 {
                     hashes.Forget(upload.UploadId);
+                    metrics.UploadEnded();
                     Log.UploadExpired(logger, upload.UploadId, upload.StartedAt);
                     expired++;
                 }

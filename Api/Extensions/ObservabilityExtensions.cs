@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using Registry.Api.Observability;
+using Registry.Storage;
+
+namespace Registry.Api.Extensions;
+
+public static class ObservabilityExtensions
+{
+    public const string LiveTag = "live";
+    public const string ReadyTag = "ready";
+    public const string StartupTag = "startup";
+
+    /// <summary>The storage probe's budget; a slower answer counts as unreachable.</summary>
+    private static readonly TimeSpan StorageProbeTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Health checks for the three probes and OpenTelemetry metrics for the Prometheus endpoint.
+    /// Call after the storage driver is registered: it wraps the driver to time its calls.
+    /// </summary>
+    public static void AddRegistryObservability(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<RegistryMetrics>();
+        services.DecorateBlobStore((sp, inner) => new InstrumentedBlobStore(inner, sp.GetRequiredService<RegistryMetrics>()));
+
+        services.AddSingleton<SiloStartedCheck>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloStartedCheck>());
+        services.AddHealthChecks()
+            .AddCheck("process", () => HealthCheckResult.Healthy("the process answers"), [LiveTag])
+            .AddCheck<SiloStartedCheck>("silo-started", tags: [StartupTag])
+            .AddCheck<SiloMembershipCheck>("silo-membership", tags: [ReadyTag])
+            .AddCheck<StorageCheck>("storage", tags: [ReadyTag], timeout: StorageProbeTimeout);
+
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("registry"))
+            .WithMetrics(metrics => metrics
+            .AddMeter(RegistryMetrics.MeterName)
+            .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddMeter("Microsoft.Orleans")
+            .AddPrometheusExporter());
+    }
+
+    /// <summary>Maps <c>/livez</c>, <c>/readyz</c>, <c>/startupz</c> and the Prometheus scrape endpoint <c>/metrics</c>.</summary>
+    public static void MapRegistryObservability(this WebApplication app)
+    {
+        app.MapHealthChecks("/livez", Probe(LiveTag));
+        app.MapHealthChecks("/readyz", Probe(ReadyTag));
+        app.MapHealthChecks("/startupz", Probe(StartupTag));
+        app.MapPrometheusScrapingEndpoint("/metrics");
+    }
+
+    /// <summary>Replaces the registered <see cref="IBlobStore"/> with <paramref name="decorate"/> applied to it.</summary>
+    private static void DecorateBlobStore(this IServiceCollection services, Func<IServiceProvider, IBlobStore, IBlobStore> decorate)
+    {
+        var index = -1;
+        for (var i = services.Count - 1; i >= 0; i--)
+        {
+            if (services[i].ServiceType == typeof(IBlobStore) && !services[i].IsKeyedService)
+            {
+                index = i;
+                break;
+            }
+        }
+
+        if (index < 0)
+        {
+            throw new InvalidOperationException("No storage driver (IBlobStore) is registered: register one before AddRegistryObservability.");
+        }
+
+        var inner = services[index];
+        services[index] = ServiceDescriptor.Singleton<IBlobStore>(sp => decorate(sp, inner switch
+        {
+            { ImplementationInstance: IBlobStore instance } => instance,
+            { ImplementationFactory: { } factory } => (IBlobStore)factory(sp),
+            _ => (IBlobStore)ActivatorUtilities.CreateInstance(sp, inner.ImplementationType!),
+        }));
+    }
+
+    private static HealthCheckOptions Probe(string tag) => new()
+    {
+        Predicate = check => check.Tags.Contains(tag),
+        ResponseWriter = WriteJsonAsync,
+        AllowCachingResponses = false,
+    };
+
+    /// <summary><c>{"status":"Healthy","checks":{"name":{"status":..,"description":..,"durationMs":..}}}</c></summary>
+    private static async Task WriteJsonAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        await using var json = new Utf8JsonWriter(context.Response.Body);
+        json.WriteStartObject();
+        json.WriteString("status", report.Status.ToString());
+        json.WriteStartObject("checks");
+        foreach (var (name, entry) in report.Entries)
+        {
+            json.WriteStartObject(name);
+            json.WriteString("status", entry.Status.ToString());
+            if (entry.Description is { } description)
+            {
+                json.WriteString("description", description);
+            }
+
+            if (entry.Exception is { } exception)
+            {
+                json.WriteString("error", exception.Message);
+            }
+
+            json.WriteNumber("durationMs", Math.Round(entry.Duration.TotalMilliseconds, 2));
+            json.WriteEndObject();
+        }
+
+        json.WriteEndObject();
+        json.WriteEndObject();
+        await json.FlushAsync(context.RequestAborted);
+    }
+}
