@@ -38,6 +38,10 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("link-blob")]
     Task LinkBlob(string digest, long size);
 
+    /// <summary>Like <see cref="LinkBlob"/>, for a blob mounted from another repository (<paramref name="from"/>, if named).</summary>
+    [Alias("mount-blob")]
+    Task MountBlob(string digest, long size, string? from);
+
     /// <summary>The size of a blob this repository may serve, or null.</summary>
     [ReadOnly, Alias("blob-size")]
     ValueTask<long?> GetBlobSize(string digest);

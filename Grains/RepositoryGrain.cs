@@ -1,6 +1,8 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Orleans.Runtime;
+using Orleans.Streams;
 
 namespace Registry.Grains;
 
@@ -16,13 +18,24 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly IOptions<RepositoryGrainOptions> _options;
     private readonly TimeProvider _time;
     private readonly GroupCommit _commit;
+    private readonly ILogger<RepositoryGrain> _logger;
     private string[]? _sortedTags;
+
+    /// <summary>The last event sequence number included in a completed state write.</summary>
+    private long _durableSequence;
+
+    /// <summary>Whether published events were dropped from the outbox since the last write.</summary>
+    private bool _outboxTrimmed;
+
+    private Task? _publishing;
 
     public RepositoryGrain(
         [PersistentState("repository", RegistryStorage.Name)] IPersistentState<RepositoryState> state,
         IOptions<RepositoryGrainOptions> options,
-        TimeProvider time)
+        TimeProvider time,
+        ILogger<RepositoryGrain> logger)
     {
+        _logger = logger;
         _state = state;
         _options = options;
         _time = time;
@@ -30,6 +43,31 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     }
 
     private RepositoryState S => _state.State;
+
+    private string Name => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Everything loaded is durable; events a crash kept from being published go out now.
+        _durableSequence = S.EventSequence;
+        await PublishAsync();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_outboxTrimmed && reason.ReasonCode != DeactivationReasonCode.ApplicationError)
+        {
+            try
+            {
+                await _commit.CommitAsync();
+            }
+            catch (Exception e)
+            {
+                // Harmless: the published events stay in the stored outbox and go out once more.
+                RepositoryLog.OutboxTrimFailed(_logger, e, Name);
+            }
+        }
+    }
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
@@ -77,7 +115,8 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             }
         }
 
-        await SaveAsync();
+        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag, "manifests");
+        await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
     }
 
@@ -108,14 +147,16 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<bool> DeleteTag(string tag)
     {
-        if (!S.Tags.Remove(tag))
+        if (!S.Tags.Remove(tag, out var removed))
         {
             return false;
         }
 
         _sortedTags = null;
         S.Generation++;
-        await SaveAsync();
+        var manifest = S.Manifests.GetValueOrDefault(removed.Digest);
+        Emit(RegistryEvent.Delete, manifest?.MediaType, removed.Digest, manifest?.Size ?? 0, tag, null);
+        await SaveAndPublishAsync();
         return true;
     }
 
@@ -142,29 +183,27 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
 
         S.Generation++;
-        await SaveAsync();
+        Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null, null);
+        await SaveAndPublishAsync();
         return true;
     }
 
-    public async Task LinkBlob(string digest, long size)
-    {
-        if (S.Blobs.TryAdd(digest, size))
-        {
-            await SaveAsync();
-        }
-    }
+    public Task LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
+
+    public Task MountBlob(string digest, long size, string? from) => AddBlobAsync(digest, size, RegistryEvent.Mount, from);
 
     public ValueTask<long?> GetBlobSize(string digest)
         => ValueTask.FromResult(S.Blobs.TryGetValue(digest, out var size) ? size : (long?)null);
 
     public async Task<bool> UnlinkBlob(string digest)
     {
-        if (!S.Blobs.Remove(digest))
+        if (!S.Blobs.Remove(digest, out var size))
         {
             return false;
         }
 
-        await SaveAsync();
+        Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null, null);
+        await SaveAndPublishAsync();
         return true;
     }
 
@@ -181,6 +220,50 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             .Select(m => new Referrer(m.Digest, m.MediaType, m.Size, m.ArtifactType, m.Annotations))
             .ToArray();
         return ValueTask.FromResult(referrers);
+    }
+
+    private const string BlobMediaType = "application/octet-stream";
+
+    /// <summary>Set REGISTRY_FAILPOINT=after-state-write to die between a durable write and its publish (tests).</summary>
+    private static readonly bool CrashAfterStateWrite = Environment.GetEnvironmentVariable("REGISTRY_FAILPOINT") == "after-state-write";
+
+    private async Task AddBlobAsync(string digest, long size, string action, string? from)
+    {
+        if (!S.Blobs.TryAdd(digest, size))
+        {
+            return;
+        }
+
+        Emit(action, BlobMediaType, digest, size, null, "blobs", from);
+        await SaveAndPublishAsync();
+    }
+
+    /// <summary>Puts the event of a change into the outbox, in the same turn as the change.</summary>
+    private void Emit(string action, string? mediaType, string? digest, long size, string? tag, string? urlKind, string? from = null)
+    {
+        var origin = ChangeOrigin.Current;
+        var url = urlKind is not null && digest is not null && origin.Request.Host.Length > 0
+            ? $"http://{origin.Request.Host}/v2/{Name}/{urlKind}/{digest}"
+            : null;
+        var target = new EventTarget(mediaType, digest, size, Name, from, url, tag);
+        var @event = new RegistryEvent(Guid.NewGuid().ToString("N"), _time.GetUtcNow(), action, target, origin.Request, origin.Actor, origin.Source, S.Generation);
+        S.Outbox.Add(new OutboxEntry(++S.EventSequence, @event));
+    }
+
+    /// <summary>
+    /// Makes the change durable, then publishes its event before acknowledging. The event was
+    /// written with the change (outbox), so a crash in between loses nothing: the next activation
+    /// publishes it, and consumers drop the duplicate a crash after publishing may cause.
+    /// </summary>
+    private async Task SaveAndPublishAsync()
+    {
+        await SaveAsync();
+        if (CrashAfterStateWrite)
+        {
+            Environment.FailFast("REGISTRY_FAILPOINT after-state-write");
+        }
+
+        await PublishAsync();
     }
 
     /// <summary>
@@ -204,10 +287,63 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     {
         if (!S.InCatalog)
         {
-            await GrainFactory.GetGrain<ICatalogGrain>(0).Add(this.GetPrimaryKeyString());
+            await GrainFactory.GetGrain<ICatalogGrain>(0).Add(Name);
             S.InCatalog = true;
         }
 
+        var covering = S.EventSequence;
         await _state.WriteStateAsync();
+        _durableSequence = Math.Max(_durableSequence, covering);
+        _outboxTrimmed = false;
     }
+
+    /// <summary>Publishes durable outbox events in order, one publisher at a time.</summary>
+    private async Task PublishAsync()
+    {
+        while (S.Outbox.Count > 0 && S.Outbox[0].Sequence <= _durableSequence)
+        {
+            if (_publishing is { IsCompleted: false } running)
+            {
+                await running;
+                continue;
+            }
+
+            _publishing = PublishDurableAsync();
+            try
+            {
+                await _publishing;
+            }
+            catch (Exception e)
+            {
+                // The events stay in the outbox; the next change or activation publishes them.
+                RepositoryLog.PublishFailed(_logger, e, Name);
+                return;
+            }
+        }
+    }
+
+    private async Task PublishDurableAsync()
+    {
+        var batch = S.Outbox.TakeWhile(e => e.Sequence <= _durableSequence).ToList();
+        var provider = this.GetStreamProvider(RegistryStreams.Provider);
+        var all = provider.GetStream<RegistryEvent>(RegistryStreams.All);
+        var ns = provider.GetStream<RegistryEvent>(RegistryStreams.OfNamespace(batch[0].Event.Namespace));
+        foreach (var entry in batch)
+        {
+            await all.OnNextAsync(entry.Event);
+            await ns.OnNextAsync(entry.Event);
+        }
+
+        S.Outbox.RemoveRange(0, batch.Count);
+        _outboxTrimmed = true;
+    }
+}
+
+internal static partial class RepositoryLog
+{
+    [LoggerMessage(1, LogLevel.Warning, "Publishing events of {Repository} failed; they stay in its outbox")]
+    public static partial void PublishFailed(ILogger logger, Exception exception, string repository);
+
+    [LoggerMessage(2, LogLevel.Information, "Could not record published events of {Repository} at deactivation")]
+    public static partial void OutboxTrimFailed(ILogger logger, Exception exception, string repository);
 }

@@ -18,6 +18,12 @@ public sealed class RepositoryState
 
     [Id(5)] public bool InCatalog { get; set; }
 
+    /// <summary>Events of durable changes not yet known to be published (the outbox).</summary>
+    [Id(6)] public List<OutboxEntry> Outbox { get; set; } = [];
+
+    /// <summary>The sequence number of the last event put into the outbox.</summary>
+    [Id(7)] public long EventSequence { get; set; }
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
 }
 
@@ -29,3 +35,6 @@ public sealed class TagState
     /// <summary>Acknowledged writes, oldest first (read newest first).</summary>
     [Id(1)] public List<TagHistoryEntry> History { get; set; } = [];
 }
+
+[GenerateSerializer, Alias("registry.outbox-entry")]
+public sealed record OutboxEntry([property: Id(0)] long Sequence, [property: Id(1)] RegistryEvent Event);

@@ -1,4 +1,6 @@
+using Orleans.Runtime;
 using Registry.Api.Oci;
+using Registry.Grains;
 
 namespace Registry.Api.Extensions;
 
@@ -7,11 +9,24 @@ public static class OciEndpointExtensions
     /// <summary>Maps <c>/v2/</c>: every response carries the API version header.</summary>
     public static void MapOciApi(this WebApplication app)
     {
+        var source = new EventSource(ListenAuthority(app), InstanceId);
         app.Use((context, next) =>
         {
             if (context.Request.Path.StartsWithSegments("/v2"))
             {
                 context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+
+                // Who asked, carried to the grains so the events of a change can say so.
+                var request = context.Request;
+                RequestContext.Set(ChangeOrigin.ContextKey, new ChangeOrigin(
+                    new EventRequest(
+                        context.TraceIdentifier,
+                        context.Connection.RemoteIpAddress is { } ip ? $"{ip}:{context.Connection.RemotePort}" : "",
+                        request.Host.Value ?? "",
+                        request.Method,
+                        request.Headers.UserAgent.ToString()),
+                    context.User.Identity?.Name,
+                    source));
             }
 
             return next(context);
@@ -19,6 +34,15 @@ public static class OciEndpointExtensions
 
         var endpoint = app.Services.GetRequiredService<OciEndpoint>();
         app.Map("/v2/{**path}", (HttpContext context, string? path) => endpoint.HandleAsync(context, path));
+    }
+
+    /// <summary>Identifies this process in events (<c>source.instanceID</c>).</summary>
+    public static string InstanceId { get; } = Guid.NewGuid().ToString();
+
+    private static string ListenAuthority(WebApplication app)
+    {
+        var listen = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistryOptions>>().Value.Listen;
+        return Uri.TryCreate(listen.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri.Authority : listen;
     }
 
     /// <summary>Warns when the API is reachable beyond this machine while there is no authentication.</summary>

@@ -180,7 +180,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
             return false;
         }
 
-        await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length);
+        await grains.GetGrain<IRepositoryGrain>(name).MountBlob(digest, length, from);
         Log.BlobMounted(logger, name, digest, from);
         return true;
     }
