@@ -132,8 +132,15 @@ public sealed class AzureBlobStore : IBlobStore
 
     public async Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
     {
-        var stream = await Data(uploadId).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken);
-        return new BoundedReadStream(stream, length);
+        try
+        {
+            var stream = await Data(uploadId).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken);
+            return new BoundedReadStream(stream, length);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new UploadUnknownException(uploadId, e);
+        }
     }
 
     public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
@@ -142,7 +149,16 @@ public sealed class AzureBlobStore : IBlobStore
         if (!await target.ExistsAsync(cancellationToken))
         {
             var data = Data(uploadId);
-            var blocks = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+            Azure.Response<BlockList> blocks;
+            try
+            {
+                blocks = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                throw new UploadUnknownException(uploadId, e);
+            }
+
             if (blocks.Value.BlobContentLength != length)
             {
                 // More was staged than acknowledged: a writer at the length commits exactly the prefix.

@@ -107,6 +107,22 @@ public sealed class AzureBlobStoreTests(AzuriteFixture azurite) : BlobStoreContr
     }
 
     [Fact]
+    public async Task AVanishedStagingAreaIsUploadUnknownToReadersAndCommits()
+    {
+        // An upload cancelled or expired (by another replica) while a PUT finishes it: the registry
+        // answers BLOB_UPLOAD_UNKNOWN for UploadUnknownException, as the filesystem driver throws it.
+        var content = Oci.RandomBytes(1000);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await (await OpenPeerAsync()).DeleteUploadAsync(id, Ct);
+
+        await Assert.ThrowsAsync<UploadUnknownException>(() => Store.OpenUploadReaderAsync(id, content.Length, Ct));
+        await Assert.ThrowsAsync<UploadUnknownException>(() => Store.CommitUploadAsync(id, content.Length, Oci.Digest(content), Ct));
+        await Assert.ThrowsAsync<UploadUnknownException>(() => Store.OpenUploadWriterAsync(id, content.Length, Ct));
+        Assert.Null(await Store.GetSizeAsync(Oci.Digest(content), Ct));
+    }
+
+    [Fact]
     public async Task NothingIsWrittenUnderBlobsBeforeCommit()
     {
         var content = Oci.RandomBytes(AzureBlobStore.BlockSize + 1000);
