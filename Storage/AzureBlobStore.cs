@@ -127,15 +127,40 @@ public sealed class AzureBlobStore : IBlobStore
             throw new UploadUnknownException(uploadId, e);
         }
 
-        var prefix = Chain(committed.Value.CommittedBlocks, offset)
+        var (prefix, blockStart) = Chain(committed.Value.CommittedBlocks, offset)
             ?? throw new InvalidOperationException($"upload {uploadId} has fewer than {offset} staged bytes");
-        return new BlockWriter(data, prefix, offset);
+        var writer = new BlockWriter(data, prefix, blockStart);
+        if (blockStart < offset)
+        {
+            // The offset falls inside a staged block: its head is staged again, under the same id, with what follows.
+            try
+            {
+                var head = await data.DownloadContentAsync(
+                    new BlobDownloadOptions { Range = new HttpRange(blockStart, offset - blockStart) },
+                    cancellationToken);
+                await writer.WriteAsync(head.Value.Content.ToMemory(), cancellationToken);
+            }
+            catch
+            {
+                writer.Abandon();
+                throw;
+            }
+        }
+
+        return writer;
     }
 
     public async Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
     {
-        var stream = await Data(uploadId).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken);
-        return new BoundedReadStream(stream, length);
+        try
+        {
+            var stream = await Data(uploadId).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken);
+            return new BoundedReadStream(stream, length);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new UploadUnknownException(uploadId, e);
+        }
     }
 
     public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
@@ -144,12 +169,22 @@ public sealed class AzureBlobStore : IBlobStore
         if (!await target.ExistsAsync(cancellationToken))
         {
             var data = Data(uploadId);
-            var blocks = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+            Azure.Response<BlockList> blocks;
+            try
+            {
+                blocks = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                throw new UploadUnknownException(uploadId, e);
+            }
+
             if (blocks.Value.BlobContentLength != length)
             {
-                var chain = Chain(blocks.Value.CommittedBlocks, length)
-                    ?? throw new InvalidOperationException($"upload {uploadId} has fewer than {length} staged bytes");
-                await data.CommitBlockListAsync(chain, cancellationToken: cancellationToken);
+                // More was staged than acknowledged: a writer at the length commits exactly the prefix.
+                await using (await OpenUploadWriterAsync(uploadId, length, cancellationToken))
+                {
+                }
             }
 
             try
@@ -192,23 +227,27 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    /// <summary>Block ids of the committed blocks that make up exactly the first <paramref name="length"/> bytes.</summary>
-    private static List<string>? Chain(IEnumerable<BlobBlock> committed, long length)
+    /// <summary>
+    /// The ids of the committed blocks that lie wholly within the first <paramref name="length"/> bytes, and
+    /// where they end: <paramref name="length"/> itself, or the start of the block that <paramref name="length"/>
+    /// falls inside. Null when fewer than <paramref name="length"/> bytes are staged.
+    /// </summary>
+    private static (List<string> Ids, long End)? Chain(IEnumerable<BlobBlock> committed, long length)
     {
         var ids = new List<string>();
         long covered = 0;
         foreach (var block in committed)
         {
-            if (covered == length)
+            if (covered + block.SizeLong > length)
             {
-                break;
+                return (ids, covered);
             }
 
             ids.Add(block.Name);
             covered += block.SizeLong;
         }
 
-        return covered == length ? ids : null;
+        return covered == length ? (ids, covered) : null;
     }
 
     private static string BlockId(long offset)
@@ -261,6 +300,16 @@ public sealed class AzureBlobStore : IBlobStore
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
             => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        /// <summary>Releases the buffer without staging or committing anything.</summary>
+        public void Abandon()
+        {
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
+        }
 
         public override async ValueTask DisposeAsync()
         {

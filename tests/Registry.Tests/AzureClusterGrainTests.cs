@@ -1,0 +1,167 @@
+using Registry.Grains;
+using Xunit.Abstractions;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// Grains spread over several silos (TestingHost, the registry's cluster composition, Azurite): one
+/// activation per repository serializes writes from every silo, an upload session survives its silo,
+/// and the catalog sees repositories created anywhere.
+/// </summary>
+public sealed class AzureClusterGrainTests(AzuriteFixture azurite, ITestOutputHelper output) : IClassFixture<AzuriteFixture>
+{
+    [Fact]
+    public async Task ConcurrentPushesToOneTagFromEverySiloAreEachInTheHistoryOnce()
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await using var cluster = await AzureTestCluster.StartAsync(azurite.ConnectionString, AzuriteFixture.UniqueName("c"), silos: 3);
+        output.WriteLine($"3 silos up in {started.Elapsed}");
+        var silos = cluster.Silos.ToArray();
+        Assert.Equal(3, silos.Length);
+        var name = SharedRegistry.UniqueName("cluster");
+        var blobs = await LinkBlobsAsync(cluster.FactoryOf(silos[0]).GetGrain<IRepositoryGrain>(name));
+
+        const int perSilo = 40;
+        var pushes = silos.SelectMany((silo, s) => Enumerable.Range(0, perSilo).Select(i =>
+        {
+            var grain = cluster.FactoryOf(silo).GetGrain<IRepositoryGrain>(name);
+            var manifest = GrainFacts.Manifest();
+            return Task.Run(async () => (manifest.Digest, Result: await grain.PutManifest(new ManifestPush(manifest, blobs, [], "latest"))));
+        })).ToArray();
+        var acknowledged = await Task.WhenAll(pushes).WithinAsync();
+
+        Assert.All(acknowledged, a => Assert.Equal(ManifestPushOutcome.Accepted, a.Result.Outcome));
+        var repository = cluster.Client.GetGrain<IRepositoryGrain>(name);
+        await AssertHistoryAsync(repository, acknowledged);
+
+        // The same, read back from Azure by a fresh activation.
+        await cluster.Cluster.DeactivateAsync(repository).WithinAsync();
+        Assert.Null(cluster.HostOf(repository));
+        await AssertHistoryAsync(cluster.FactoryOf(silos[2]).GetGrain<IRepositoryGrain>(name), acknowledged);
+    }
+
+    private static async Task AssertHistoryAsync(IRepositoryGrain repository, (string Digest, ManifestPushResult Result)[] acknowledged)
+    {
+        var history = await repository.GetTagHistory("latest");
+        Assert.Equal(acknowledged.Length, history.Count);
+        Assert.Equal(acknowledged.Select(a => a.Digest).Order(StringComparer.Ordinal), history.Select(h => h.Digest).Order(StringComparer.Ordinal));
+        for (var i = 1; i < history.Count; i++)
+        {
+            Assert.True(history[i - 1].Generation > history[i].Generation, $"history is not newest first at {i}");
+        }
+
+        var generations = history.ToDictionary(h => h.Digest, h => h.Generation);
+        Assert.All(acknowledged, a => Assert.True(a.Result.Generation >= generations[a.Digest], "acknowledged before its write"));
+        Assert.Equal(history[0].Digest, (await repository.ResolveTag("latest"))?.Digest);
+    }
+
+    [Fact]
+    public async Task UploadSessionComesBackOnASurvivorWithItsOffsetAndAFreeLease()
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await using var cluster = await AzureTestCluster.StartAsync(azurite.ConnectionString, AzuriteFixture.UniqueName("c"), silos: 2);
+        output.WriteLine($"2 silos up in {started.Elapsed}");
+        using var timeout = Bounded.Token();
+        var ct = timeout.Token;
+        var name = SharedRegistry.UniqueName("cluster");
+        var id = Guid.NewGuid().ToString("N");
+        var content = Oci.RandomBytes(3000);
+        var session = cluster.Client.GetGrain<IUploadSessionGrain>(id);
+
+        await session.Start(name);
+        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 0), await session.BeginChunk(name, 0));
+        await using (var writer = await cluster.Store.OpenUploadWriterAsync(id, 0, ct))
+        {
+            await writer.WriteAsync(content.AsMemory(0, 1000), ct);
+        }
+
+        Assert.Equal(1000, (await session.EndChunk(0, 1000))?.Offset);
+        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 1000), await session.BeginChunk(name, null));
+        Assert.Equal(new ChunkLease(ChunkGrant.Busy, 1000), await session.BeginChunk(name, 1000));
+
+        // The silo holding the session (and its lease) goes away.
+        var host = cluster.HostOf(session);
+        Assert.NotNull(host);
+        var survivor = Assert.Single(cluster.Silos, s => !s.SiloAddress.Equals(host.SiloAddress));
+        await cluster.Cluster.StopSiloAsync(host).WithinAsync();
+
+        var again = cluster.FactoryOf(survivor).GetGrain<IUploadSessionGrain>(id);
+        Assert.Equal(1000, (await again.GetStatus(name).AsTask().WithinAsync())?.Offset);
+        Assert.Equal(survivor.SiloAddress, cluster.HostOf(again)?.SiloAddress);
+        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 1000), await again.BeginChunk(name, 1000));
+        Assert.Equal(new ChunkLease(ChunkGrant.Busy, 1000), await again.BeginChunk(name, 1000));
+
+        // And the upload finishes there with the bytes staged before.
+        await using (var writer = await cluster.Store.OpenUploadWriterAsync(id, 1000, ct))
+        {
+            await writer.WriteAsync(content.AsMemory(1000), ct);
+        }
+
+        Assert.Equal(content.Length, (await again.EndChunk(1000, content.Length - 1000))?.Offset);
+        await cluster.Store.CommitUploadAsync(id, content.Length, Oci.Digest(content), ct);
+        await again.Finish();
+        Assert.Equal(content.Length, await cluster.Store.GetSizeAsync(Oci.Digest(content), ct));
+        Assert.Null(await again.GetStatus(name));
+    }
+
+    [Fact]
+    public async Task CatalogListsRepositoriesCreatedThroughEverySilo()
+    {
+        await using var cluster = await AzureTestCluster.StartAsync(azurite.ConnectionString, AzuriteFixture.UniqueName("c"), silos: 3);
+        var prefix = "catalog" + Guid.NewGuid().ToString("N")[..8];
+        var names = new List<string>();
+        var creations = new List<Task>();
+        foreach (var (silo, s) in cluster.Silos.Select((silo, s) => (silo, s)))
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                var name = $"{prefix}/s{s}/r{i}";
+                names.Add(name);
+                creations.Add(cluster.FactoryOf(silo).GetGrain<IRepositoryGrain>(name).LinkBlob(Oci.Digest(Oci.RandomBytes(32)), 32));
+            }
+        }
+
+        await Task.WhenAll(creations).WithinAsync();
+        var expected = names.Order(StringComparer.Ordinal).ToArray();
+
+        foreach (var silo in cluster.Silos)
+        {
+            // Paged, from every silo: 4 names a page.
+            var catalog = cluster.FactoryOf(silo).GetGrain<ICatalogGrain>(0);
+            var listed = new List<string>();
+            string? last = null;
+            NamePage page;
+            do
+            {
+                page = await catalog.List(last, 4);
+                listed.AddRange(page.Names);
+                last = page.Names.Count > 0 ? page.Names[^1] : last;
+            }
+            while (page.More);
+
+            Assert.Equal(expected, listed.Where(n => n.StartsWith(prefix + "/", StringComparison.Ordinal)));
+            Assert.Equal(listed.Order(StringComparer.Ordinal), listed);
+        }
+    }
+
+    private static async Task<string[]> LinkBlobsAsync(IRepositoryGrain repository)
+    {
+        string[] blobs = [Oci.Digest(Oci.RandomBytes(64)), Oci.Digest(Oci.RandomBytes(64))];
+        foreach (var blob in blobs)
+        {
+            await repository.LinkBlob(blob, 64);
+        }
+
+        return blobs;
+    }
+}
+
+/// <summary>Descriptors of made-up manifests: grains keep facts, never bytes.</summary>
+public static class GrainFacts
+{
+    public static ManifestDescriptor Manifest()
+    {
+        var bytes = Oci.RandomBytes(512);
+        return new ManifestDescriptor(Oci.Digest(bytes), Oci.ManifestType, bytes.Length, null, null, null, DateTimeOffset.UtcNow);
+    }
+}
