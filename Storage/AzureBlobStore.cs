@@ -59,7 +59,7 @@ public sealed class AzureBlobStore : IBlobStore
         try
         {
             var properties = await BlobFor(digest).GetPropertiesAsync(cancellationToken: cancellationToken);
-            return properties.Value.ContentLength;
+            return IsComplete(properties.Value) ? properties.Value.ContentLength : null;
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -71,7 +71,13 @@ public sealed class AzureBlobStore : IBlobStore
     {
         try
         {
-            return await BlobFor(digest).OpenReadAsync(
+            var blob = BlobFor(digest);
+            if (!IsComplete((await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value))
+            {
+                return null;
+            }
+
+            return await blob.OpenReadAsync(
                 new BlobOpenReadOptions(allowModifications: false) { Position = offset, BufferSize = BlockSize },
                 cancellationToken);
         }
@@ -90,7 +96,7 @@ public sealed class AzureBlobStore : IBlobStore
                 new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
                 cancellationToken);
         }
-        catch (RequestFailedException e) when (e.Status == 409)
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
         {
             // Already stored: content-addressed, so it is the same bytes.
         }
@@ -101,7 +107,7 @@ public sealed class AzureBlobStore : IBlobStore
 
     public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
     {
-        await Data(uploadId).CommitBlockListAsync([], cancellationToken: cancellationToken);
+        // The listed marker first: a crash before the data blob exists leaves something the sweep finds.
         await _container.GetBlobClient(UploadPath(uploadId, "info")).UploadAsync(
             BinaryData.Empty,
             new BlobUploadOptions
@@ -112,6 +118,7 @@ public sealed class AzureBlobStore : IBlobStore
                 },
             },
             cancellationToken);
+        await Data(uploadId).CommitBlockListAsync([], cancellationToken: cancellationToken);
     }
 
     public async Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
@@ -166,7 +173,7 @@ public sealed class AzureBlobStore : IBlobStore
     public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
     {
         var target = BlobFor(digest);
-        if (!await target.ExistsAsync(cancellationToken))
+        if (!await IsCompleteAsync(target, cancellationToken))
         {
             var data = Data(uploadId);
             Azure.Response<BlockList> blocks;
@@ -195,9 +202,19 @@ public sealed class AzureBlobStore : IBlobStore
                     cancellationToken);
                 await copy.WaitForCompletionAsync(cancellationToken);
             }
-            catch (RequestFailedException e) when (e.Status == 409)
+            catch (RequestFailedException e) when (e.Status is 409 or 412)
             {
-                // Another upload of the same content won the race.
+                // Another upload of the same content is copying it: wait until that copy is done,
+                // so this upload is not acknowledged while the blob is incomplete.
+                while (!await IsCompleteAsync(target, cancellationToken))
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+                }
+            }
+
+            if (!await IsCompleteAsync(target, cancellationToken))
+            {
+                throw new InvalidOperationException($"copying upload {uploadId} to {digest} did not complete");
             }
         }
 
@@ -224,6 +241,33 @@ public sealed class AzureBlobStore : IBlobStore
                 ? DateTimeOffset.FromUnixTimeMilliseconds(ms)
                 : DateTimeOffset.MinValue;
             yield return new StagedUpload(id, startedAt);
+        }
+    }
+
+    /// <summary>
+    /// A server-side copy may still be running (or have failed) on real Azure: such a blob exists
+    /// at its address but is not complete, and so is not visible through this driver.
+    /// </summary>
+    private static bool IsComplete(BlobProperties properties)
+        => properties.BlobCopyStatus is null or CopyStatus.Success;
+
+    private static async Task<bool> IsCompleteAsync(BlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
+            if (properties.Value.BlobCopyStatus is CopyStatus.Failed or CopyStatus.Aborted)
+            {
+                // A failed copy leaves a blob that is not the content: remove it so a retry can copy again.
+                await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken);
+                return false;
+            }
+
+            return IsComplete(properties.Value);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return false;
         }
     }
 

@@ -147,7 +147,17 @@ public sealed class FileSystemBlobStore : IBlobStore
         var target = BlobPath(digest);
         if (!File.Exists(target))
         {
-            using (var file = new FileStream(data, FileMode.Open, FileAccess.Write, FileShare.Read))
+            FileStream staged;
+            try
+            {
+                staged = new FileStream(data, FileMode.Open, FileAccess.Write, FileShare.Read);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                throw new UploadUnknownException(uploadId, e);
+            }
+
+            using (var file = staged)
             {
                 if (file.Length != length)
                 {
