@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Benchmarks this registry against the reference registry (CNCF distribution 2.8.2, Debian
+# package docker-registry) on this machine and writes docs/benchmarks.md.
+#
+#   bench/run.sh [--big] [--quick]
+#
+#   --big    adds a 2 GiB push/pull to the run against this registry
+#   --quick  small sizes and short windows, for trying the script out (not for the docs)
+#
+# Both registries listen on free 127.0.0.1 ports with fresh temporary data directories,
+# and are stopped (and their data removed) when the script exits, however it exits.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BIG=()
+QUICK=()
+for arg in "$@"; do
+  case "$arg" in
+    --big) BIG=(--big) ;;
+    --quick) QUICK=(--quick) ;;
+    *) echo "usage: bench/run.sh [--big] [--quick]" >&2; exit 64 ;;
+  esac
+done
+COMMAND="bench/run.sh${*:+ $*}"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- the reference registry -------------------------------------------------------------
+if ! command -v docker-registry >/dev/null 2>&1; then
+  log "installing the reference registry (docker-registry)"
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
+  "${SUDO[@]}" apt-get update
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry
+  # The package starts a system service on :5000; this script uses its own instance only.
+fi
+REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
+
+# --- build ------------------------------------------------------------------------------
+log "building the registry and the benchmark (Release)"
+dotnet build -c Release Registry.sln -nologo -v quiet
+dotnet build -c Release bench/Registry.Bench/Registry.Bench.csproj -nologo -v quiet
+REGISTRY_DLL="$ROOT/Api/bin/Release/net10.0/Registry.Api.dll"
+BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+
+# --- start both registries --------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-bench.XXXXXX")"
+RESULTS="$ROOT/bench/results"
+mkdir -p "$RESULTS"
+OURS_PID=""
+REF_PID=""
+
+stop() {
+  local pid="$1"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+}
+cleanup() {
+  local status=$?
+  log "stopping both registries"
+  stop "$OURS_PID"
+  stop "$REF_PID"
+  cp "$WORK"/*.log "$RESULTS"/ 2>/dev/null || true
+  log "removing $WORK"
+  rm -rf "$WORK"
+  log "cleaned up"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+OURS_PORT="$(dotnet "$BENCH_DLL" free-port)"
+REF_PORT="$(dotnet "$BENCH_DLL" free-port)"
+while [ "$REF_PORT" = "$OURS_PORT" ]; do REF_PORT="$(dotnet "$BENCH_DLL" free-port)"; done
+mkdir -p "$WORK/ours" "$WORK/reference"
+
+# Logging: request logging off on both sides. The reference logs errors only with its access
+# log disabled; ours logs warnings and above (no per-request lines, no per-push lines).
+OURS_LOGGING=(--Logging:LogLevel:Default=Warning)
+log "starting this registry on 127.0.0.1:$OURS_PORT"
+dotnet "$REGISTRY_DLL" \
+  --Registry:DataDirectory="$WORK/ours" \
+  --Registry:Listen="http://127.0.0.1:$OURS_PORT" \
+  "${OURS_LOGGING[@]}" >"$WORK/ours.log" 2>&1 &
+OURS_PID=$!
+
+cat >"$WORK/reference.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/reference
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REF_PORT
+YAML
+log "starting the reference registry $REFERENCE_VERSION on 127.0.0.1:$REF_PORT"
+docker-registry serve "$WORK/reference.yml" >"$WORK/reference.log" 2>&1 &
+REF_PID=$!
+
+wait_ready() {
+  local name="$1" port="$2" pid="$3"
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited during start-up:"; tail -n 30 "$WORK/$name.log" >&2; return 1
+    fi
+    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/v2/"; then return 0; fi
+    sleep 0.5
+  done
+  log "$name did not answer on 127.0.0.1:$port within 60 s"; return 1
+}
+wait_ready ours "$OURS_PORT" "$OURS_PID"
+wait_ready reference "$REF_PORT" "$REF_PID"
+
+# --- run --------------------------------------------------------------------------------
+# The phases are interleaved (this registry, then the reference, group by group, alternating
+# who goes first) so that both meet the same machine conditions; each side's invocations are
+# merged into one result file (--append). VmHWM is the process's peak, so the peak RSS of the
+# last invocation covers the whole run.
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="${LOAD%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  log "WARNING: load average $LOAD on $(nproc) CPUs: other work on this machine will disturb the figures"
+fi
+rm -f "$RESULTS/ours.json" "$RESULTS/reference.json" "$RESULTS/ours.md" "$RESULTS/reference.md"
+STATUS=0
+bench_ours() {
+  log "this registry: $1"
+  dotnet "$BENCH_DLL" --url "http://127.0.0.1:$OURS_PORT" --pid "$OURS_PID" --json "$RESULTS/ours.json" --append \
+    --only "$1" "${QUICK[@]}" "${@:2}" | tee -a "$RESULTS/ours.md" || STATUS=$?
+}
+bench_reference() {
+  log "reference: $1"
+  dotnet "$BENCH_DLL" --url "http://127.0.0.1:$REF_PORT" --pid "$REF_PID" --json "$RESULTS/reference.json" --append \
+    --only "$1" "${QUICK[@]}" | tee -a "$RESULTS/reference.md" || STATUS=$?
+}
+FIRST=ours
+for GROUP in push-monolithic,push-single-post push-chunked,pull manifest-get tags-list; do
+  if [ "$FIRST" = ours ]; then
+    bench_ours "$GROUP"; bench_reference "$GROUP"; FIRST=reference
+  else
+    bench_reference "$GROUP"; bench_ours "$GROUP"; FIRST=ours
+  fi
+done
+if [ ${#BIG[@]} -gt 0 ]; then
+  bench_ours big --big
+fi
+
+OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, Release build, run as \`dotnet Api/bin/Release/net10.0/Registry.Api.dll --Registry:DataDirectory=<fresh temp dir> --Registry:Listen=http://127.0.0.1:<port> --Logging:LogLevel:Default=Warning\` (embedded mode: co-hosted silo, filesystem blobs, file grain state; default GC settings of the project, workstation concurrent GC). Logging: warnings and above to stdout redirected to a file; no request log."
+REF_SETUP="CNCF distribution $REFERENCE_VERSION (Debian package \`docker-registry\`), \`docker-registry serve config.yml\` with \`version: 0.1\`, \`storage.filesystem.rootdirectory\` = fresh temp dir, \`storage.delete.enabled: true\`, \`http.addr\` = 127.0.0.1:<port>, \`log.level: error\`, \`log.accesslog.disabled: true\`, nothing else (in particular no \`storage.cache\`, so no in-memory blob-descriptor cache). Logging: errors only to stdout redirected to a file; no access log."
+dotnet "$BENCH_DLL" report --ours "$RESULTS/ours.json" --reference "$RESULTS/reference.json" \
+  --out "$ROOT/docs/benchmarks.md" --command "$COMMAND" \
+  --ours-setup "$OURS_SETUP" --reference-setup "$REF_SETUP"
+log "done: docs/benchmarks.md (raw results in bench/results/)"
+exit "$STATUS"
