@@ -278,7 +278,6 @@ public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
 
         output.WriteLine($"manifest PUT with a hanging endpoint: max {latencies.Max() * 1000:F1} ms, median {latencies.Order().ElementAt(latencies.Count / 2) * 1000:F1} ms");
         Assert.All(latencies, l => Assert.True(l < 2, $"a manifest push took {l:F2} s"));
-        Assert.Equal(1, receiver.Attempts);
         await Webhooks.QueueHoldsAsync(host, endpoint, name, s => s.Pending == pushed, "every event waits behind the hanging POST");
     }
 
