@@ -14,6 +14,7 @@ public static class RegistryApp
         builder.AddRegistryKestrel(options);
         builder.AddRegistryStorage(options);
         builder.AddRegistrySilo(options);
+        builder.AddRegistryWebhooks();
         builder.AddOciApi();
         builder.AddRegistryObservability();
 
