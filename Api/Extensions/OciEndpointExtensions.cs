@@ -9,7 +9,8 @@ public static class OciEndpointExtensions
     /// <summary>Maps <c>/v2/</c>: every response carries the API version header.</summary>
     public static void MapOciApi(this WebApplication app)
     {
-        var source = new EventSource(ListenAuthority(app), InstanceId);
+        // The bound address is known once the server runs (a configured port 0 becomes a real one).
+        var source = new Lazy<EventSource>(() => new EventSource(ListenAuthority(app), InstanceId));
         app.Use((context, next) =>
         {
             if (context.Request.Path.StartsWithSegments("/v2"))
@@ -26,7 +27,7 @@ public static class OciEndpointExtensions
                         request.Method,
                         request.Headers.UserAgent.ToString()),
                     context.User.Identity?.Name,
-                    source));
+                    source.Value));
             }
 
             return next(context);
@@ -41,7 +42,9 @@ public static class OciEndpointExtensions
 
     private static string ListenAuthority(WebApplication app)
     {
-        var listen = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistryOptions>>().Value.Listen;
+        var listen = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistryOptions>>().Value.Listen;
         return Uri.TryCreate(listen.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri.Authority : listen;
     }
 
