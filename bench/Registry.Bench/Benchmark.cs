@@ -33,7 +33,7 @@ public sealed record BenchOptions(Uri Url, int? Pid, bool Quick, bool Big, strin
 
     public int TagConcurrency => 16;
 
-    public int ListRuns => Quick ? 3 : 7;
+    public int ListRuns => Quick ? 3 : 21;
 }
 
 /// <summary>Runs every measurement against one registry and collects the figures.</summary>
