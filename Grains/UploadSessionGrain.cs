@@ -20,7 +20,7 @@ public sealed class UploadSessionState
 }
 
 public sealed class UploadSessionGrain(
-    [PersistentState("upload", RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
+    [PersistentState(RegistryStorage.UploadState, RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
     IBlobStore store,
     TimeProvider time) : Grain, IUploadSessionGrain
 {

@@ -14,7 +14,11 @@ namespace Registry.Silo;
 /// version tolerant through the <c>[Id]</c> of every field. Written to a temporary file, flushed
 /// to disk and renamed over the old one, so a crash leaves either the old or the new state.
 /// </summary>
-public sealed class FileGrainStorage(string root, Serializer serializer) : IGrainStorage
+/// <param name="volatileStates">
+/// State names whose writes skip the disk flush (still atomic by rename): state that may be lost in
+/// a machine crash without harm, such as upload sessions, which clients restart.
+/// </param>
+public sealed class FileGrainStorage(string root, Serializer serializer, IReadOnlySet<string>? volatileStates = null) : IGrainStorage
 {
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -53,7 +57,10 @@ public sealed class FileGrainStorage(string root, Serializer serializer) : IGrai
             // state never becomes one large array); only then does the grain yield, while the disk syncs.
             serializer.Serialize(grainState.State, file);
             file.Flush();
-            await Task.Run(() => file.Flush(flushToDisk: true));
+            if (volatileStates?.Contains(stateName) != true)
+            {
+                await Task.Run(() => file.Flush(flushToDisk: true));
+            }
         }
 
         File.Move(temp, path, overwrite: true);

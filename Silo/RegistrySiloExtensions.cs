@@ -22,7 +22,7 @@ public static class RegistrySiloExtensions
         silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: 0);
         silo.Services.AddKeyedSingleton<IGrainStorage>(
             RegistryStorage.Name,
-            (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>()));
+            (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { RegistryStorage.UploadState }));
         silo.AddMemoryGrainStorage("PubSubStore");
         silo.AddMemoryStreams(RegistryStreams.Provider);
         silo.Services.AddSingleton(TimeProvider.System);
