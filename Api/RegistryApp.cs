@@ -14,6 +14,7 @@ public static class RegistryApp
         builder.AddRegistryKestrel(options);
         builder.AddRegistryStorage(options);
         builder.AddRegistrySilo(options);
+        builder.AddRegistryEvents();
         builder.AddRegistryWebhooks();
         builder.AddOciApi();
         builder.AddRegistryObservability();
@@ -22,6 +23,7 @@ public static class RegistryApp
         app.WarnIfExposed(options);
         app.MapRegistryObservability();
         app.MapOciApi();
+        app.MapRegistryEvents();
         return app;
     }
 }

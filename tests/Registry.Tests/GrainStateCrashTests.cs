@@ -37,6 +37,9 @@ public sealed class GrainStateCrashTests
         await open.PatchOkAsync(content, 0, 100);
 
         var state = Path.Combine(host.DataDirectory, "state");
+
+        // The namespace's event log writes after the changes are acknowledged; its last write may still be under way.
+        await Poll.UntilAsync(() => Task.FromResult(!DataDirectory.Files(state).Any(f => f.EndsWith(".tmp", StringComparison.Ordinal))), "no state write is under way");
         var files = DataDirectory.Files(state);
         Assert.NotEmpty(files);
         Assert.DoesNotContain(files, f => f.EndsWith(".tmp", StringComparison.Ordinal));

@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Registry.Api.Oci;
+using Registry.Grains;
+
+namespace Registry.Api.Events;
+
+/// <summary>The <c>Registry:Events:Watch</c> section.</summary>
+public sealed class WatchOptions
+{
+    public const string Section = "Registry:Events:Watch";
+
+    /// <summary>A comment line is sent after this long without anything else, so idle connections stay open.</summary>
+    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>
+/// <c>GET /apis/registry/v1/watch?namespace=&lt;ns&gt;[&amp;repository=&lt;name&gt;][&amp;since=&lt;id&gt;]</c>:
+/// the events of a namespace as server-sent events, read from the namespace's event log grain,
+/// so a watch on any replica sees changes made through every replica.
+/// </summary>
+public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> options, IHostApplicationLifetime lifetime, ILogger<WatchEndpoint> logger)
+{
+    public const string Path = "/apis/registry/v1/watch";
+
+    /// <summary>The stream key of the empty namespace (single-component repository names).</summary>
+    public const string EmptyNamespace = "_";
+
+    private const int PageSize = 256;
+
+    private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(100);
+
+    private static readonly OciErrorCode NamespaceInvalid = new("NAMESPACE_INVALID", "invalid namespace", 400);
+    private static readonly OciErrorCode SinceInvalid = new("SINCE_INVALID", "invalid event id to resume from", 400);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var (query, error) = Parse(context.Request);
+        if (query is null)
+        {
+            await error!.ExecuteAsync(context);
+            return;
+        }
+
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        // Ends with the client, or when the host stops (a watch must not hold up a shutdown).
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        var ct = stop.Token;
+        var log = grains.GetGrain<INamespaceEventLogGrain>(query.Namespace);
+        var heartbeat = options.Value.Heartbeat;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var position = query.Since ?? await log.GetLastSequence().WaitAsync(ct);
+            await response.StartAsync(ct);
+            await response.Body.FlushAsync(ct);
+            var lastWrite = clock.Elapsed;
+            while (true)
+            {
+                var page = await log.ReadAfter(position, PageSize).WaitAsync(ct);
+                var sse = new StringBuilder();
+                if (page.Gap)
+                {
+                    // Events after the client's id are gone (or the id is unknown): it must relist,
+                    // then it continues from the oldest event kept.
+                    position = page.Events.Count > 0 ? page.Events[0].Sequence - 1 : page.Last;
+                    sse.Append(CultureInfo.InvariantCulture, $"id: {position}\nevent: gap\ndata: {{\"requested\":{query.Since ?? position},\"oldest\":{page.First},\"last\":{page.Last}}}\n\n");
+                }
+
+                var sentThrough = position;
+                foreach (var logged in page.Events)
+                {
+                    position = logged.Sequence;
+                    if (query.Matches(logged.Event))
+                    {
+                        sse.Append(CultureInfo.InvariantCulture, $"id: {logged.Sequence}\nevent: {logged.Event.Action}\ndata: ");
+                        sse.Append(Encoding.UTF8.GetString(EventJson.Serialize(logged.Event)));
+                        sse.Append("\n\n");
+                        sentThrough = position;
+                    }
+                }
+
+                if (sentThrough != position)
+                {
+                    // Events the filter skipped: an id-only block moves the client's resume point past them
+                    // (EventSource records the id and dispatches nothing).
+                    sse.Append(CultureInfo.InvariantCulture, $"id: {position}\n\n");
+                }
+
+                if (sse.Length > 0)
+                {
+                    await WriteAsync(response, sse.ToString(), ct);
+                    lastWrite = clock.Elapsed;
+                }
+
+                if (page.Events.Count >= PageSize)
+                {
+                    continue;
+                }
+
+                while (true)
+                {
+                    var idle = clock.Elapsed - lastWrite;
+                    if (idle >= heartbeat)
+                    {
+                        await WriteAsync(response, ": heartbeat\n\n", ct);
+                        lastWrite = clock.Elapsed;
+                        idle = TimeSpan.Zero;
+                    }
+
+                    var asked = clock.Elapsed;
+                    if (await log.WaitAfter(position, heartbeat - idle, ct).WaitAsync(ct) > position)
+                    {
+                        break;
+                    }
+
+                    if (clock.Elapsed - asked < MinimumWait)
+                    {
+                        // The log answered at once with nothing new (its silo is stopping): do not spin.
+                        await Task.Delay(MinimumWait, ct);
+                    }
+                }
+            }
+        }
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+            // The client left or the host is stopping.
+        }
+        catch (Exception e)
+        {
+            // The stream ends; the client reconnects with its last id and misses nothing.
+            EventsLog.WatchFailed(logger, e, query.Namespace);
+            if (!response.HasStarted)
+            {
+                await OciErrorCode.Unavailable.WithDetail("the namespace's event log is not available; retry").ExecuteAsync(context);
+            }
+        }
+    }
+
+    private static async Task WriteAsync(HttpResponse response, string text, CancellationToken ct)
+    {
+        await response.Body.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        await response.Body.FlushAsync(ct);
+    }
+
+    /// <summary>Validates the query; the event id comes from <c>Last-Event-ID</c> (a reconnect) or else <c>since</c>.</summary>
+    internal static (WatchQuery? Query, OciError? Error) Parse(HttpRequest request)
+    {
+        var ns = request.Query["namespace"].ToString();
+        if (ns.Length == 0)
+        {
+            return (null, NamespaceInvalid.WithDetail("the namespace parameter is required (_ for single-component repository names)"));
+        }
+
+        if (ns != EmptyNamespace && (ns.Contains('/', StringComparison.Ordinal) || !References.IsValidName(ns)))
+        {
+            return (null, NamespaceInvalid.WithDetail($"'{Truncate(ns)}' is not a namespace: one lowercase name component, or _"));
+        }
+
+        string? repository = null;
+        if (request.Query.TryGetValue("repository", out var repositoryValues))
+        {
+            var name = repositoryValues.ToString();
+            repository = ns == EmptyNamespace ? name : $"{ns}/{name}";
+            if (name.Length == 0 || !References.IsValidName(repository) || (ns == EmptyNamespace && name.Contains('/', StringComparison.Ordinal)))
+            {
+                return (null, OciErrorCode.NameInvalid.WithDetail($"'{Truncate(name)}' is not a repository name within namespace '{ns}'"));
+            }
+        }
+
+        long? since = null;
+        var sinceText = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } header ? header : request.Query["since"].ToString();
+        if (sinceText.Length > 0)
+        {
+            if (!long.TryParse(sinceText, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            {
+                return (null, SinceInvalid.WithDetail($"'{Truncate(sinceText)}' is not an event id (a non-negative integer)"));
+            }
+
+            since = value;
+        }
+
+        return (new WatchQuery(ns, repository, since), null);
+    }
+
+    private static string Truncate(string value) => value.Length <= 300 ? value : value[..300] + "…";
+}
+
+/// <param name="Namespace">The namespace's stream key (<c>_</c> for the empty namespace).</param>
+/// <param name="Repository">The full repository name to filter on, or null for the whole namespace.</param>
+/// <param name="Since">The last event id the client saw, or null to start with the next event.</param>
+public sealed record WatchQuery(string Namespace, string? Repository, long? Since)
+{
+    public bool Matches(RegistryEvent e) => Repository is null || e.Repository == Repository;
+}

@@ -1,0 +1,95 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// The outbox: a process killed between the durable write of a change and the publish of its
+/// event loses nothing and invents nothing. The event goes out when the repository is next
+/// activated, and consumers see it exactly once.
+/// </summary>
+public sealed class EventCrashTests
+{
+    [Fact]
+    public async Task AnEventKilledBetweenTheStateWriteAndThePublishIsPublishedOnceAfterRestart()
+    {
+        using var data = new TempDirectory();
+        var audit = Path.Combine(data.Path, "audit.log");
+        var ns = "crash" + Guid.NewGuid().ToString("N")[..8];
+        var name = $"{ns}/app";
+        var config = Oci.Json(new { architecture = "amd64", os = "linux", n = Guid.NewGuid().ToString("N") });
+        var layer = Oci.RandomBytes(4096);
+        var manifest = Oci.ImageManifest(config, [layer]);
+        var digest = Oci.Digest(manifest);
+
+        // The blobs go in first, without the failpoint (any change would trip it). Memory streams
+        // hold published events in this process until they are delivered: wait for that.
+        await using (var first = await EmbeddedProcess.StartAsync(data.Path, audit))
+        {
+            await using var blobs = await WatchStream.OpenAsync(first.Client, $"namespace={ns}&since=0");
+            await first.Client.PushBlobAsync(name, config);
+            await first.Client.PushBlobAsync(name, layer);
+            await blobs.ReadUntilAsync(e => e.Sequence == 2);
+            await Poll.UntilAsync(async () => (await AuditFile.ReadAsync(audit)).Count == 2, "the audit log has both blob pushes");
+        }
+
+        // The manifest PUT: its change is written, then the process dies before publishing.
+        await using (var crashing = await EmbeddedProcess.StartAsync(data.Path, audit, ("REGISTRY_FAILPOINT", "after-state-write")))
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(async () =>
+            {
+                using var response = await crashing.Client.PutManifestAsync(name, "v1", manifest);
+            });
+            await Poll.UntilAsync(() => Task.FromResult(crashing.HasExited), "the process has died");
+            Assert.Contains("REGISTRY_FAILPOINT after-state-write", crashing.Output, StringComparison.Ordinal);
+        }
+
+        await using var restarted = await EmbeddedProcess.StartAsync(data.Path, audit);
+        await using var watch = await WatchStream.OpenAsync(restarted.Client, $"namespace={ns}&since=0");
+
+        // Touching the repository activates its grain, which publishes what the crash held back.
+        using (var tags = await restarted.Client.GetAsync($"/v2/{name}/tags/list"))
+        {
+            Assert.Equal(HttpStatusCode.OK, tags.StatusCode);
+            using var json = JsonDocument.Parse(await tags.Content.ReadAsStringAsync());
+            Assert.Equal(["v1"], json.RootElement.GetProperty("tags").EnumerateArray().Select(t => t.GetString()));
+        }
+
+        var logged = await watch.ReadUntilAsync(e => e.Tag == "v1");
+        Assert.Equal([Oci.Digest(config), Oci.Digest(layer), digest], logged.Select(e => e.Digest));
+        Assert.Equal([1L, 2L, 3L], logged.Select(e => e.Sequence));
+
+        // The write was durable: the manifest is served.
+        Assert.Equal(manifest, await restarted.Client.GetByteArrayAsync($"/v2/{name}/manifests/v1"));
+
+        // Exactly once: the next change follows it directly, with no second copy in between.
+        var (next, _) = await restarted.Client.PushImageAsync(name, "v2", layers: 1);
+        var after = await watch.ReadUntilAsync(e => e.Tag == "v2");
+        Assert.Equal(3, after.Count);
+        Assert.Equal([4L, 5L, 6L], after.Select(e => e.Sequence));
+        Assert.Equal(next, after[^1].Digest);
+
+        await Poll.UntilAsync(async () => (await AuditFile.ReadAsync(audit)).Any(l => l.Str("tag") == "v2"), "the audit log has the second push");
+        var lines = await AuditFile.ReadAsync(audit);
+        Assert.Single(lines, l => l.Str("digest") == digest && l.Str("action") == "push");
+        Assert.Equal(6, lines.Count);
+        Assert.Equal(lines.Count, lines.Select(l => l.Str("id")).Distinct().Count());
+    }
+}
+
+/// <summary>An embedded-mode registry as its own OS process, on a data directory of the test's choosing.</summary>
+public static class EmbeddedProcess
+{
+    public static Task<RegistryProcess> StartAsync(string dataDirectory, string? auditPath, params (string Key, string Value)[] settings)
+        => RegistryProcess.StartAsync(
+            connectionString: "",
+            clusterId: "embedded",
+            settings:
+            [
+                ("Registry__Mode", "Embedded"),
+                ("Registry__DataDirectory", Path.Combine(dataDirectory, "registry")),
+                ("Registry__Audit__Path", auditPath ?? ""),
+                ("DOTNET_DbgEnableMiniDump", "0"),
+                .. settings,
+            ]);
+}
