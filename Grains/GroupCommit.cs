@@ -6,7 +6,12 @@ namespace Registry.Grains;
 /// the change has completed. Changes made while a write is in flight share the next write, so N
 /// concurrent callers cost far fewer than N writes, and each is acknowledged only when durable.
 /// </summary>
-public sealed class GroupCommit(Func<Task> write)
+/// <param name="write">Writes the grain's state.</param>
+/// <param name="onFailure">
+/// Runs when a write fails; grains pass <c>DeactivateOnIdle</c>, so the next call reloads what is
+/// really stored instead of serving a change that was never acknowledged.
+/// </param>
+public sealed class GroupCommit(Func<Task> write, Action? onFailure = null)
 {
     private long _changed;
     private long _durable;
@@ -14,6 +19,19 @@ public sealed class GroupCommit(Func<Task> write)
     private Exception? _failure;
 
     public async Task CommitAsync()
+    {
+        try
+        {
+            await CommitCoreAsync();
+        }
+        catch
+        {
+            onFailure?.Invoke();
+            throw;
+        }
+    }
+
+    private async Task CommitCoreAsync()
     {
         var mine = ++_changed;
         while (_durable < mine)

@@ -39,7 +39,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         _state = state;
         _options = options;
         _time = time;
-        _commit = new GroupCommit(WriteAsync);
+        _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
     }
 
     private RepositoryState S => _state.State;
@@ -223,6 +223,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     }
 
     private const string BlobMediaType = "application/octet-stream";
+    private const int PublishBatchSize = 32;
 
     /// <summary>Set REGISTRY_FAILPOINT=after-state-write to die between a durable write and its publish (tests).</summary>
     private static readonly bool CrashAfterStateWrite = Environment.GetEnvironmentVariable("REGISTRY_FAILPOINT") == "after-state-write";
@@ -257,7 +258,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     /// </summary>
     private async Task SaveAndPublishAsync()
     {
-        await SaveAsync();
+        await _commit.CommitAsync();
         if (CrashAfterStateWrite)
         {
             Environment.FailFast("REGISTRY_FAILPOINT after-state-write");
@@ -266,22 +267,6 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         await PublishAsync();
     }
 
-    /// <summary>
-    /// Makes the in-memory state durable. When a write fails the activation is dropped, so the next
-    /// call reloads what is really stored instead of serving an unacknowledged change.
-    /// </summary>
-    private async Task SaveAsync()
-    {
-        try
-        {
-            await _commit.CommitAsync();
-        }
-        catch
-        {
-            DeactivateOnIdle();
-            throw;
-        }
-    }
 
     private async Task WriteAsync()
     {
@@ -328,10 +313,12 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         var provider = this.GetStreamProvider(RegistryStreams.Provider);
         var all = provider.GetStream<RegistryEvent>(RegistryStreams.All);
         var ns = provider.GetStream<RegistryEvent>(RegistryStreams.OfNamespace(batch[0].Event.Namespace));
-        foreach (var entry in batch)
+
+        // Batches of a few dozen: one queue message each, within Azure Queue's 64 KiB message limit.
+        foreach (var chunk in batch.Select(e => e.Event).Chunk(PublishBatchSize))
         {
-            await all.OnNextAsync(entry.Event);
-            await ns.OnNextAsync(entry.Event);
+            await all.OnNextBatchAsync(chunk);
+            await ns.OnNextBatchAsync(chunk);
         }
 
         S.Outbox.RemoveRange(0, batch.Count);

@@ -83,7 +83,7 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                     if (query.Matches(logged.Event))
                     {
                         sse.Append(CultureInfo.InvariantCulture, $"id: {logged.Sequence}\nevent: {logged.Event.Action}\ndata: ");
-                        sse.Append(Encoding.UTF8.GetString(EventJson.Serialize(logged.Event)));
+                        sse.Append(Encoding.UTF8.GetString(WebhookEnvelope.SerializeEvent(logged.Event)));
                         sse.Append("\n\n");
                         sentThrough = position;
                     }

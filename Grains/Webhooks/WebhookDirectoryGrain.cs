@@ -25,14 +25,14 @@ public sealed class WebhookDirectoryGrain : Grain, IWebhookDirectoryGrain
     public WebhookDirectoryGrain([PersistentState("webhook-directory", RegistryStorage.Name)] IPersistentState<WebhookDirectoryState> state)
     {
         _state = state;
-        _commit = new GroupCommit(() => _state.WriteStateAsync());
+        _commit = new GroupCommit(() => _state.WriteStateAsync(), DeactivateOnIdle);
     }
 
     public async Task Add(string queue)
     {
         if (_state.State.Queues.Add(queue))
         {
-            await SaveAsync();
+            await _commit.CommitAsync();
         }
     }
 
@@ -40,7 +40,7 @@ public sealed class WebhookDirectoryGrain : Grain, IWebhookDirectoryGrain
     {
         if (_state.State.Queues.Remove(queue))
         {
-            await SaveAsync();
+            await _commit.CommitAsync();
         }
     }
 
@@ -59,16 +59,4 @@ public sealed class WebhookDirectoryGrain : Grain, IWebhookDirectoryGrain
     public ValueTask<IReadOnlyList<string>> List()
         => ValueTask.FromResult<IReadOnlyList<string>>(_state.State.Queues.Order(StringComparer.Ordinal).ToArray());
 
-    private async Task SaveAsync()
-    {
-        try
-        {
-            await _commit.CommitAsync();
-        }
-        catch
-        {
-            DeactivateOnIdle();
-            throw;
-        }
-    }
 }

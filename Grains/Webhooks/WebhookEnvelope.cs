@@ -39,7 +39,19 @@ public static class WebhookEnvelope
     public static string Timestamp(DateTimeOffset time)
         => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
 
-    private static void WriteEvent(Utf8JsonWriter json, RegistryEvent e)
+    /// <summary>One event as a JSON object (the watch endpoint sends these too).</summary>
+    public static byte[] SerializeEvent(RegistryEvent e)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(buffer, Options))
+        {
+            WriteEvent(json, e);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static void WriteEvent(Utf8JsonWriter json, RegistryEvent e)
     {
         json.WriteStartObject();
         json.WriteString("id", e.Id);

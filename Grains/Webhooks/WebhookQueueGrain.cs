@@ -76,7 +76,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         _metrics = metrics;
         _time = time;
         _logger = logger;
-        _commit = new GroupCommit(WriteAsync);
+        _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
     }
 
     private WebhookQueueState S => _state.State;
@@ -155,7 +155,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         }
 
         // A duplicate waits for a write too: it returns only once what it carried is stored.
-        await SaveAsync();
+        await _commit.CommitAsync();
         ScheduleDelivery(TimeSpan.Zero);
     }
 
@@ -207,7 +207,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
                     Drop(S.Pending.Count, "the endpoint is no longer configured");
                     _version++;
                     ReportPending();
-                    await SaveAsync();
+                    await _commit.CommitAsync();
                     return;
                 }
 
@@ -254,7 +254,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
                 _version++;
                 _metrics.Delivered(endpoint.Name, delivered);
                 ReportPending();
-                await SaveAsync();
+                await _commit.CommitAsync();
             }
         }
         catch (Exception e)
@@ -299,19 +299,6 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         _reportedPending = S.Pending.Count;
     }
 
-    /// <summary>Makes the in-memory queue durable; a failed write replaces the activation, so nothing unstored is served.</summary>
-    private async Task SaveAsync()
-    {
-        try
-        {
-            await _commit.CommitAsync();
-        }
-        catch
-        {
-            DeactivateOnIdle();
-            throw;
-        }
-    }
 
     private async Task WriteAsync()
     {
