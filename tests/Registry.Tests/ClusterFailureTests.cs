@@ -2,6 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 using Xunit.Abstractions;
 
 namespace Registry.Tests;
@@ -25,11 +28,20 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         var client = new RoundRobinClient(cluster.Replicas, attemptTimeout: TimeSpan.FromSeconds(40), maxAttempts: 40);
         var pushed = new List<PushedImage>();
         Task<Takeover>? takeover = null;
+        var inFlight = new List<InFlightChunk>();
         var clock = new Stopwatch();
         for (var i = 0; i < images; i++)
         {
             if (i == killBefore)
             {
+                // Uploads in the middle of a chunk that B is writing: sessions opened through A and C,
+                // a first chunk through the other survivor, the second chunk's body half sent to B.
+                for (var u = 0; u < 4; u++)
+                {
+                    var (open, first) = u % 2 == 0 ? (a, c) : (c, a);
+                    inFlight.Add(await InFlightChunk.StartAsync(cluster, pushed[u].Name, open, first, b));
+                }
+
                 Assert.Equal("Active", await cluster.SiloStatusAsync(b.SiloPort));
                 b.KillHard();
                 clock.Start();
@@ -50,9 +62,13 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
             output.WriteLine("  retried: " + failure);
         }
 
+        // The chunks B was writing are retried through the survivors and the uploads complete.
+        var retried = await Task.WhenAll(inFlight.Select((upload, u) => upload.RetryAsync(u % 2 == 0 ? [a, c] : [c, a], clock)));
+        output.WriteLine($"the {inFlight.Count} chunks in flight on B were taken over {string.Join(", ", retried.Select(t => $"{t.TotalSeconds:F1}"))} s after the kill");
+
         var seen = await takeover!.WithinAsync();
         output.WriteLine($"membership table: B dead {seen.DeclaredDead.TotalSeconds:F1} s after the kill");
-        output.WriteLine($"all {killBefore} repositories pushed before the kill answered through A and C {seen.AllAnswered.TotalSeconds:F1} s after it; {seen.Unavailable.Count} of them did not answer at first (their grains lived on B): {string.Join(", ", seen.Unavailable)}");
+        output.WriteLine($"all {killBefore} repositories pushed before the kill answered through A and C {seen.AllAnswered.TotalSeconds:F1} s after it; {seen.Unavailable.Count} of them did not answer at first (grain or its directory entry on B): {string.Join(", ", seen.Unavailable)}");
         Assert.Equal("Dead", await cluster.SiloStatusAsync(b.SiloPort));
 
         // Everything acknowledged, before and after the kill, is served whole by both survivors.
@@ -61,6 +77,11 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
             foreach (var image in pushed)
             {
                 await AssertServedAsync(survivor.Client, image);
+            }
+
+            foreach (var upload in inFlight)
+            {
+                Assert.Equal(upload.Content, await survivor.Client.GetBlobAsync(upload.Name, upload.Digest));
             }
 
             var catalog = await survivor.Client.CatalogAsync();
@@ -112,6 +133,101 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         foreach (var blob in image.Blobs)
         {
             Assert.Equal(blob, await client.GetBlobAsync(image.Name, Oci.Digest(blob)));
+        }
+    }
+
+    /// <summary>
+    /// A chunked upload whose second chunk is being written by a replica that is about to die: its
+    /// session holds that replica's chunk lease, and the first 5 MiB of the chunk are staged.
+    /// </summary>
+    private sealed class InFlightChunk
+    {
+        private const int FirstChunk = 1024 * 1024;
+        private const int Held = 5 * 1024 * 1024;
+
+        private InFlightChunk(string name, string location, byte[] content, HeldBackContent body, Task<HttpResponseMessage> patch)
+        {
+            Name = name;
+            Location = location;
+            Content = content;
+            Body = body;
+            Patch = patch;
+        }
+
+        public string Name { get; }
+
+        public string Location { get; }
+
+        public byte[] Content { get; }
+
+        public string Digest => Oci.Digest(Content);
+
+        private HeldBackContent Body { get; }
+
+        private Task<HttpResponseMessage> Patch { get; }
+
+        public static async Task<InFlightChunk> StartAsync(RegistryCluster cluster, string name, RegistryProcess open, RegistryProcess first, RegistryProcess writer)
+        {
+            var content = Oci.RandomBytes(FirstChunk + Held + 12345);
+            var location = (await UploadSession.StartAsync(open.Client, name)).Location;
+            await new UploadSession(first.Client, name, location).PatchOkAsync(content, 0, FirstChunk);
+            var body = new HeldBackContent(content.AsSpan(FirstChunk).ToArray(), Held);
+            var patch = writer.Client.SendAsync(HttpMethod.Patch, location, body, ("Content-Range", $"{FirstChunk}-{content.Length - 1}"));
+
+            // Ready when the writer has staged a block of the chunk (so it holds the chunk's lease).
+            var staged = new BlobContainerClient(cluster.Azurite.ConnectionString, cluster.ClusterId)
+                .GetBlockBlobClient($"uploads/{location[(location.LastIndexOf('/') + 1)..]}/data");
+            var deadline = Stopwatch.StartNew();
+            while ((await staged.GetBlockListAsync(BlockListTypes.Uncommitted)).Value.UncommittedBlocks.Count() == 0)
+            {
+                Assert.False(patch.IsCompleted, "the PATCH to the replica about to die ended before its body was complete");
+                Assert.True(deadline.Elapsed < Bounded.Timeout, "the writer never staged a block of the chunk");
+
+                // A bounded readiness poll.
+                await Task.Delay(50);
+            }
+
+            return new InFlightChunk(name, location, content, body, patch);
+        }
+
+        /// <summary>
+        /// Lets the dead writer's request end, then retries the chunk through the survivors in turn
+        /// until it is accepted (bounded), and finishes the upload. Returns when the chunk was taken.
+        /// </summary>
+        public async Task<TimeSpan> RetryAsync(RegistryProcess[] survivors, Stopwatch sinceKill)
+        {
+            Body.Release();
+            try
+            {
+                using var lost = await Patch.WithinAsync();
+                Assert.NotEqual(HttpStatusCode.Accepted, lost.StatusCode);
+            }
+            catch (HttpRequestException)
+            {
+                // The writer died mid-request: this is what the client sees.
+            }
+
+            string last = "";
+            for (var attempt = 0; sinceKill.Elapsed < TimeSpan.FromSeconds(90); attempt++)
+            {
+                var session = new UploadSession(survivors[attempt % survivors.Length].Client, Name, Location);
+                using var response = await session.PatchAsync(Content, FirstChunk, Content.Length - FirstChunk);
+                if (response.StatusCode == HttpStatusCode.Accepted)
+                {
+                    var taken = sinceKill.Elapsed;
+                    Assert.Equal($"0-{Content.Length - 1}", response.Header("Range"));
+                    using var put = await new UploadSession(survivors[(attempt + 1) % survivors.Length].Client, Name, Location).PutAsync(Digest);
+                    Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+                    return taken;
+                }
+
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+
+                // Retry with a pause, as a client does; bounded by the deadline above.
+                await Task.Delay(500);
+            }
+
+            throw new Xunit.Sdk.XunitException($"the chunk B was writing to {Location} was still refused 90 s after the kill: {last}");
         }
     }
 
