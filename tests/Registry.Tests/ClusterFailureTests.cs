@@ -29,6 +29,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         var pushed = new List<PushedImage>();
         Task<Takeover>? takeover = null;
         var inFlight = new List<InFlightChunk>();
+        Task<TimeSpan[]>? retries = null;
         var clock = new Stopwatch();
         for (var i = 0; i < images; i++)
         {
@@ -47,6 +48,10 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
                 clock.Start();
                 Assert.True(b.HasExited);
                 takeover = WatchTakeoverAsync(cluster, b.SiloPort, pushed.ToArray(), [a, c], clock);
+
+                // The chunks B was writing are retried through the survivors (as clients would,
+                // right away) and the uploads complete, while the pushes go on.
+                retries = Task.WhenAll(inFlight.Select((upload, u) => upload.RetryAsync(u % 2 == 0 ? [a, c] : [c, a], clock)));
             }
 
             pushed.Add(await PushAsync(client, SharedRegistry.UniqueName("kill"), "v1"));
@@ -62,8 +67,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
             output.WriteLine("  retried: " + failure);
         }
 
-        // The chunks B was writing are retried through the survivors and the uploads complete.
-        var retried = await Task.WhenAll(inFlight.Select((upload, u) => upload.RetryAsync(u % 2 == 0 ? [a, c] : [c, a], clock)));
+        var retried = await retries!.WithinAsync();
         output.WriteLine($"the {inFlight.Count} chunks in flight on B were taken over {string.Join(", ", retried.Select(t => $"{t.TotalSeconds:F1}"))} s after the kill");
 
         var seen = await takeover!.WithinAsync();
@@ -196,6 +200,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         /// </summary>
         public async Task<TimeSpan> RetryAsync(RegistryProcess[] survivors, Stopwatch sinceKill)
         {
+            await Task.Yield();
             Body.Release();
             try
             {
@@ -333,17 +338,24 @@ public sealed class ClusterRestartTests(ITestOutputHelper output)
         output.WriteLine($"3 new replicas serving in {clock.Elapsed.TotalSeconds:F1} s");
         Assert.Empty(after.Select(p => p.HttpPort).Intersect(before.Select(p => p.HttpPort)));
 
-        foreach (var replica in after)
+        for (var r = 0; r < after.Count; r++)
         {
+            var replica = after[r];
             Assert.Equal(names, (await replica.Client.CatalogAsync()).ToArray());
             foreach (var name in names)
             {
                 Assert.Equal(tags[name], await replica.Client.ListTagsAsync(name));
             }
 
-            foreach (var image in pushed)
+            // Every tag resolves through every replica; each image is read whole (manifest by tag
+            // and digest, every blob byte for byte) through one of them in turn.
+            for (var i = 0; i < pushed.Count; i++)
             {
-                await ClusterKillTests.AssertServedAsync(replica.Client, image);
+                Assert.Equal(pushed[i].Digest, await replica.Client.TagDigestAsync(pushed[i].Name, pushed[i].Tag));
+                if (i % after.Count == r)
+                {
+                    await ClusterKillTests.AssertServedAsync(replica.Client, pushed[i]);
+                }
             }
 
             using var deleted = await replica.Client.GetAsync($"/v2/{pushed[2].Name}/manifests/v2-1");
