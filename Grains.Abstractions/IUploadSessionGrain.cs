@@ -35,9 +35,13 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     [ReadOnly, Alias("status")]
     ValueTask<UploadStatus?> GetStatus(string repository);
 
-    /// <summary>Reserves the session for one chunk that starts at <paramref name="start"/> (null: at the end).</summary>
+    /// <summary>
+    /// Reserves the session for one chunk that starts at <paramref name="start"/> (null: at the end),
+    /// written by the process whose silo is <paramref name="writer"/>. A lease whose writer the
+    /// cluster has declared dead is taken over: that process will never end its chunk.
+    /// </summary>
     [Alias("begin-chunk")]
-    Task<ChunkLease> BeginChunk(string repository, long? start);
+    Task<ChunkLease> BeginChunk(string repository, long? start, SiloAddress writer);
 
     /// <summary>Records a written chunk; null when the session ended (cancelled, expired) while it was written.</summary>
     [Alias("end-chunk")]

@@ -22,13 +22,18 @@ public sealed class UploadSessionState
 public sealed class UploadSessionGrain(
     [PersistentState(RegistryStorage.UploadState, RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
     IBlobStore store,
+    IClusterMembershipService membership,
     TimeProvider time) : Grain, IUploadSessionGrain
 {
     /// <summary>
     /// Whether a chunk is being written. Deliberately not persisted: when the process writing a
-    /// chunk dies, the session comes back elsewhere free to take the retried chunk.
+    /// chunk dies together with this activation, the session comes back elsewhere free to take the
+    /// retried chunk; when only the writer dies, <see cref="_writer"/> tells (see BeginChunk).
     /// </summary>
     private bool _chunkInFlight;
+
+    /// <summary>The silo of the process writing the chunk in flight.</summary>
+    private SiloAddress? _writer;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -44,7 +49,7 @@ public sealed class UploadSessionGrain(
     public ValueTask<UploadStatus?> GetStatus(string repository)
         => ValueTask.FromResult(IsOpenFor(repository) ? Status() : null);
 
-    public Task<ChunkLease> BeginChunk(string repository, long? start)
+    public Task<ChunkLease> BeginChunk(string repository, long? start, SiloAddress writer)
     {
         if (!IsOpenFor(repository))
         {
@@ -52,7 +57,7 @@ public sealed class UploadSessionGrain(
         }
 
         var offset = state.State.Offset;
-        if (_chunkInFlight)
+        if (_chunkInFlight && !WriterIsDead())
         {
             return Task.FromResult(new ChunkLease(ChunkGrant.Busy, offset));
         }
@@ -63,6 +68,7 @@ public sealed class UploadSessionGrain(
         }
 
         _chunkInFlight = true;
+        _writer = writer;
         DelayDeactivation(TimeSpan.FromHours(1));
         return Task.FromResult(new ChunkLease(ChunkGrant.Granted, offset));
     }
@@ -134,6 +140,14 @@ public sealed class UploadSessionGrain(
         await state.ClearStateAsync();
         DeactivateOnIdle();
     }
+
+    /// <summary>
+    /// Whether the cluster declared the writer of the chunk in flight dead: its chunk will never
+    /// end (a silo declared dead is shut out of the cluster and stops itself) and what it staged
+    /// past the offset is never recorded, so a retried chunk may take over.
+    /// </summary>
+    private bool WriterIsDead()
+        => _writer is { } writer && membership.CurrentSnapshot.GetSiloStatus(writer) == SiloStatus.Dead;
 
     private bool IsOpenFor(string repository) => state.RecordExists && state.State.Repository == repository;
 

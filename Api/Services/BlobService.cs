@@ -13,7 +13,11 @@ public readonly record struct UploadStep(long Offset, OciError? Error);
 /// Blob uploads, mounts and reads: streams bytes between HTTP and the storage driver while the
 /// upload-session and repository grains keep the facts (offsets, which blobs a repository serves).
 /// </summary>
-public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHashes hashes, RegistryMetrics metrics, ILogger<BlobService> logger)
+/// <remarks>
+/// Chunk leases name this process by its co-hosted silo (<paramref name="silo"/>), so that when the
+/// process dies mid-chunk, the session lets another replica take the retried chunk.
+/// </remarks>
+public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHashes hashes, RegistryMetrics metrics, ILocalSiloDetails silo, ILogger<BlobService> logger)
 {
     private readonly Action<long> _received = metrics.BytesReceived;
     private readonly Action<long> _sent = metrics.BytesSent;
@@ -57,7 +61,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
     public async Task<UploadStep> AppendChunkAsync(string name, string id, long? start, long? length, Stream body, CancellationToken ct)
     {
         var session = grains.GetGrain<IUploadSessionGrain>(id);
-        var lease = await session.BeginChunk(name, start);
+        var lease = await session.BeginChunk(name, start, silo.SiloAddress);
         if (LeaseError(lease) is { } error)
         {
             return new UploadStep(lease.Offset, error);
@@ -103,7 +107,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
     public async Task<UploadStep> FinishUploadAsync(string name, string id, string digest, bool hasBody, Stream body, CancellationToken ct)
     {
         var session = grains.GetGrain<IUploadSessionGrain>(id);
-        var lease = await session.BeginChunk(name, null);
+        var lease = await session.BeginChunk(name, null, silo.SiloAddress);
         if (LeaseError(lease) is { } error)
         {
             return new UploadStep(lease.Offset, error);

@@ -69,27 +69,30 @@ public sealed class AzureClusterGrainTests(AzuriteFixture azurite, ITestOutputHe
         var session = cluster.Client.GetGrain<IUploadSessionGrain>(id);
 
         await session.Start(name);
-        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 0), await session.BeginChunk(name, 0));
+
+        // Leases are taken by a process that stays alive (the survivor), as a writing replica would be.
+        var host = cluster.HostOf(session);
+        Assert.NotNull(host);
+        var survivor = Assert.Single(cluster.Silos, s => !s.SiloAddress.Equals(host.SiloAddress));
+        var lessee = survivor.SiloAddress;
+        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 0), await session.BeginChunk(name, 0, lessee));
         await using (var writer = await cluster.Store.OpenUploadWriterAsync(id, 0, ct))
         {
             await writer.WriteAsync(content.AsMemory(0, 1000), ct);
         }
 
         Assert.Equal(1000, (await session.EndChunk(0, 1000))?.Offset);
-        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 1000), await session.BeginChunk(name, null));
-        Assert.Equal(new ChunkLease(ChunkGrant.Busy, 1000), await session.BeginChunk(name, 1000));
+        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 1000), await session.BeginChunk(name, null, lessee));
+        Assert.Equal(new ChunkLease(ChunkGrant.Busy, 1000), await session.BeginChunk(name, 1000, lessee));
 
         // The silo holding the session (and its lease) goes away.
-        var host = cluster.HostOf(session);
-        Assert.NotNull(host);
-        var survivor = Assert.Single(cluster.Silos, s => !s.SiloAddress.Equals(host.SiloAddress));
         await cluster.Cluster.StopSiloAsync(host).WithinAsync();
 
         var again = cluster.FactoryOf(survivor).GetGrain<IUploadSessionGrain>(id);
         Assert.Equal(1000, (await again.GetStatus(name).AsTask().WithinAsync())?.Offset);
         Assert.Equal(survivor.SiloAddress, cluster.HostOf(again)?.SiloAddress);
-        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 1000), await again.BeginChunk(name, 1000));
-        Assert.Equal(new ChunkLease(ChunkGrant.Busy, 1000), await again.BeginChunk(name, 1000));
+        Assert.Equal(new ChunkLease(ChunkGrant.Granted, 1000), await again.BeginChunk(name, 1000, lessee));
+        Assert.Equal(new ChunkLease(ChunkGrant.Busy, 1000), await again.BeginChunk(name, 1000, lessee));
 
         // And the upload finishes there with the bytes staged before.
         await using (var writer = await cluster.Store.OpenUploadWriterAsync(id, 1000, ct))
