@@ -20,8 +20,9 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [ReadOnly, Alias("get-manifest")]
     ValueTask<ManifestDescriptor?> GetManifest(string digest);
 
-    [ReadOnly, Alias("list-tags")]
-    ValueTask<NamePage?> ListTags(string? last, int limit);
+    /// <summary>A page of the tags list, as the OCI response body; null when the repository is unknown.</summary>
+    [ReadOnly, Alias("list-tags-json")]
+    ValueTask<TagsListing?> ListTags(string? last, int limit);
 
     /// <summary>The acknowledged writes of a tag, newest first.</summary>
     [ReadOnly, Alias("tag-history")]

@@ -20,6 +20,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly GroupCommit _commit;
     private readonly ILogger<RepositoryGrain> _logger;
     private string[]? _sortedTags;
+    private (string? Last, int Limit, TagsListing Listing)? _lastListing;
 
     /// <summary>The last event sequence number included in a completed state write.</summary>
     private long _durableSequence;
@@ -103,7 +104,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             if (!S.Tags.TryGetValue(tag, out var tagState))
             {
                 S.Tags[tag] = tagState = new TagState();
-                _sortedTags = null;
+                TagsChanged();
             }
 
             tagState.Digest = manifest.Digest;
@@ -126,15 +127,30 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public ValueTask<ManifestDescriptor?> GetManifest(string digest)
         => ValueTask.FromResult(S.Manifests.GetValueOrDefault(digest));
 
-    public ValueTask<NamePage?> ListTags(string? last, int limit)
+    private void TagsChanged()
+    {
+        _sortedTags = null;
+        _lastListing = null;
+    }
+
+    public ValueTask<TagsListing?> ListTags(string? last, int limit)
     {
         if (S.IsEmpty)
         {
-            return ValueTask.FromResult<NamePage?>(null);
+            return ValueTask.FromResult<TagsListing?>(null);
+        }
+
+        // Clients page through the same list again and again (pulls resolve tags, CI polls): the
+        // last page rendered is kept until the tags change.
+        if (_lastListing is { } cached && cached.Limit == limit && string.Equals(cached.Last, last, StringComparison.Ordinal))
+        {
+            return ValueTask.FromResult<TagsListing?>(cached.Listing);
         }
 
         _sortedTags ??= S.Tags.Keys.Order(StringComparer.Ordinal).ToArray();
-        return ValueTask.FromResult<NamePage?>(Paging.Page(_sortedTags, last, limit));
+        var listing = TagsListing.Render(Name, Paging.Page(_sortedTags, last, limit));
+        _lastListing = (last, limit, listing);
+        return ValueTask.FromResult<TagsListing?>(listing);
     }
 
     public ValueTask<IReadOnlyList<TagHistoryEntry>> GetTagHistory(string tag)
@@ -152,7 +168,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return false;
         }
 
-        _sortedTags = null;
+        TagsChanged();
         S.Generation++;
         var manifest = S.Manifests.GetValueOrDefault(removed.Digest);
         Emit(RegistryEvent.Delete, manifest?.MediaType, removed.Digest, manifest?.Size ?? 0, tag, null);
@@ -170,7 +186,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         foreach (var tag in S.Tags.Where(t => t.Value.Digest == digest).Select(t => t.Key).ToList())
         {
             S.Tags.Remove(tag);
-            _sortedTags = null;
+            TagsChanged();
         }
 
         if (manifest.Subject is { } subject && S.Referrers.TryGetValue(subject, out var referrers))

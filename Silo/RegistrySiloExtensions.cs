@@ -20,6 +20,7 @@ public static class RegistrySiloExtensions
     public static ISiloBuilder AddEmbeddedRegistrySilo(this ISiloBuilder silo, string stateDirectory, int siloPort)
     {
         silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: 0);
+        silo.AddRegistryDefaults();
         silo.Services.AddKeyedSingleton<IGrainStorage>(
             RegistryStorage.Name,
             (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { RegistryStorage.UploadState }));
@@ -36,6 +37,7 @@ public static class RegistrySiloExtensions
     /// </summary>
     public static ISiloBuilder AddClusterRegistrySilo(this ISiloBuilder silo, AzureClients azure, ClusterSettings cluster)
     {
+        silo.AddRegistryDefaults();
         silo.Configure<ClusterOptions>(o =>
         {
             o.ClusterId = cluster.ClusterId;
@@ -71,5 +73,13 @@ public static class RegistrySiloExtensions
         }));
         silo.Services.AddSingleton(TimeProvider.System);
         return silo;
+    }
+
+    /// <summary>Settings both modes share.</summary>
+    private static void AddRegistryDefaults(this ISiloBuilder silo)
+    {
+        // Orleans sizes its grain-location cache for a million grains up front (~18 MiB); a
+        // registry's hot set is its active repositories and uploads, far fewer.
+        silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 100_000);
     }
 }

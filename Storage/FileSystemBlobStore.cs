@@ -101,10 +101,16 @@ public sealed class FileSystemBlobStore : IBlobStore
 
     public Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
     {
+        var path = Path.Combine(UploadDir(uploadId), "data");
         FileStream file;
         try
         {
-            file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), new FileStreamOptions
+            if (DirectUploadWriter.TryOpen(path, offset) is { } direct)
+            {
+                return Task.FromResult<Stream>(direct);
+            }
+
+            file = new FileStream(path, new FileStreamOptions
             {
                 Mode = FileMode.Open,
                 Access = FileAccess.Write,

@@ -16,21 +16,15 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<RegistryOptio
             return error!;
         }
 
-        var page = await grains.GetGrain<IRepositoryGrain>(name).ListTags(Query.Last(context.Request), size);
-        if (page is null)
+        var listing = await grains.GetGrain<IRepositoryGrain>(name).ListTags(Query.Last(context.Request), size);
+        if (listing is null)
         {
             return OciErrorCode.NameUnknown.WithDetail($"repository {name} is not known");
         }
 
-        var result = OciResult.Json(200, "application/json", json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("name", name);
-            WriteNames(json, "tags", page.Names);
-            json.WriteEndObject();
-        });
-        return page.More && page.Names.Count > 0
-            ? result.WithHeader("Link", Query.NextLink($"/v2/{name}/tags/list", size, page.Names[^1]))
+        var result = OciResult.Status(200).WithBody("application/json", listing.Json);
+        return listing.NextLast is { } next
+            ? result.WithHeader("Link", Query.NextLink($"/v2/{name}/tags/list", size, next))
             : result;
     }
 

@@ -7,7 +7,9 @@ namespace Registry.Api.Services;
 /// <summary>Moves blob bytes with pooled buffers, hashing on the way in; never holds a whole blob.</summary>
 public static class StreamCopier
 {
-    private const int BufferSize = 1 << 20;
+    // Big enough that hashing and writing run in long stretches; small enough that the shared
+    // pool's retained copies cost little memory (the filesystem driver buffers 4 MiB itself).
+    private const int BufferSize = 256 * 1024;
 
     /// <summary>
     /// Copies <paramref name="source"/> to <paramref name="destination"/>, feeding every byte to

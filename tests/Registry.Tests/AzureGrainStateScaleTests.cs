@@ -64,15 +64,17 @@ public sealed class AzureGrainStateScaleTests(AzuriteFixture azurite, ITestOutpu
         var reloaded = second.Client.GetGrain<IRepositoryGrain>(name);
         var listed = new List<string>();
         string? last = null;
-        NamePage? page;
+        TagsListing? page;
         do
         {
             page = await reloaded.ListTags(last, 10_000);
             Assert.NotNull(page);
-            listed.AddRange(page.Names);
-            last = page.Names[^1];
+            using var json = System.Text.Json.JsonDocument.Parse(page.Json);
+            var names = json.RootElement.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!).ToList();
+            listed.AddRange(names);
+            last = names[^1];
         }
-        while (page.More);
+        while (page.NextLast is not null);
         output.WriteLine($"restarted and listed in {clock.Elapsed}");
 
         Assert.Equal(tags, listed);

@@ -1,0 +1,248 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Registry.Storage;
+
+/// <summary>
+/// Writes an upload's bytes with Linux direct I/O (<c>O_DIRECT</c>): they go from an aligned
+/// 4 MiB buffer straight to the device, one buffer on its way to disk while the next fills from
+/// the network. This skips the page-cache copy and the kernel's writeback, which on a virtual
+/// disk are what limits a durable push; the <c>fsync</c> at commit then only flushes metadata
+/// and the device cache.
+/// </summary>
+/// <remarks>
+/// Direct I/O needs offsets and lengths in whole 4 KiB blocks. A chunk that starts inside a
+/// block first reads that block's existing bytes back; the last, partial block is written padded
+/// and the file then cut to its true length. Where direct I/O is unavailable (another OS, a
+/// filesystem such as tmpfs), <see cref="TryOpen"/> returns null and the caller writes buffered.
+/// </remarks>
+internal sealed class DirectUploadWriter : Stream
+{
+    private const int Alignment = 4096;
+    private const int BufferSize = 4 * 1024 * 1024;
+    private const int ODirect = 0x4000; // x86-64 and arm64 differ: see OpenFlags
+    private const int MaxPooledBuffers = 4;
+
+    private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
+    private static int s_pooled;
+    private static bool s_supported = OperatingSystem.IsLinux();
+
+    private readonly SafeFileHandle _handle;
+    private AlignedBuffer _current;
+    private AlignedBuffer _spare;
+    private int _filled;
+    private long _bufferStart;
+    private Task _inFlight = Task.CompletedTask;
+    private bool _disposed;
+
+    private DirectUploadWriter(SafeFileHandle handle, long offset)
+    {
+        _handle = handle;
+        _current = Rent();
+        _spare = Rent();
+        _bufferStart = offset - (offset % Alignment);
+        _filled = (int)(offset - _bufferStart);
+    }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    /// <summary>
+    /// Opens <paramref name="path"/> (which must exist) for direct writes from <paramref name="offset"/>,
+    /// dropping anything stored beyond it. Null when direct I/O is not available here.
+    /// </summary>
+    public static DirectUploadWriter? TryOpen(string path, long offset)
+    {
+        if (!s_supported)
+        {
+            return null;
+        }
+
+        var fd = Open(path, OpenFlags, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno is 2 or 20)
+            {
+                // ENOENT, ENOTDIR: the upload is gone.
+                throw new FileNotFoundException("upload data not found", path);
+            }
+
+            // EINVAL and friends: this filesystem or kernel does not do direct I/O.
+            s_supported = false;
+            return null;
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        DirectUploadWriter? writer = null;
+        try
+        {
+            if (RandomAccess.GetLength(handle) != offset)
+            {
+                RandomAccess.SetLength(handle, offset);
+            }
+
+            writer = new DirectUploadWriter(handle, offset);
+            if (writer._filled > 0)
+            {
+                // The chunk starts inside a block: carry the block's stored bytes along.
+                var read = RandomAccess.Read(handle, writer._current.Memory.Span[..Alignment], writer._bufferStart);
+                if (read != writer._filled)
+                {
+                    throw new IOException($"read {read} of the {writer._filled} bytes stored before offset {offset}");
+                }
+            }
+
+            return writer;
+        }
+        catch
+        {
+            if (writer is null)
+            {
+                handle.Dispose();
+            }
+            else
+            {
+                writer.Release();
+            }
+
+            throw;
+        }
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (buffer.Length > 0)
+        {
+            var take = Math.Min(buffer.Length, BufferSize - _filled);
+            buffer.Span[..take].CopyTo(_current.Memory.Span[_filled..]);
+            _filled += take;
+            buffer = buffer[take..];
+            if (_filled == BufferSize)
+            {
+                await _inFlight;
+                _inFlight = RandomAccess.WriteAsync(_handle, _current.Memory, _bufferStart, CancellationToken.None).AsTask();
+                (_current, _spare) = (_spare, _current);
+                _bufferStart += BufferSize;
+                _filled = 0;
+            }
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count)
+        => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Flush()
+    {
+        // Bytes reach the file at dispose, when the last partial block can be cut to length.
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <summary>Writes what is still buffered and sets the file's length; the bytes are then in the file.</summary>
+    public override async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        try
+        {
+            await _inFlight;
+            if (_filled > 0)
+            {
+                var padded = (_filled + Alignment - 1) / Alignment * Alignment;
+                _current.Memory.Span[_filled..padded].Clear();
+                await RandomAccess.WriteAsync(_handle, _current.Memory[..padded], _bufferStart, CancellationToken.None);
+                RandomAccess.SetLength(_handle, _bufferStart + _filled);
+            }
+        }
+        finally
+        {
+            Release();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private static int OpenFlags => RuntimeInformation.ProcessArchitecture switch
+    {
+        // O_WRONLY is 1 everywhere; O_RDWR 2; O_CLOEXEC 0x80000. O_DIRECT is 0x4000 on x86 and 0x10000 on arm64.
+        Architecture.Arm64 => 2 | 0x10000 | 0x80000,
+        _ => 2 | ODirect | 0x80000,
+    };
+
+    private static AlignedBuffer Rent()
+    {
+        if (s_pool.TryTake(out var buffer))
+        {
+            Interlocked.Decrement(ref s_pooled);
+            return buffer;
+        }
+
+        return new AlignedBuffer();
+    }
+
+    private static void Return(AlignedBuffer buffer)
+    {
+        if (Interlocked.Increment(ref s_pooled) <= MaxPooledBuffers)
+        {
+            s_pool.Add(buffer);
+        }
+        else
+        {
+            Interlocked.Decrement(ref s_pooled);
+        }
+    }
+
+    private void Release()
+    {
+        _handle.Dispose();
+        if (_inFlight.IsCompleted)
+        {
+            Return(_current);
+            Return(_spare);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    /// <summary>A 4 MiB window of a pinned array that starts on a 4 KiB boundary, as direct I/O requires.</summary>
+    private sealed class AlignedBuffer
+    {
+        private readonly byte[] _array = GC.AllocateUninitializedArray<byte>(BufferSize + Alignment, pinned: true);
+
+        public AlignedBuffer()
+        {
+            // Pinned arrays never move, so the address taken here stays valid.
+            var start = Marshal.UnsafeAddrOfPinnedArrayElement(_array, 0);
+            var skip = (int)((Alignment - (start % Alignment)) % Alignment);
+            Memory = _array.AsMemory(skip, BufferSize);
+        }
+
+        public Memory<byte> Memory { get; }
+    }
+}
