@@ -52,4 +52,39 @@ public interface IRepositoryGrain : IGrainWithStringKey
 
     [ReadOnly, Alias("referrers")]
     ValueTask<IReadOnlyList<Referrer>> GetReferrers(string subject, string? artifactType);
+
+    /// <summary>
+    /// How many events the outbox holds: of durable changes and not yet published, or (where the
+    /// outbox waits for acknowledgements) published and not yet acknowledged by every consumer.
+    /// </summary>
+    [ReadOnly, Alias("outbox-length")]
+    ValueTask<int> GetOutboxLength();
+
+    /// <summary>
+    /// A durable consumer has stored these events of this repository (or had them already): once
+    /// every consumer the outbox waits for has said so, an event leaves the outbox. One-way, so a
+    /// consumer never waits for the repository; a lost acknowledgement only means a redelivery.
+    /// </summary>
+    [OneWay, Alias("events-persisted")]
+    Task EventsPersisted(EventConsumers consumer, IReadOnlyList<string> eventIds);
+}
+
+/// <summary>
+/// The consumers whose acknowledgement keeps an event in its repository's outbox until they have
+/// stored it (<see cref="IRepositoryGrain.EventsPersisted"/>): needed where the stream itself is
+/// not durable (embedded mode's memory streams).
+/// </summary>
+[Flags, GenerateSerializer, Alias("registry.event-consumers")]
+public enum EventConsumers
+{
+    None = 0,
+
+    /// <summary>The namespace event log (watch), once the event is in its stored log.</summary>
+    EventLog = 1,
+
+    /// <summary>The webhook fanout, once every webhook queue that wants the event has stored it.</summary>
+    Webhooks = 2,
+
+    /// <summary>The in-process subscribers (audit log), once each has been offered the event.</summary>
+    Subscribers = 4,
 }

@@ -55,7 +55,9 @@ public sealed class EventSegment
 /// Consumes a namespace stream (implicit subscription), numbers and keeps its recent events.
 /// Delivery of the stream is at least once: an id seen among the recent events is dropped. An
 /// event is numbered and made durable before the delivery is acknowledged and before any reader
-/// can see it, so a number, once read, always means the same event.
+/// can see it, so a number, once read, always means the same event. Where the repository's outbox
+/// waits for it (<see cref="EventOutboxOptions.AwaitAcknowledgements"/>), a stored event, or a
+/// duplicate of one, is then acknowledged to its repository.
 /// </summary>
 [ImplicitStreamSubscription(NamespaceStream)]
 public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
@@ -72,6 +74,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
     private readonly ILogger<NamespaceEventLogGrain> _logger;
     private readonly int _capacity;
     private readonly int _segmentSize;
+    private readonly bool _acknowledge;
     private readonly Dictionary<long, List<LoggedEvent>> _segmentCache = [];
     private RecentIds _recent = null!;
     private IGrainStorage _storage = null!;
@@ -88,8 +91,10 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
     public NamespaceEventLogGrain(
         [PersistentState("eventlog", RegistryStorage.Name)] IPersistentState<EventLogState> state,
         IOptions<EventLogOptions> options,
+        IOptions<EventOutboxOptions> outbox,
         ILogger<NamespaceEventLogGrain> logger)
     {
+        _acknowledge = outbox.Value.Acknowledges(EventConsumers.EventLog);
         _state = state;
         _logger = logger;
         _capacity = Math.Max(1, options.Value.Capacity);
@@ -203,6 +208,8 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
         ThrowIfFailed();
         if (!_recent.Add(e.Id))
         {
+            // Seen, so stored (a failed write fails the activation): a redelivery, acknowledged again.
+            Acknowledge(e);
             return;
         }
 
@@ -226,6 +233,16 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
         var appended = _appended;
         _appended = NewSignal();
         appended.SetResult();
+        Acknowledge(e);
+    }
+
+    /// <summary>Tells the event's repository that the log has stored it (one-way: nothing waits).</summary>
+    private void Acknowledge(RegistryEvent e)
+    {
+        if (_acknowledge)
+        {
+            _ = GrainFactory.GetGrain<IRepositoryGrain>(e.Repository).EventsPersisted(EventConsumers.EventLog, [e.Id]);
+        }
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Serialization;
@@ -26,6 +27,12 @@ public static class RegistrySiloExtensions
             (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { RegistryStorage.UploadState }));
         silo.AddMemoryGrainStorage("PubSubStore");
         silo.AddMemoryStreams(RegistryStreams.Provider);
+
+        // Memory streams lose what they hold when the process stops or dies: published events stay
+        // in their repository's outbox until the durable consumers acknowledge them.
+        silo.Services.AddOptions<EventOutboxOptions>().PostConfigure(o => o.AwaitAcknowledgements = true);
+        silo.Services.AddMetrics();
+        silo.Services.TryAddSingleton<EventOutboxMetrics>();
         silo.Services.AddSingleton(TimeProvider.System);
         return silo;
     }
@@ -71,6 +78,11 @@ public static class RegistrySiloExtensions
             o.QueueServiceClient = azure.Queues;
             o.QueueNames = Enumerable.Range(0, 4).Select(i => $"{cluster.StateContainer}-events-{i}").ToList();
         }));
+
+        // Azure queues are durable: an event leaves the outbox once published (no acknowledgements).
+        silo.Services.AddOptions<EventOutboxOptions>().PostConfigure(o => o.AwaitAcknowledgements = false);
+        silo.Services.AddMetrics();
+        silo.Services.TryAddSingleton<EventOutboxMetrics>();
         silo.Services.AddSingleton(TimeProvider.System);
         return silo;
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Orleans.Streams;
 using Registry.Grains;
 
@@ -6,7 +7,9 @@ namespace Registry.Api.Events;
 /// <summary>
 /// Subscribes this process to <see cref="RegistryStreams.All"/> (explicitly, from the co-hosted
 /// silo's client) and hands every event to each registered <see cref="IRegistryEventSubscriber"/>,
-/// in order, once per event id. Without subscribers it does not subscribe at all.
+/// in order, once per event id. Without subscribers it does not subscribe at all. Where the
+/// repository's outbox waits for it (embedded mode, <see cref="EventOutboxOptions.AwaitAcknowledgements"/>),
+/// an event every subscriber has been offered is acknowledged to its repository.
 /// </summary>
 public sealed class RegistryEventDispatcher : IHostedService, IDisposable
 {
@@ -16,16 +19,18 @@ public sealed class RegistryEventDispatcher : IHostedService, IDisposable
     private readonly IClusterClient _client;
     private readonly IRegistryEventSubscriber[] _subscribers;
     private readonly ILogger<RegistryEventDispatcher> _logger;
+    private readonly bool _acknowledge;
     private readonly RecentIds _recent = new(DedupeWindow);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private StreamSubscriptionHandle<RegistryEvent>? _handle;
 
-    public RegistryEventDispatcher(IClusterClient client, IEnumerable<IRegistryEventSubscriber> subscribers, ILogger<RegistryEventDispatcher> logger)
+    public RegistryEventDispatcher(IClusterClient client, IEnumerable<IRegistryEventSubscriber> subscribers, IOptions<EventOutboxOptions> outbox, ILogger<RegistryEventDispatcher> logger)
     {
         _client = client;
         _subscribers = subscribers.ToArray();
         _logger = logger;
+        _acknowledge = _subscribers.Length > 0 && outbox.Value.Acknowledges(EventConsumers.Subscribers);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -90,6 +95,7 @@ public sealed class RegistryEventDispatcher : IHostedService, IDisposable
             if (!_recent.Add(e.Id))
             {
                 EventsLog.Duplicate(_logger, e.Id);
+                Acknowledge(e);
                 return;
             }
 
@@ -109,10 +115,21 @@ public sealed class RegistryEventDispatcher : IHostedService, IDisposable
                     EventsLog.SubscriberFailed(_logger, ex, subscriber.GetType().Name, e.Id, e.Action, e.Repository);
                 }
             }
+
+            Acknowledge(e);
         }
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>Every subscriber has been offered the event: its repository's outbox may let it go (one-way).</summary>
+    private void Acknowledge(RegistryEvent e)
+    {
+        if (_acknowledge)
+        {
+            _ = _client.GetGrain<IRepositoryGrain>(e.Repository).EventsPersisted(EventConsumers.Subscribers, [e.Id]);
         }
     }
 

@@ -47,6 +47,14 @@ public static class EventExtensions
             services.AddRegistryEventSubscriber<AuditLogSubscriber>();
         }
 
+        // In-process subscribers are consumers the outbox waits for too, where it waits at all (embedded).
+        services.AddOptions<EventOutboxOptions>().PostConfigure<IEnumerable<IRegistryEventSubscriber>>((o, subscribers) =>
+        {
+            if (subscribers.Any())
+            {
+                o.Consumers |= EventConsumers.Subscribers;
+            }
+        });
         services.AddSingleton<RegistryEventDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistryEventDispatcher>());
         services.AddSingleton<WatchEndpoint>();

@@ -84,6 +84,10 @@ public static class RegistryServiceExtensions
         }
 
         builder.Services.Configure<RepositoryGrainOptions>(builder.Configuration.GetSection("Registry:Repositories"));
+        builder.Services.AddOptions<EventOutboxOptions>()
+            .Bind(builder.Configuration.GetSection(EventOutboxOptions.Section))
+            .Validate(o => o.Capacity >= 1 && o.MaxAge > TimeSpan.Zero && o.TrimDelay > TimeSpan.Zero, "Registry:Events:Outbox:Capacity must be at least 1, MaxAge and TrimDelay positive durations (defaults 1000, 00:05:00, 00:00:05).")
+            .ValidateOnStart();
     }
 
     private static AzureClients AzureClientsOf(RegistryOptions options)

@@ -1,11 +1,13 @@
 using System.Net;
 using System.Text.Json;
+using Registry.Grains;
 
 namespace Registry.Tests;
 
 /// <summary>
 /// The outbox: a process killed between the durable write of a change and the publish of its
-/// event loses nothing and invents nothing. The event goes out when the repository is next
+/// event, or after the publish but before the consumers stored the event (memory streams lose what
+/// they hold), loses nothing and invents nothing. The event goes out when the repository is next
 /// activated, and consumers see it exactly once.
 /// </summary>
 public sealed class EventCrashTests
@@ -74,6 +76,103 @@ public sealed class EventCrashTests
         Assert.Single(lines, l => l.Str("digest") == digest && l.Str("action") == "push");
         Assert.Equal(6, lines.Count);
         Assert.Equal(lines.Count, lines.Select(l => l.Str("id")).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task AnEventKilledAfterThePublishBeforeItsConsumersStoredItIsDeliveredOnceAfterRestart()
+    {
+        using var data = new TempDirectory();
+        var audit = Path.Combine(data.Path, "audit.log");
+        await using var receiver = await WebhookReceiver.StartAsync();
+        (string, string)[] hooks =
+        [
+            ("Registry__Webhooks__Endpoints__0__Name", Webhooks.UniqueEndpoint("crash")),
+            ("Registry__Webhooks__Endpoints__0__Url", receiver.Url),
+            ("Registry__Webhooks__Endpoints__0__InitialBackoff", "00:00:00.1"),
+        ];
+        var ns = "crash" + Guid.NewGuid().ToString("N")[..8];
+        var name = $"{ns}/app";
+        var config = Oci.Json(new { architecture = "amd64", os = "linux", n = Guid.NewGuid().ToString("N") });
+        var layer = Oci.RandomBytes(4096);
+        var manifest = Oci.ImageManifest(config, [layer]);
+        var digest = Oci.Digest(manifest);
+
+        // The blobs go in first, without the failpoint, and reach every consumer.
+        await using (var first = await EmbeddedProcess.StartAsync(data.Path, audit, hooks))
+        {
+            await using var blobs = await WatchStream.OpenAsync(first.Client, $"namespace={ns}&since=0");
+            await first.Client.PushBlobAsync(name, config);
+            await first.Client.PushBlobAsync(name, layer);
+            await blobs.ReadUntilAsync(e => e.Sequence == 2);
+            await receiver.WaitForAsync(events => events.Count(e => e.Repository == name) == 2, "the webhook has both blob pushes");
+            await Poll.UntilAsync(async () => (await AuditFile.ReadAsync(audit)).Count == 2, "the audit log has both blob pushes");
+        }
+
+        // The manifest PUT: its change is written and its event handed to the memory streams; the
+        // outbox is written once more (as the next change would write it), and the process dies
+        // before the stream's consumers could store the event.
+        await using (var crashing = await EmbeddedProcess.StartAsync(data.Path, audit, [.. hooks, ("REGISTRY_FAILPOINT", "after-publish")]))
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(async () =>
+            {
+                using var response = await crashing.Client.PutManifestAsync(name, "v1", manifest);
+            });
+            await Poll.UntilAsync(() => Task.FromResult(crashing.HasExited), "the process has died");
+            Assert.Contains("REGISTRY_FAILPOINT after-publish", crashing.Output, StringComparison.Ordinal);
+        }
+
+        await using var restarted = await EmbeddedProcess.StartAsync(data.Path, audit, hooks);
+        await using var watch = await WatchStream.OpenAsync(restarted.Client, $"namespace={ns}&since=0");
+
+        // Touching the repository activates its grain, which publishes what is still in its outbox.
+        using (var tags = await restarted.Client.GetAsync($"/v2/{name}/tags/list"))
+        {
+            Assert.Equal(HttpStatusCode.OK, tags.StatusCode);
+        }
+
+        var logged = await watch.ReadUntilAsync(e => e.Tag == "v1");
+        Assert.Equal([Oci.Digest(config), Oci.Digest(layer), digest], logged.Select(e => e.Digest));
+        Assert.Equal([1L, 2L, 3L], logged.Select(e => e.Sequence));
+        await receiver.WaitForAsync(events => events.Any(e => e.Tag == "v1"), "the webhook has the manifest push");
+
+        // Exactly once: the next change follows it directly everywhere, with no second copy in between.
+        var (next, _) = await restarted.Client.PushImageAsync(name, "v2", layers: 1);
+        var after = await watch.ReadUntilAsync(e => e.Tag == "v2");
+        Assert.Equal([4L, 5L, 6L], after.Select(e => e.Sequence));
+        Assert.Equal(next, after[^1].Digest);
+
+        await receiver.WaitForAsync(events => events.Any(e => e.Tag == "v2"), "the webhook has the second push");
+        var delivered = receiver.Delivered.Where(e => e.Repository == name).ToList();
+        Assert.Equal(6, delivered.Count);
+        Assert.Equal(6, delivered.Select(e => e.Id).Distinct().Count());
+        Assert.Equal([Oci.Digest(config), Oci.Digest(layer), digest], delivered.Take(3).Select(e => e.Digest));
+        Assert.Equal(next, delivered[^1].Digest);
+        Assert.Equal(logged[^1].EventId, delivered[2].Id);
+
+        await Poll.UntilAsync(async () => (await AuditFile.ReadAsync(audit)).Any(l => l.Str("tag") == "v2"), "the audit log has the second push");
+        var lines = await AuditFile.ReadAsync(audit);
+        Assert.Single(lines, l => l.Str("digest") == digest && l.Str("action") == "push");
+        Assert.Equal(6, lines.Count);
+        Assert.Equal(lines.Count, lines.Select(l => l.Str("id")).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task PublishedEventsLeaveTheOutboxOnceEveryConsumerHasStoredThem()
+    {
+        using var data = new TempDirectory();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var host = await RegistryHost.StartAsync(
+            data.Path,
+            [.. Webhooks.Endpoint(0, Webhooks.UniqueEndpoint("outbox"), receiver.Url), $"--Registry:Audit:Path={Path.Combine(data.Path, "audit.log")}"]);
+        var name = SharedRegistry.UniqueName("outbox");
+        var digests = await Webhooks.PushImageAsync(host.Client, name, "v1", layers: 2);
+
+        // Embedded mode: the events wait in the outbox until the event log, the webhook fanout and
+        // the audit log's dispatcher have acknowledged them, then leave it.
+        var repository = host.Service<IGrainFactory>().GetGrain<IRepositoryGrain>(name);
+        await Poll.UntilAsync(async () => await repository.GetOutboxLength() == 0, "every consumer acknowledged the events");
+        await receiver.WaitForAsync(events => events.Count(e => e.Repository == name) == digests.Count, "the webhook has every event");
+        Assert.Equal(digests, receiver.Delivered.Where(e => e.Repository == name).Select(e => e.Digest!).ToList());
     }
 }
 
