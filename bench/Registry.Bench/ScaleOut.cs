@@ -42,7 +42,10 @@ public sealed record ScaleOutOptions(IReadOnlyList<Uri> Urls, IReadOnlyList<int>
 
     public int HopRounds => Quick ? 100 : 500;
 
-    public int HopWarmup => Quick ? 10 : 30;
+    public int HopWarmup => Quick ? 10 : 20;
+
+    /// <summary>Rounds the cross-silo probe runs even when its time is up (a second or two of sequential GETs).</summary>
+    public int HopMinRounds => Quick ? 20 : 100;
 }
 
 /// <summary>One phase: wall time, CPU time of every registry process, of the storage emulator, of the client and of the rest of the machine.</summary>
@@ -61,7 +64,7 @@ public sealed record ScaleOutPhase(
 /// Sequential manifest GETs of one repository through each process: <see cref="Host"/> is the
 /// index of the process whose silo activated the repository's grain (-1 when it could not be told).
 /// </summary>
-public sealed record HopProbe(string Repository, int Host, string HostFoundBy, double[] P50Us, double[] P99Us, double[] MeanUs, int[] Count);
+public sealed record HopProbe(string Repository, int CreatedThrough, int Host, string HostFoundBy, double[] P50Us, double[] P99Us, double[] MeanUs, int[] Count);
 
 public sealed class ScaleOutResult
 {
@@ -517,6 +520,7 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
     /// </summary>
     private async Task<long> CrossSiloAsync(CancellationToken ct)
     {
+        var deadline = Stopwatch.GetTimestamp() + (long)(options.PhaseLimit.TotalSeconds * _frequency);
         var repositories = Enumerable.Range(0, options.HopRepositories).Select(i => Repo($"hop-{i}")).ToArray();
         var hosts = new int[repositories.Length];
         var foundBy = new string[repositories.Length];
@@ -568,9 +572,8 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
         }
 
         var samples = repositories.Select(_ => Enumerable.Range(0, N).Select(_ => new List<long>(options.HopRounds)).ToArray()).ToArray();
-        var deadline = Stopwatch.GetTimestamp() + (long)(options.PhaseLimit.TotalSeconds * 0.8 * _frequency);
         var rounds = 0;
-        for (; rounds < options.HopRounds && Stopwatch.GetTimestamp() < deadline; rounds++)
+        for (; rounds < options.HopRounds && (rounds < options.HopMinRounds || Stopwatch.GetTimestamp() < deadline); rounds++)
         {
             for (var r = 0; r < repositories.Length; r++)
             {
@@ -599,7 +602,7 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
                 foundBy[r] += "; taken as the fastest process";
             }
 
-            _result.Hops.Add(new HopProbe(repositories[r], hosts[r], foundBy[r], p50, [.. samples[r].Select(s => Quantile(s, 0.99))],
+            _result.Hops.Add(new HopProbe(repositories[r], r % N, hosts[r], foundBy[r], p50, [.. samples[r].Select(s => Quantile(s, 0.99))],
                 [.. samples[r].Select(s => s.Count == 0 ? double.NaN : Us((long)s.Average()))], [.. samples[r].Select(s => s.Count)]));
             log.WriteLine($"  {repositories[r]}: hosted by process {hosts[r] + 1} ({foundBy[r]}); p50 µs through each: {string.Join(", ", p50.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)))}");
         }

@@ -45,6 +45,7 @@ public static class ScaleOutReport
         Line(string.Create(Inv, $"- **Correctness of distribution.** Every request of both runs was checked (status, length; the manifest pushed through process 1 was read back byte-identical through every process before the load): {(errors == 0 ? "no request failed" : $"**{errors} error(s)**, listed under Notes")}. Upload sessions, tags and mounts were spread over all processes; each push's `POST` and `PUT` went to the same process."));
         Line(string.Create(Inv, $"- **The overhead of distribution**, as CPU time per request (table below): with {n} silos about {n - 1} of {n} grain calls leave the process that took the HTTP request, and every process runs its own runtime, membership heartbeats and Azure Queue stream pulling agents, which poll Azurite even when idle."));
         Line(string.Create(Inv, $"- **The cost of a cross-silo grain call on the request path**: {(hopCost is { } h ? $"**{h:F0} µs** at the median" : "n/a")} (sequential manifest GETs of one repository, through the process hosting its grain vs through the others; section below). On loopback this is serialization, two silo-to-silo messages and scheduling, without network latency; between pods on different nodes add a network round trip."));
+        Line(InThisRun(one, three, n));
         Line("- **Not Azure.** Azurite answers on loopback in well under a millisecond of network time and keeps its data in a local temp directory; a real storage account adds milliseconds per call and has its own request-rate limits, so storage-bound phases (tag PUT, blob push) would look different there, and the cross-silo hop would be a smaller share of a request.");
         Line();
 
@@ -64,7 +65,7 @@ public static class ScaleOutReport
 
         Line("## CPU time per request");
         Line();
-        Line("CPU time (user + system, from `/proc/PID/stat`) of all registry processes together and of Azurite during each phase, divided by the requests the phase completed (including warm-up requests). On a machine where the CPU is the limit, this is what decides throughput.");
+        Line("CPU time (user + system, from `/proc/PID/stat`) of all registry processes together and of Azurite during each phase, divided by the requests the phase completed (including warm-up requests). On a machine where the CPU is the limit, this is what decides throughput. A phase's CPU time includes the asynchronous work its requests trigger while it runs (image-change events delivered through Azure Queue to the event-log grains, and the poll loops of the stream pulling agents), and may include the tail of the previous phase's.");
         Line();
         Line(string.Create(Inv, $"| Phase | Registry, 1 process | Registry, {n} processes | {n} / 1 | Azurite, 1 process | Azurite, {n} processes | Unit |"));
         Line("|---|---:|---:|---:|---:|---:|---|");
@@ -94,7 +95,8 @@ public static class ScaleOutReport
             }
 
             Line();
-            Line("Bold: through the hosting process (local grain call).");
+            var createdThere = three.Hops.Count(p => p.Host == p.CreatedThrough);
+            Line(string.Create(Inv, $"Bold: through the hosting process (local grain call). Each repository was created (blobs mounted, manifest tagged) through process (i mod {n}) + 1; {createdThere} of {three.Hops.Count} grains were activated on the process the repository was created through. {(createdThere == three.Hops.Count ? " Behind a load balancer a repository's grain thus tends to live where its first request landed, and later requests reach it from every replica: with" : " With")} round robin over {n} replicas, {n - 1} of {n} requests for a repository make a cross-silo call."));
             Line();
         }
 
@@ -106,7 +108,7 @@ public static class ScaleOutReport
         Line($"| **Cost of the cross-silo call** (remote − local) | **{Cell(three.Find("hop_cost_p50_us"))}** | | µs |");
         Line($"| Cost of the cross-silo call, difference of the means | {Cell(three.Find("hop_cost_mean_us"))} | | µs |");
         Line();
-        Line(string.Create(Inv, $"{three.Find("hop_local_p50_us")?.Note}. Under load the hop also costs CPU on two processes instead of one, which is part of the per-request CPU above; at p99 the figures are dominated by scheduling on the shared cores, not by the hop."));
+        Line(string.Create(Inv, $"{three.Find("hop_local_p50_us")?.Note}. The cost is taken within the {n}-process run (local and remote GETs interleaved, same conditions), not against the 1-process figure, which was measured at another moment with one runtime on the machine instead of {n}. Under load the hop also costs CPU on two processes instead of one, which is part of the per-request CPU above; at p99 the figures are dominated by scheduling on the shared cores, not by the hop."));
         Line();
 
         Line("## Machine and setup");
@@ -168,7 +170,7 @@ public static class ScaleOutReport
         Line(string.Create(Inv, $"- `tag-setup`: the image's two blobs are mounted (`POST …/blobs/uploads/?mount=&from=`) into {o.TagRepositories} repositories `scale-<run>/tags-NNNN` by {o.TagConcurrency} workers, for at most {o.PhaseLimit.TotalSeconds:F0} s (`tag-put` uses the repositories set up by then); this creates the repositories (grain activation, an entry in the single catalog grain, one state write at a time) and is shown for its cost only."));
         Line(string.Create(Inv, $"- `tag-put`: {o.TagConcurrency} workers PUT manifests by tag: PUT i carries a manifest of its own (an annotation holds i, so every PUT stores new bytes) tagged `t<round>` in repository i mod {o.TagRepositories}; at most {o.TagPuts:N0} PUTs or {o.PhaseLimit.TotalSeconds:F0} s, whichever ends first; req/s = PUTs completed / phase time."));
         Line(string.Create(Inv, $"- `blob-push`: {o.BlobConcurrency} workers push distinct {o.SmallBlobSize / BenchOptions.MiB} MiB blobs (deterministic pattern, digests computed before the phase) monolithically — `POST …/blobs/uploads/`, then one `PUT <location>?digest=` with the body, both to the same process — into {o.BlobRepositories} repositories; at most {o.BlobPushes} pushes or {o.PhaseLimit.TotalSeconds:F0} s; ops/s = pushes completed / phase time."));
-        Line(string.Create(Inv, $"- `cross-silo`: see above; {o.HopRepositories} repositories, {o.HopWarmup} warm-up GETs per repository and process, then up to {o.HopRounds} rounds (or {o.PhaseLimit.TotalSeconds * 0.8:F0} s) of one GET per repository and process, sequential on one keep-alive connection per process."));
+        Line(string.Create(Inv, $"- `cross-silo`: see above; {o.HopRepositories} repositories, {o.HopWarmup} warm-up GETs per repository and process, then up to {o.HopRounds} rounds, stopping when the phase has run {o.PhaseLimit.TotalSeconds:F0} s (but not before {o.HopMinRounds} rounds) of one GET per repository and process, sequential on one keep-alive connection per process."));
         Line("- Registry processes run as `scripts/cluster.sh` and the cluster tests (`RegistryProcess`) run them: `dotnet Api/bin/Release/net10.0/Registry.Api.dll` with `Registry__Mode=Cluster`, the Azurite connection string, `Registry__Cluster__AdvertisedAddress=127.0.0.1`, a free silo port, warnings-only logging.");
         var notes = one.Notes.Concat(three.Notes).Concat(one.Errors.Select(e => $"{one.Label}, ERROR: {e}")).Concat(three.Errors.Select(e => $"{three.Label}, ERROR: {e}")).ToList();
         if (notes.Count > 0)
@@ -190,6 +192,22 @@ public static class ScaleOutReport
 
         await File.WriteAllTextAsync(path, md.ToString());
     }
+
+    /// <summary>A few figures of this run in words, so the page does not need reading between the tables.</summary>
+    private static string InThisRun(ScaleOutResult one, ScaleOutResult three, int n)
+    {
+        string Fig(ScaleOutResult r, string key) => BenchResult.Format(r.Find(key)?.Value);
+        double? Share(ScaleOutResult r, string phase, Func<ScaleOutPhase, double?> cpu)
+            => r.Phases.FirstOrDefault(p => p.Phase == phase) is { Seconds: > 0 } p && cpu(p) is { } c ? c / (p.Seconds * Environment.ProcessorCount) : null;
+        var get1 = PerOp(one.Phases.FirstOrDefault(p => p.Phase == "manifest-get"), one.Phases.FirstOrDefault(p => p.Phase == "manifest-get")?.RegistryCpuSeconds);
+        var get3 = PerOp(three.Phases.FirstOrDefault(p => p.Phase == "manifest-get"), three.Phases.FirstOrDefault(p => p.Phase == "manifest-get")?.RegistryCpuSeconds);
+        var busy1 = Share(one, "manifest-get", p => p.RegistryCpuSeconds);
+        var other1 = Share(one, "manifest-get", p => p.OtherCpuSeconds);
+        return string.Create(Inv, $"- **In this run:** manifest GETs {Fig(one, "manifest_get_rps")} req/s with 1 process and {Fig(three, "manifest_get_rps")} with {n}, at {BenchResult.Format(get1)} and {BenchResult.Format(get3)} registry CPU ms per GET ({Ratio(get1, get3)}); with 1 process the registry used {busy1:P0} of the machine's CPU during that phase and other work on the machine {other1:P0}{(busy1 < 0.6 && other1 > 0.2 ? ", so the limit was the shared machine, not the registry" : "")}. Tag PUTs {Fig(one, "tag_put_rps")} vs {Fig(three, "tag_put_rps")} req/s, 1 MiB blob pushes {Fig(one, "blob_push_ops")} vs {Fig(three, "blob_push_ops")} ops/s: both write to Azurite on every request; a tag PUT cost {BenchResult.Format(Both(one, "tag-put"))} CPU ms in the registry and Azurite together with 1 process and {BenchResult.Format(Both(three, "tag-put"))} with {n} (a GET: {BenchResult.Format(Both(one, "manifest-get"))} and {BenchResult.Format(Both(three, "manifest-get"))}): these phases measure the storage path, of which a cross-silo hop is a small share. A cross-silo grain call added {Fig(three, "hop_cost_p50_us")} µs to a sequential GET at the median ({Fig(three, "hop_local_p50_us")} → {Fig(three, "hop_remote_p50_us")} µs).");
+    }
+
+    private static double? Both(ScaleOutResult r, string phase)
+        => r.Phases.FirstOrDefault(p => p.Phase == phase) is { } p && p.RegistryCpuSeconds is { } reg ? PerOp(p, reg + (p.StorageCpuSeconds ?? 0)) : null;
 
     private static double? PerOp(ScaleOutPhase? phase, double? cpuSeconds)
         => phase is { Operations: > 0 } p && cpuSeconds is { } cpu ? cpu * 1000 / p.Operations : null;
