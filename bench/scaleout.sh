@@ -46,6 +46,7 @@ RESULTS="$ROOT/bench/results"
 mkdir -p "$RESULTS"
 AZURITE_PID=""
 REGISTRY_PIDS=()
+BENCH_PID=""
 
 stop() {
   local pid="$1"
@@ -65,6 +66,7 @@ stop_registries() {
 cleanup() {
   local status=$?
   log "stopping the registry processes and Azurite"
+  stop "$BENCH_PID"
   stop_registries
   stop "$AZURITE_PID"
   cp "$WORK"/*.log "$RESULTS"/ 2>/dev/null || true
@@ -150,8 +152,14 @@ run() {
     log "WARNING: load average $load on $(nproc) CPUs: other work on this machine will disturb the figures"
   fi
   log "$label: running the load"
+  # In the background and waited for: a signal then runs the trap at once (bash defers traps
+  # while a foreground command runs, and goes on after Ctrl+C if that command handled it).
   dotnet "$BENCH_DLL" scaleout "${urls[@]}" "${pids[@]}" --storage-pid "$AZURITE_PID" --label "$label" \
-    --json "$json" "${QUICK[@]}" | tee "${json%.json}.md" || STATUS=$?
+    --json "$json" "${QUICK[@]}" >"${json%.json}.md" &
+  BENCH_PID=$!
+  wait "$BENCH_PID" || STATUS=$?
+  BENCH_PID=""
+  cat "${json%.json}.md"
   stop_registries
 }
 
