@@ -3,6 +3,7 @@ namespace Registry.Bench;
 internal sealed class Arguments
 {
     private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _all = new(StringComparer.Ordinal);
 
     public static Arguments Parse(string[] args, string[] valued, string[] flags)
     {
@@ -20,6 +21,12 @@ internal sealed class Arguments
             {
                 var value = inline ?? (i + 1 < args.Length ? args[++i] : throw new BenchException($"{key} needs a value"));
                 parsed._values[key] = value;
+                if (!parsed._all.TryGetValue(key, out var values))
+                {
+                    parsed._all[key] = values = [];
+                }
+
+                values.Add(value);
             }
             else
             {
@@ -32,7 +39,11 @@ internal sealed class Arguments
 
     public bool Has(string key) => _values.ContainsKey(key);
 
+    /// <summary>The last value given for <paramref name="key"/>.</summary>
     public string? Get(string key) => _values.GetValueOrDefault(key);
+
+    /// <summary>Every value given for a repeatable option, in order.</summary>
+    public IReadOnlyList<string> GetAll(string key) => _all.TryGetValue(key, out var values) ? values : [];
 
     public string Require(string key) => Get(key) ?? throw new BenchException($"{key} is required");
 }

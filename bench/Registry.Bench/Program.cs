@@ -10,6 +10,11 @@ using Registry.Bench;
 //    invocations, e.g. interleaved with another registry's, make up one result)
 //   Registry.Bench report --ours ours.json --reference reference.json --out docs/benchmarks.md [--command TEXT]
 //                         [--ours-setup TEXT] [--reference-setup TEXT]
+//   Registry.Bench scaleout --url http://127.0.0.1:PORT [--url …] [--pid PID …] [--storage-pid PID] [--label TEXT]
+//                           [--json out.json] [--quick]
+//   (the same load spread round robin over every --url, processes of one cluster; see bench/scaleout.sh)
+//   Registry.Bench scaleout-report --one one.json --three three.json --out docs/benchmarks-scaleout.md
+//                                  [--command TEXT] [--setup TEXT]
 //   Registry.Bench free-port
 try
 {
@@ -35,12 +40,55 @@ try
         return 0;
     }
 
-    var a = Arguments.Parse(args, ["--url", "--pid", "--json", "--tags-timeout", "--only"], ["--quick", "--big", "--append"]);
-    var url = new Uri(a.Require("--url").TrimEnd('/') + "/");
-    if (url.Scheme != "http" || !IPAddress.TryParse(url.Host, out var ip) || !IPAddress.IsLoopback(ip))
+    if (args.Length > 0 && args[0] == "scaleout-report")
     {
-        throw new BenchException($"--url {url} is not http://127.0.0.1:PORT: the benchmark only talks to a registry on the loopback interface");
+        var r = Arguments.Parse(args[1..], ["--one", "--three", "--out", "--command", "--setup"], []);
+        await ScaleOutReport.WriteAsync(
+            await ScaleOutResult.LoadAsync(r.Require("--one")),
+            await ScaleOutResult.LoadAsync(r.Require("--three")),
+            r.Require("--out"),
+            r.Get("--command") ?? "bench/scaleout.sh",
+            r.Get("--setup") ?? "");
+        Console.WriteLine($"wrote {r.Require("--out")}");
+        return 0;
     }
+
+    if (args.Length > 0 && args[0] == "scaleout")
+    {
+        var s = Arguments.Parse(args[1..], ["--url", "--pid", "--storage-pid", "--label", "--json"], ["--quick"]);
+        var urls = s.GetAll("--url").Select(LoopbackUrl).ToArray();
+        if (urls.Length == 0)
+        {
+            throw new BenchException("--url is required (once per registry process)");
+        }
+
+        var pids = s.GetAll("--pid").Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+        var scaleOut = new ScaleOutOptions(
+            urls,
+            pids,
+            s.Get("--storage-pid") is { } storage ? int.Parse(storage, CultureInfo.InvariantCulture) : null,
+            s.Get("--label") ?? $"{urls.Length} process(es)",
+            s.Has("--quick"),
+            s.Get("--json"));
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+        var outcome = await new ScaleOutBenchmark(scaleOut, Console.Error).RunAsync(stop.Token);
+        Console.WriteLine(outcome.ToMarkdown());
+        if (scaleOut.JsonPath is { } path)
+        {
+            await outcome.SaveAsync(path);
+            Console.Error.WriteLine($"wrote {path}");
+        }
+
+        return outcome.Errors.Count == 0 ? 0 : 1;
+    }
+
+    var a = Arguments.Parse(args, ["--url", "--pid", "--json", "--tags-timeout", "--only"], ["--quick", "--big", "--append"]);
+    var url = LoopbackUrl(a.Require("--url"));
 
     var options = new BenchOptions(
         url,
@@ -82,6 +130,14 @@ catch (BenchException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
+}
+
+static Uri LoopbackUrl(string value)
+{
+    var url = new Uri(value.TrimEnd('/') + "/");
+    return url.Scheme == "http" && IPAddress.TryParse(url.Host, out var ip) && IPAddress.IsLoopback(ip)
+        ? url
+        : throw new BenchException($"--url {url} is not http://127.0.0.1:PORT: the benchmark only talks to a registry on the loopback interface");
 }
 
 static HashSet<string> ParsePhases(string list)

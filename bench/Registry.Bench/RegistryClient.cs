@@ -185,6 +185,17 @@ public sealed class RegistryClient : IDisposable
             $$$"""{"schemaVersion":2,"mediaType":"{{{OciManifest}}}","config":{"mediaType":"{{{OciConfig}}}","digest":"{{{configDigest}}}","size":{{{config.Length}}}},"layers":[{"mediaType":"{{{OciLayer}}}","digest":"{{{layerDigest}}}","size":{{{layer.Length}}}}],"annotations":{"org.example.bench.run":"{{{runId}}}"}}""");
     }
 
+    /// <summary>Cross-repository mount: <c>POST /v2/&lt;name&gt;/blobs/uploads/?mount=&lt;digest&gt;&amp;from=&lt;source&gt;</c> → 201.</summary>
+    public async Task MountAsync(string repository, string digest, string from, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Resolve($"/v2/{repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest)}&from={Uri.EscapeDataString(from)}"))
+        {
+            Content = new ByteArrayContent([]),
+        };
+        using var response = await _http.SendAsync(request, ct);
+        await ExpectAsync(response, HttpStatusCode.Created, $"mount {digest} from {from}");
+    }
+
     public async Task PutManifestAsync(string repository, string reference, byte[] manifest, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(HttpMethod.Put, Resolve($"/v2/{repository}/manifests/{reference}")) { Content = new ByteArrayContent(manifest) };

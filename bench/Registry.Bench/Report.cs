@@ -93,6 +93,10 @@ public static class Report
         Line();
         Line(string.Create(inv, $"{Targets.Length - failed} of {Targets.Length} targets pass."));
         Line();
+        Line("## Scale-out (1 vs 3 processes)");
+        Line();
+        Line("Cluster mode (Azure Storage through Azurite) under the same load against 1 and 3 registry processes, and the cost of a cross-silo grain call on the request path, are measured by `bench/scaleout.sh` and reported on their own page, [benchmarks-scaleout.md](benchmarks-scaleout.md), with what those figures on this 2-core machine do and do not show (3 processes share the same 2 cores and one Azurite: they show the correctness and the overhead of distribution, not capacity gains).");
+        Line();
         if (ours.Big)
         {
             Line("## 2 GiB blob (ours only, `--big`)");
