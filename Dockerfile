@@ -16,10 +16,13 @@ COPY Silo/Silo.csproj Silo/
 COPY Grains/Grains.csproj Grains/
 COPY Grains.Abstractions/Grains.Abstractions.csproj Grains.Abstractions/
 COPY Storage/Storage.csproj Storage/
-RUN dotnet restore Api/Api.csproj
+# Published for the target's runtime so that it is ReadyToRun (precompiled; see Api/Api.csproj).
+ARG TARGETARCH=amd64
+RUN echo "linux-$(if [ "$TARGETARCH" = arm64 ]; then echo arm64; else echo x64; fi)" > /tmp/rid \
+ && dotnet restore Api/Api.csproj -r "$(cat /tmp/rid)"
 
 COPY . .
-RUN dotnet publish Api/Api.csproj -c Release -o /app --no-restore -p:UseAppHost=false
+RUN dotnet publish Api/Api.csproj -c Release -r "$(cat /tmp/rid)" --self-contained false -o /app --no-restore -p:UseAppHost=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 WORKDIR /app

@@ -42,7 +42,10 @@ REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
 log "building the registry and the benchmark (Release)"
 dotnet build -c Release Registry.sln -nologo -v quiet
 dotnet build -c Release bench/Registry.Bench/Registry.Bench.csproj -nologo -v quiet
-REGISTRY_DLL="$ROOT/Api/bin/Release/net10.0/Registry.Api.dll"
+# The registry runs as published for a runtime, ReadyToRun, like the container image.
+RID="linux-$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')"
+dotnet publish Api/Api.csproj -c Release -r "$RID" --self-contained false -o "$ROOT/bench/out/registry" -nologo -v quiet
+REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
 BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
 
 # --- start both registries --------------------------------------------------------------
@@ -158,7 +161,7 @@ if [ ${#BIG[@]} -gt 0 ]; then
   bench_ours big --big
 fi
 
-OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, Release build, run as \`dotnet Api/bin/Release/net10.0/Registry.Api.dll --Registry:DataDirectory=<fresh temp dir> --Registry:Listen=http://127.0.0.1:<port> --Logging:LogLevel:Default=Warning\` (embedded mode: co-hosted silo, filesystem blobs, file grain state; default GC settings of the project, workstation concurrent GC). Logging: warnings and above to stdout redirected to a file; no request log."
+OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, published for \`$RID\` (Release, ReadyToRun, framework-dependent, as in the container image), run as \`dotnet bench/out/registry/Registry.Api.dll --Registry:DataDirectory=<fresh temp dir> --Registry:Listen=http://127.0.0.1:<port> --Logging:LogLevel:Default=Warning\` (embedded mode: co-hosted silo, filesystem blobs, file grain state; runtime settings of Api/Api.csproj: workstation concurrent GC, 8 MiB gen0 budget, no tiered PGO, no thread-pool spinning). Logging: warnings and above to stdout redirected to a file; no request log."
 REF_SETUP="CNCF distribution $REFERENCE_VERSION (Debian package \`docker-registry\`), \`docker-registry serve config.yml\` with \`version: 0.1\`, \`storage.filesystem.rootdirectory\` = fresh temp dir, \`storage.delete.enabled: true\`, \`http.addr\` = 127.0.0.1:<port>, \`log.level: error\`, \`log.accesslog.disabled: true\`, nothing else (in particular no \`storage.cache\`, so no in-memory blob-descriptor cache). Logging: errors only to stdout redirected to a file; no access log."
 dotnet "$BENCH_DLL" report --ours "$RESULTS/ours.json" --reference "$RESULTS/reference.json" \
   --out "$ROOT/docs/benchmarks.md" --command "$COMMAND" \

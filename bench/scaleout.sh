@@ -37,7 +37,10 @@ fi
 log "building the registry and the benchmark (Release)"
 dotnet build -c Release Registry.sln -nologo -v quiet
 dotnet build -c Release bench/Registry.Bench/Registry.Bench.csproj -nologo -v quiet
-REGISTRY_DLL="$ROOT/Api/bin/Release/net10.0/Registry.Api.dll"
+# The registry runs as published for a runtime, ReadyToRun, like the container image.
+RID="linux-$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')"
+dotnet publish Api/Api.csproj -c Release -r "$RID" --self-contained false -o "$ROOT/bench/out/registry" -nologo -v quiet
+REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
 BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
 
 # --- processes and cleanup --------------------------------------------------------------
