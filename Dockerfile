@@ -16,13 +16,13 @@ COPY Silo/Silo.csproj Silo/
 COPY Grains/Grains.csproj Grains/
 COPY Grains.Abstractions/Grains.Abstractions.csproj Grains.Abstractions/
 COPY Storage/Storage.csproj Storage/
-# Published for the target's runtime so that it is ReadyToRun (precompiled; see Api/Api.csproj).
+# Restored and published for the target's runtime, so that the build is ReadyToRun
+# (precompiled; see Api/Api.csproj).
 ARG TARGETARCH=amd64
-RUN echo "linux-$(if [ "$TARGETARCH" = arm64 ]; then echo arm64; else echo x64; fi)" > /tmp/rid \
- && dotnet restore Api/Api.csproj -r "$(cat /tmp/rid)"
+RUN dotnet restore Api/Api.csproj -r "linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)"
 
 COPY . .
-RUN dotnet publish Api/Api.csproj -c Release -r "$(cat /tmp/rid)" --self-contained false -o /app --no-restore -p:UseAppHost=false
+RUN dotnet publish Api/Api.csproj -c Release -r "linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)" --self-contained false -o /app --no-restore -p:UseAppHost=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 WORKDIR /app
