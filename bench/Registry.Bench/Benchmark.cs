@@ -139,6 +139,12 @@ public sealed class Benchmark(BenchOptions options, TextWriter log)
 
     private async Task<double[]> TimedRunsAsync(int test, long size, Func<PatternBlob, Task> push, CancellationToken ct)
     {
+        // One untimed push of the same kind first, as for the pull: start-up costs (a JIT compiling
+        // the request path, a first connection, first files) are not what the figure is about.
+        var warmUp = new PatternBlob(size, SeedFor(test, 100));
+        _ = warmUp.Digest;
+        await push(warmUp);
+
         var samples = new double[options.Runs];
         for (var run = 0; run < options.Runs; run++)
         {
