@@ -46,12 +46,27 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
         {
             throw;
         }
+        catch (Exception e) when (IsTransient(e))
+        {
+            // A replica died or the cluster is re-balancing: its grains come back on the survivors
+            // within seconds (docs/operations.md), so a retry will succeed.
+            Log.Transient(logger, e.GetType().Name, method, context.Request.Path);
+            return OciErrorCode.Unavailable.WithDetail("the cluster is recovering a replica; retry").WithHeader("Retry-After", "1");
+        }
         catch (Exception e)
         {
             Log.Unhandled(logger, e, method, context.Request.Path);
             return OciErrorCode.Unknown.WithDetail();
         }
     }
+
+    /// <summary>Failures that end by themselves: a silo that is gone or not yet declared dead, a call that timed out, a state write that lost a race with a reactivation.</summary>
+    private static bool IsTransient(Exception e) => e is SiloUnavailableException
+        or OrleansMessageRejectionException
+        or Orleans.Runtime.Messaging.ConnectionFailedException
+        or GatewayTooBusyException
+        or TimeoutException
+        or Orleans.Storage.InconsistentStateException;
 
     private static string Truncate(string name) => name.Length <= 300 ? name : name[..300] + "…";
 }

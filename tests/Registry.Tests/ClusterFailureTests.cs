@@ -75,6 +75,10 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         output.WriteLine($"all {killBefore} repositories pushed before the kill answered through A and C {seen.AllAnswered.TotalSeconds:F1} s after it; {seen.Unavailable.Count} of them did not answer at first (grain or its directory entry on B): {string.Join(", ", seen.Unavailable)}");
         Assert.Equal("Dead", await cluster.SiloStatusAsync(b.SiloPort));
 
+        // While B's grains moved, a survivor said "retry", never "internal error".
+        output.WriteLine($"answers other than 200 meanwhile: {string.Join(", ", seen.Refusals)}");
+        Assert.All(seen.Refusals, r => Assert.Equal("503 Retry-After=1", r));
+
         // Everything acknowledged, before and after the kill, is served whole by both survivors.
         foreach (var survivor in new[] { a, c })
         {
@@ -236,7 +240,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         }
     }
 
-    private sealed record Takeover(TimeSpan DeclaredDead, TimeSpan AllAnswered, IReadOnlyCollection<string> Unavailable);
+    private sealed record Takeover(TimeSpan DeclaredDead, TimeSpan AllAnswered, IReadOnlyCollection<string> Unavailable, IReadOnlyCollection<string> Refusals);
 
     /// <summary>
     /// From the kill on, polls (bounded) the membership table until the killed silo is Dead and the
@@ -248,6 +252,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
         var deadline = TimeSpan.FromSeconds(150);
         TimeSpan? dead = null, answered = null;
         var unavailable = new ConcurrentDictionary<string, bool>();
+        var refusals = new ConcurrentDictionary<string, bool>();
         var pending = before.SelectMany(i => survivors.Select(s => (i.Name, s))).ToList();
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(40) };
         while (dead is null || answered is null)
@@ -267,6 +272,11 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
                 try
                 {
                     using var response = await probe.GetAsync(new Uri(p.s.BaseAddress, $"/v2/{p.Name}/tags/list"));
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        refusals[$"{(int)response.StatusCode} Retry-After={response.Headers.RetryAfter?.ToString() ?? "none"}"] = true;
+                    }
+
                     return (p, Ok: response.StatusCode == HttpStatusCode.OK);
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
@@ -295,7 +305,7 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
             await Task.Delay(250);
         }
 
-        return new Takeover(dead.Value, answered.Value, unavailable.Keys.ToArray());
+        return new Takeover(dead.Value, answered.Value, unavailable.Keys.ToArray(), refusals.Keys.ToArray());
     }
 }
 
