@@ -13,13 +13,27 @@ fi
 
 dotnet build -c Release Api/Api.csproj -v quiet -nologo
 
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+azurite_pid=""
+replica_pids=()
+alive() { for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+# Replicas first, while Azurite still answers (a silo leaves the membership table on its way
+# out), at most 15 s; then Azurite.
+cleanup() {
+    trap - EXIT INT TERM
+    if [ ${#replica_pids[@]} -gt 0 ]; then
+        kill "${replica_pids[@]}" 2>/dev/null || true
+        for _ in $(seq 1 30); do alive "${replica_pids[@]}" || break; sleep 0.5; done
+        kill -9 "${replica_pids[@]}" 2>/dev/null || true
+    fi
+    if [ -n "$azurite_pid" ]; then kill "$azurite_pid" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 tools/azurite/node_modules/.bin/azurite --silent --inMemoryPersistence --skipApiVersionCheck --loose \
     --blobHost 127.0.0.1 --blobPort 10000 --queueHost 127.0.0.1 --queuePort 10001 --tableHost 127.0.0.1 --tablePort 10002 &
-pids+=($!)
+azurite_pid=$!
 
 key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="   # Azurite's public development key
 export Registry__Mode=Cluster
@@ -29,7 +43,7 @@ export Registry__Cluster__AdvertisedAddress=127.0.0.1
 for i in $(seq 1 "$replicas"); do
     Registry__Listen="http://127.0.0.1:500$i" Registry__Cluster__SiloPort="1111$i" \
         dotnet Api/bin/Release/net10.0/Registry.Api.dll &
-    pids+=($!)
+    replica_pids+=($!)
 done
 
 for i in $(seq 1 "$replicas"); do
