@@ -79,13 +79,12 @@ public static class StreamCopier
     /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe; <paramref name="sent"/> hears of them as they go.</summary>
     public static async Task SendAsync(Stream source, PipeWriter destination, long count, Action<long>? sent, CancellationToken cancellationToken)
     {
-        // Storage reads land directly in the pipe's buffers (no copy in between); a flush per
-        // 256 KiB keeps socket sends large and thread-pool hops few.
-        const int flushEvery = 256 * 1024;
-        var unflushed = 0;
+        // Storage reads land directly in the pipe's memory (no copy in between), 256 KiB at a
+        // time: few reads for storage to serve (and long ones for read-ahead), few socket sends.
+        const int readSize = 256 * 1024;
         while (count > 0)
         {
-            var memory = destination.GetMemory();
+            var memory = destination.GetMemory(readSize);
             var read = await source.ReadAsync(memory[..(int)Math.Min(memory.Length, count)], cancellationToken);
             if (read == 0)
             {
@@ -94,16 +93,11 @@ public static class StreamCopier
 
             destination.Advance(read);
             count -= read;
-            unflushed += read;
             sent?.Invoke(read);
-            if (unflushed >= flushEvery || count == 0)
+            var flush = await destination.FlushAsync(cancellationToken);
+            if (flush.IsCanceled || flush.IsCompleted)
             {
-                unflushed = 0;
-                var flush = await destination.FlushAsync(cancellationToken);
-                if (flush.IsCanceled || flush.IsCompleted)
-                {
-                    return;
-                }
+                return;
             }
         }
     }
