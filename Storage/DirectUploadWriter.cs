@@ -24,8 +24,15 @@ internal sealed class DirectUploadWriter : Stream
     private const int ODirect = 0x4000; // x86-64 and arm64 differ: see OpenFlags
     private const int MaxPooledBuffers = 4;
 
+    /// <summary>
+    /// Uploads written directly at once; beyond that they are written buffered, so that many
+    /// concurrent pushes cost at most this many times 8 MiB of buffers.
+    /// </summary>
+    private const int MaxActive = 16;
+
     private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
     private static int s_pooled;
+    private static int s_active;
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _handle;
@@ -62,10 +69,17 @@ internal sealed class DirectUploadWriter : Stream
             return null;
         }
 
+        if (Interlocked.Increment(ref s_active) > MaxActive)
+        {
+            Interlocked.Decrement(ref s_active);
+            return null;
+        }
+
         var fd = Open(path, OpenFlags, 0);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
+            Interlocked.Decrement(ref s_active);
             if (errno is 2 or 20)
             {
                 // ENOENT, ENOTDIR: the upload is gone.
@@ -104,6 +118,7 @@ internal sealed class DirectUploadWriter : Stream
             if (writer is null)
             {
                 handle.Dispose();
+                Interlocked.Decrement(ref s_active);
             }
             else
             {
@@ -220,6 +235,7 @@ internal sealed class DirectUploadWriter : Stream
     private void Release()
     {
         _handle.Dispose();
+        Interlocked.Decrement(ref s_active);
         if (_inFlight.IsCompleted)
         {
             Return(_current);

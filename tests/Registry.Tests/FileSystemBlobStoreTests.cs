@@ -47,6 +47,35 @@ public sealed class FileSystemBlobStoreTests : BlobStoreContract
     }
 
     [Fact]
+    public async Task MoreUploadsAtOnceThanAreWrittenDirectlyAllStoreTheirBytes()
+    {
+        // 24 writers open together: at most 16 write with direct I/O, the others buffered. Each
+        // starts mid-block and ends with a partial block, the cases direct I/O must handle.
+        const int uploads = 24;
+        var contents = Enumerable.Range(0, uploads).Select(i => Oci.RandomBytes((5 << 20) + (i * 1000) + 17)).ToArray();
+        var ids = new string[uploads];
+        var writers = new Stream[uploads];
+        for (var i = 0; i < uploads; i++)
+        {
+            ids[i] = await CreateUploadAsync();
+            await StageAsync(ids[i], 0, contents[i].AsMemory(0, 1001).ToArray());
+            writers[i] = await Store.OpenUploadWriterAsync(ids[i], 1001, Ct);
+        }
+
+        for (var i = 0; i < uploads; i++)
+        {
+            await writers[i].WriteAsync(contents[i].AsMemory(1001), Ct);
+        }
+
+        for (var i = 0; i < uploads; i++)
+        {
+            await writers[i].DisposeAsync();
+            await Store.CommitUploadAsync(ids[i], contents[i].Length, Oci.Digest(contents[i]), Ct);
+            Assert.Equal(contents[i], await File.ReadAllBytesAsync(DataDirectory.BlobPath(Root, Oci.Digest(contents[i])), Ct));
+        }
+    }
+
+    [Fact]
     public async Task BlobFilesAppearOnlyWhole()
     {
         // Watches blobs/ while large blobs are put and committed: any file seen there must be complete.
