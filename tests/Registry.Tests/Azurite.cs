@@ -77,12 +77,64 @@ public sealed class Azurite : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>
+    /// A loopback port for a process or listener to bind, below the kernel's ephemeral range: a port
+    /// the kernel hands out (bind to 0) can become the local port of some outgoing connection before
+    /// the process binds it ("address already in use"), or be handed out to a second caller. Ports
+    /// below the range are never given to outgoing connections, and this counter gives each
+    /// caller its own.
+    /// </summary>
     public static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        var low = EphemeralLow.Value;
+        if (low < FirstPort + 8000)
+        {
+            // The ephemeral range starts too low to stay below it: let the kernel choose.
+            using var any = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            any.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return ((IPEndPoint)any.LocalEndPoint!).Port;
+        }
+
+        for (var attempt = 0; attempt < 2000; attempt++)
+        {
+            var port = Interlocked.Increment(ref s_nextPort);
+            if (port >= low)
+            {
+                Interlocked.CompareExchange(ref s_nextPort, FirstPort, port);
+                continue;
+            }
+
+            try
+            {
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use by something else on the machine: the next one.
+            }
+        }
+
+        throw new InvalidOperationException($"no free loopback port between {FirstPort} and {low}");
     }
+
+    private const int FirstPort = 12000;
+
+    private static int s_nextPort = FirstPort + Random.Shared.Next(0, 8000);
+
+    private static readonly Lazy<int> EphemeralLow = new(() =>
+    {
+        try
+        {
+            var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            return int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 32768;
+        }
+    });
 
     private static async Task WaitForPortAsync(int port, Process process, CancellationToken ct)
     {
