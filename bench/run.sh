@@ -25,7 +25,8 @@ for arg in "$@"; do
 done
 COMMAND="bench/run.sh${*:+ $*}"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 # --- the reference registry -------------------------------------------------------------
 if ! command -v docker-registry >/dev/null 2>&1; then
@@ -39,14 +40,7 @@ fi
 REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
 
 # --- build ------------------------------------------------------------------------------
-log "building the registry and the benchmark (Release)"
-dotnet build -c Release Registry.sln -nologo -v quiet
-dotnet build -c Release bench/Registry.Bench/Registry.Bench.csproj -nologo -v quiet
-# The registry runs as published for a runtime, ReadyToRun, like the container image.
-RID="linux-$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')"
-dotnet publish Api/Api.csproj -c Release -r "$RID" --self-contained false -o "$ROOT/bench/out/registry" -nologo -v quiet
-REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
-BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+build_registry_and_bench
 
 # --- start both registries --------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-bench.XXXXXX")"
@@ -55,15 +49,6 @@ mkdir -p "$RESULTS"
 OURS_PID=""
 REF_PID=""
 
-stop() {
-  local pid="$1"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-}
 cleanup() {
   local status=$?
   log "stopping both registries"

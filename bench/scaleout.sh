@@ -26,7 +26,8 @@ done
 COMMAND="bench/scaleout.sh${*:+ $*}"
 REPLICAS=3
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 if [ ! -x tools/azurite/node_modules/.bin/azurite ]; then
   log "installing Azurite (tools/azurite)"
@@ -34,14 +35,7 @@ if [ ! -x tools/azurite/node_modules/.bin/azurite ]; then
 fi
 
 # --- build ------------------------------------------------------------------------------
-log "building the registry and the benchmark (Release)"
-dotnet build -c Release Registry.sln -nologo -v quiet
-dotnet build -c Release bench/Registry.Bench/Registry.Bench.csproj -nologo -v quiet
-# The registry runs as published for a runtime, ReadyToRun, like the container image.
-RID="linux-$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')"
-dotnet publish Api/Api.csproj -c Release -r "$RID" --self-contained false -o "$ROOT/bench/out/registry" -nologo -v quiet
-REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
-BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+build_registry_and_bench
 
 # --- processes and cleanup --------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-scaleout.XXXXXX")"
@@ -51,15 +45,6 @@ AZURITE_PID=""
 REGISTRY_PIDS=()
 BENCH_PID=""
 
-stop() {
-  local pid="$1"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-}
 stop_registries() {
   local pid
   for pid in "${REGISTRY_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

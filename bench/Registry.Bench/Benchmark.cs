@@ -270,24 +270,7 @@ public sealed class Benchmark(BenchOptions options, TextWriter log)
                         break;
                     }
 
-                    var ok = false;
-                    try
-                    {
-                        using var request = new HttpRequestMessage(HttpMethod.Get, url);
-                        request.Headers.TryAddWithoutValidation("Accept", RegistryClient.OciManifest);
-                        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
-                        await using var stream = await response.Content.ReadAsStreamAsync(ct);
-                        int read, length = 0;
-                        while ((read = await stream.ReadAsync(buffer, ct)) > 0)
-                        {
-                            length += read;
-                        }
-
-                        ok = response.StatusCode == HttpStatusCode.OK && length == manifest.Length;
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
+                    var ok = await RegistryClient.GetManifestAsync(http, url, manifest.Length, buffer, ct);
 
                     var t1 = Stopwatch.GetTimestamp();
                     if (!ok)

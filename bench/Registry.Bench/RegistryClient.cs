@@ -204,6 +204,32 @@ public sealed class RegistryClient : IDisposable
         await ExpectAsync(response, HttpStatusCode.Created, $"manifest PUT {reference}");
     }
 
+    /// <summary>
+    /// One manifest GET of a load loop (<c>Accept</c>: OCI manifest), its body read to the end into
+    /// <paramref name="buffer"/> and discarded: true when it was 200 with <paramref name="length"/> bytes.
+    /// </summary>
+    public static async Task<bool> GetManifestAsync(HttpClient http, Uri url, int length, byte[] buffer, CancellationToken ct)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.TryAddWithoutValidation("Accept", OciManifest);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            await using var stream = await response.Content.ReadAsStreamAsync(ct);
+            int read, received = 0;
+            while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+            {
+                received += read;
+            }
+
+            return response.StatusCode == HttpStatusCode.OK && received == length;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
     public static Uri WithDigest(Uri location, string digest)
         => new(location.OriginalString + (string.IsNullOrEmpty(location.Query) ? "?" : "&") + "digest=" + Uri.EscapeDataString(digest));
 

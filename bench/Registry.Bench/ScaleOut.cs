@@ -313,24 +313,7 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
                         break;
                     }
 
-                    var ok = false;
-                    try
-                    {
-                        using var request = new HttpRequestMessage(HttpMethod.Get, urls[NextIndex()]);
-                        request.Headers.TryAddWithoutValidation("Accept", RegistryClient.OciManifest);
-                        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
-                        await using var stream = await response.Content.ReadAsStreamAsync(ct);
-                        int read, length = 0;
-                        while ((read = await stream.ReadAsync(buffer, ct)) > 0)
-                        {
-                            length += read;
-                        }
-
-                        ok = response.StatusCode == HttpStatusCode.OK && length == _manifest.Length;
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
+                    var ok = await RegistryClient.GetManifestAsync(http, urls[NextIndex()], _manifest.Length, buffer, ct);
 
                     var t1 = Stopwatch.GetTimestamp();
                     if (!ok)
