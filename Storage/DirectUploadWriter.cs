@@ -8,14 +8,22 @@ namespace Registry.Storage;
 /// Writes an upload's bytes with Linux direct I/O (<c>O_DIRECT</c>): they go from an aligned
 /// 4 MiB buffer straight to the device, one buffer on its way to disk while the next fills from
 /// the network. This skips the page-cache copy and the kernel's writeback, which on a virtual
-/// disk are what limits a durable push; the <c>fsync</c> at commit then only flushes metadata
-/// and the device cache.
+/// disk are what limits a durable push.
 /// </summary>
 /// <remarks>
 /// Direct I/O needs offsets and lengths in whole 4 KiB blocks. A chunk that starts inside a
 /// block first reads that block's existing bytes back; the last, partial block is written padded
 /// and the file then cut to its true length. Where direct I/O is unavailable (another OS, a
 /// filesystem such as tmpfs), <see cref="TryOpen"/> returns null and the caller writes buffered.
+/// <para>
+/// A device with a write cache acknowledges a direct write before the bytes are durable; the
+/// <c>fsync</c> at commit then has to flush all of them, and the client waits for it (on the
+/// virtual disks measured, about 0.75 ms per MiB, a fifth of a second for 256 MiB). So when a
+/// write completes, at least 16 MiB are unflushed and the next buffer is not yet full (the
+/// network is slower than the disk), the writer flushes the device cache in that idle time
+/// (<c>fdatasync</c>), leaving commit little to do. When the disk is the slower side, the next
+/// buffer is already waiting and the flush is left to commit.
+/// </para>
 /// </remarks>
 internal sealed class DirectUploadWriter : Stream
 {
@@ -23,6 +31,9 @@ internal sealed class DirectUploadWriter : Stream
     private const int BufferSize = 4 * 1024 * 1024;
     private const int ODirect = 0x4000; // x86-64 and arm64 differ: see OpenFlags
     private const int MaxPooledBuffers = 4;
+
+    /// <summary>Unflushed bytes that make an idle moment worth a device-cache flush.</summary>
+    private const long FlushAfter = 16 * 1024 * 1024;
 
     /// <summary>
     /// Uploads written directly at once; beyond that they are written buffered, so that many
@@ -41,6 +52,9 @@ internal sealed class DirectUploadWriter : Stream
     private int _filled;
     private long _bufferStart;
     private Task _inFlight = Task.CompletedTask;
+    private volatile bool _nextBufferWaiting;
+    private long _unflushed;
+
     private bool _disposed;
 
     private DirectUploadWriter(SafeFileHandle handle, long offset)
@@ -140,8 +154,10 @@ internal sealed class DirectUploadWriter : Stream
             buffer = buffer[take..];
             if (_filled == BufferSize)
             {
+                _nextBufferWaiting = true;
                 await _inFlight;
-                _inFlight = RandomAccess.WriteAsync(_handle, _current.Memory, _bufferStart, CancellationToken.None).AsTask();
+                _nextBufferWaiting = false;
+                _inFlight = WriteThenFlushWhenIdleAsync(_current.Memory, _bufferStart);
                 (_current, _spare) = (_spare, _current);
                 _bufferStart += BufferSize;
                 _filled = 0;
@@ -202,6 +218,23 @@ internal sealed class DirectUploadWriter : Stream
         base.Dispose(disposing);
     }
 
+    private async Task WriteThenFlushWhenIdleAsync(ReadOnlyMemory<byte> bytes, long offset)
+    {
+        await RandomAccess.WriteAsync(_handle, bytes, offset, CancellationToken.None);
+        _unflushed += bytes.Length;
+        if (_unflushed < FlushAfter || _nextBufferWaiting)
+        {
+            return;
+        }
+
+        if (FlushDeviceCache(_handle) != 0)
+        {
+            throw new IOException($"fdatasync failed with errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        _unflushed = 0;
+    }
+
     private static int OpenFlags => RuntimeInformation.ProcessArchitecture switch
     {
         // O_WRONLY is 1 everywhere; O_RDWR 2; O_CLOEXEC 0x80000. O_DIRECT is 0x4000 on x86 and 0x10000 on arm64.
@@ -245,6 +278,9 @@ internal sealed class DirectUploadWriter : Stream
 
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    [DllImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static extern int FlushDeviceCache(SafeFileHandle fd);
 
     /// <summary>A 4 MiB window of a pinned array that starts on a 4 KiB boundary, as direct I/O requires.</summary>
     private sealed class AlignedBuffer

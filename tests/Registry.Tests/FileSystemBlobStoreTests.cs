@@ -76,6 +76,32 @@ public sealed class FileSystemBlobStoreTests : BlobStoreContract
     }
 
     [Fact]
+    public async Task AnUploadArrivingSlowerThanTheDiskWritesStoresItsBytes()
+    {
+        // Each 4 MiB piece is handed over only when the previous one is in the file, as when the
+        // network is the slower side: the writer then flushes the device cache between writes
+        // (every 16 MiB). The upload starts mid-block and ends with a partial block.
+        var content = Oci.RandomBytes((40 << 20) + 123);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content.AsMemory(0, 777).ToArray());
+        var data = Path.Combine(Root, "uploads", id, "data");
+        const int piece = 4 << 20;
+        await using (var writer = await Store.OpenUploadWriterAsync(id, 777, Ct))
+        {
+            for (var offset = 777; offset < content.Length; offset += piece)
+            {
+                var length = Math.Min(piece, content.Length - offset);
+                await writer.WriteAsync(content.AsMemory(offset, length), Ct);
+                var handedOver = (offset + length) / piece * piece;
+                await Eventually.HoldsAsync(() => new FileInfo(data).Length >= handedOver, $"the first {handedOver} bytes are in the file");
+            }
+        }
+
+        await Store.CommitUploadAsync(id, content.Length, Oci.Digest(content), Ct);
+        Assert.Equal(content, await File.ReadAllBytesAsync(DataDirectory.BlobPath(Root, Oci.Digest(content)), Ct));
+    }
+
+    [Fact]
     public async Task BlobFilesAppearOnlyWhole()
     {
         // Watches blobs/ while large blobs are put and committed: any file seen there must be complete.
