@@ -76,28 +76,65 @@ public static class StreamCopier
         }
     }
 
+    /// <summary>
+    /// Bytes a blob GET hands to the socket at once. A big window means few send calls and few
+    /// wake-ups of the receiver, which under a hypervisor cost more than copying the bytes: 4 MiB
+    /// windows pulled about 30 % faster than 256 KiB ones on the benchmark machine.
+    /// </summary>
+    private const int LargeWindow = 4 * 1024 * 1024;
+    private const int SmallWindow = 256 * 1024;
+
+    /// <summary>
+    /// A window's bytes sit in Kestrel's blocks until sent, so only this many responses at once
+    /// send 4 MiB windows (32 MiB in all); the others send 256 KiB ones.
+    /// </summary>
+    private const int MaxLargeWindows = 8;
+    private static int s_largeWindows;
+
     /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe; <paramref name="sent"/> hears of them as they go.</summary>
     public static async Task SendAsync(Stream source, PipeWriter destination, long count, Action<long>? sent, CancellationToken cancellationToken)
     {
-        // Storage reads land directly in the pipe's memory (no copy in between), 256 KiB at a
-        // time: few reads for storage to serve (and long ones for read-ahead), few socket sends.
-        const int readSize = 256 * 1024;
-        while (count > 0)
+        var large = count > SmallWindow && Interlocked.Increment(ref s_largeWindows) <= MaxLargeWindows;
+        if (!large && count > SmallWindow)
         {
-            var memory = destination.GetMemory(readSize);
-            var read = await source.ReadAsync(memory[..(int)Math.Min(memory.Length, count)], cancellationToken);
-            if (read == 0)
-            {
-                throw new EndOfStreamException($"blob ended {count} bytes early");
-            }
+            Interlocked.Decrement(ref s_largeWindows);
+        }
 
-            destination.Advance(read);
-            count -= read;
-            sent?.Invoke(read);
-            var flush = await destination.FlushAsync(cancellationToken);
-            if (flush.IsCanceled || flush.IsCompleted)
+        try
+        {
+            // Storage reads land directly in the pipe's blocks (the most recently used first, so
+            // still in the CPU cache); the pipe is flushed to the socket a window at a time.
+            var window = large ? LargeWindow : SmallWindow;
+            var unflushed = 0;
+            while (count > 0)
             {
-                return;
+                var memory = destination.GetMemory(LargeBlockMemoryPool.BlockSize);
+                var read = await source.ReadAsync(memory[..(int)Math.Min(memory.Length, count)], cancellationToken);
+                if (read == 0)
+                {
+                    throw new EndOfStreamException($"blob ended {count} bytes early");
+                }
+
+                destination.Advance(read);
+                count -= read;
+                unflushed += read;
+                sent?.Invoke(read);
+                if (unflushed >= window || count == 0)
+                {
+                    unflushed = 0;
+                    var flush = await destination.FlushAsync(cancellationToken);
+                    if (flush.IsCanceled || flush.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (large)
+            {
+                Interlocked.Decrement(ref s_largeWindows);
             }
         }
     }

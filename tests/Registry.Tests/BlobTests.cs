@@ -269,6 +269,40 @@ public sealed class BlobTests
     }
 
     [Fact]
+    public async Task ConcurrentGetsOfABlobLargerThanASendWindowAllGetItsBytes()
+    {
+        // 12 GETs at once of a blob over 4 MiB: more responses than may send 4 MiB windows (8),
+        // so both window sizes run, each over several windows and a partial last one; a range
+        // GET that starts and ends inside windows runs alongside.
+        var host = await SharedRegistry.GetAsync();
+        var name = SharedRegistry.UniqueName();
+        var content = Oci.RandomBytes((9 << 20) + 4321);
+        var digest = await host.Client.PushBlobAsync(name, content);
+
+        async Task<byte[]> GetAsync()
+        {
+            using var get = await host.Client.GetAsync($"/v2/{name}/blobs/{digest}", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+            return await get.Content.ReadAsByteArrayAsync();
+        }
+
+        async Task<byte[]> GetRangeAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/v2/{name}/blobs/{digest}");
+            request.Headers.Range = new RangeHeaderValue(1_000_001, 8_500_000);
+            using var get = await host.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.PartialContent, get.StatusCode);
+            return await get.Content.ReadAsByteArrayAsync();
+        }
+
+        var range = GetRangeAsync();
+        var bodies = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => GetAsync())).WithinAsync();
+
+        Assert.All(bodies, body => Assert.Equal(content, body));
+        Assert.Equal(content.AsSpan(1_000_001, 7_500_000).ToArray(), await range.WithinAsync());
+    }
+
+    [Fact]
     public async Task ABlobIsServedOnlyByRepositoriesItWasPushedOrMountedTo()
     {
         var host = await SharedRegistry.GetAsync();
