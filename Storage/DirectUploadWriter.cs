@@ -54,7 +54,6 @@ internal sealed class DirectUploadWriter : Stream
     private Task _inFlight = Task.CompletedTask;
     private volatile bool _nextBufferWaiting;
     private long _unflushed;
-
     private bool _disposed;
 
     private DirectUploadWriter(SafeFileHandle handle, long offset)

@@ -94,12 +94,7 @@ public static class StreamCopier
     /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe; <paramref name="sent"/> hears of them as they go.</summary>
     public static async Task SendAsync(Stream source, PipeWriter destination, long count, Action<long>? sent, CancellationToken cancellationToken)
     {
-        var large = count > SmallWindow && Interlocked.Increment(ref s_largeWindows) <= MaxLargeWindows;
-        if (!large && count > SmallWindow)
-        {
-            Interlocked.Decrement(ref s_largeWindows);
-        }
-
+        var large = count > SmallWindow && TryTakeLargeWindow();
         try
         {
             // Storage reads land directly in the pipe's blocks (the most recently used first, so
@@ -137,5 +132,16 @@ public static class StreamCopier
                 Interlocked.Decrement(ref s_largeWindows);
             }
         }
+    }
+
+    private static bool TryTakeLargeWindow()
+    {
+        if (Interlocked.Increment(ref s_largeWindows) <= MaxLargeWindows)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref s_largeWindows);
+        return false;
     }
 }
