@@ -43,7 +43,7 @@ internal sealed class DirectUploadWriter : Stream
 
     private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
     private static int s_pooled;
-    private static int s_active;
+    private static readonly SemaphoreSlim s_active = new(MaxActive);
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _handle;
@@ -82,9 +82,8 @@ internal sealed class DirectUploadWriter : Stream
             return null;
         }
 
-        if (Interlocked.Increment(ref s_active) > MaxActive)
+        if (!s_active.Wait(0))
         {
-            Interlocked.Decrement(ref s_active);
             return null;
         }
 
@@ -92,7 +91,7 @@ internal sealed class DirectUploadWriter : Stream
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            Interlocked.Decrement(ref s_active);
+            s_active.Release();
             if (errno is 2 or 20)
             {
                 // ENOENT, ENOTDIR: the upload is gone.
@@ -131,7 +130,7 @@ internal sealed class DirectUploadWriter : Stream
             if (writer is null)
             {
                 handle.Dispose();
-                Interlocked.Decrement(ref s_active);
+                s_active.Release();
             }
             else
             {
@@ -267,7 +266,7 @@ internal sealed class DirectUploadWriter : Stream
     private void Release()
     {
         _handle.Dispose();
-        Interlocked.Decrement(ref s_active);
+        s_active.Release();
         if (_inFlight.IsCompleted)
         {
             Return(_current);

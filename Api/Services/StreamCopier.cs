@@ -85,16 +85,15 @@ public static class StreamCopier
     private const int SmallWindow = 256 * 1024;
 
     /// <summary>
-    /// A window's bytes sit in Kestrel's blocks until sent, so only this many responses at once
-    /// send 4 MiB windows (32 MiB in all); the others send 256 KiB ones.
+    /// A window's bytes sit in Kestrel's blocks until sent, so only 8 responses at once send
+    /// 4 MiB windows (32 MiB in all); the others send 256 KiB ones.
     /// </summary>
-    private const int MaxLargeWindows = 8;
-    private static int s_largeWindows;
+    private static readonly SemaphoreSlim s_largeWindows = new(8);
 
     /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe; <paramref name="sent"/> hears of them as they go.</summary>
     public static async Task SendAsync(Stream source, PipeWriter destination, long count, Action<long>? sent, CancellationToken cancellationToken)
     {
-        var large = count > SmallWindow && TryTakeLargeWindow();
+        var large = count > SmallWindow && s_largeWindows.Wait(0);
         try
         {
             // Storage reads land directly in the pipe's blocks (the most recently used first, so
@@ -129,19 +128,8 @@ public static class StreamCopier
         {
             if (large)
             {
-                Interlocked.Decrement(ref s_largeWindows);
+                s_largeWindows.Release();
             }
         }
-    }
-
-    private static bool TryTakeLargeWindow()
-    {
-        if (Interlocked.Increment(ref s_largeWindows) <= MaxLargeWindows)
-        {
-            return true;
-        }
-
-        Interlocked.Decrement(ref s_largeWindows);
-        return false;
     }
 }
