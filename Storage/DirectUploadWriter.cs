@@ -5,10 +5,10 @@ using Microsoft.Win32.SafeHandles;
 namespace Registry.Storage;
 
 /// <summary>
-/// Writes an upload's bytes with Linux direct I/O (<c>O_DIRECT</c>): they go from an aligned
-/// 4 MiB buffer straight to the device, one buffer on its way to disk while the next fills from
-/// the network. This skips the page-cache copy and the kernel's writeback, which on a virtual
-/// disk are what limits a durable push.
+/// Writes an upload's bytes with Linux direct I/O (<c>O_DIRECT</c>): they go from aligned 4 MiB
+/// buffers straight to the device, in order, while the next buffer fills from the network. This
+/// skips the page-cache copy and the kernel's writeback, which on a virtual disk are what limits
+/// a durable push.
 /// </summary>
 /// <remarks>
 /// Direct I/O needs offsets and lengths in whole 4 KiB blocks. A chunk that starts inside a
@@ -19,10 +19,12 @@ namespace Registry.Storage;
 /// A device with a write cache acknowledges a direct write before the bytes are durable; the
 /// <c>fsync</c> at commit then has to flush all of them, and the client waits for it (on the
 /// virtual disks measured, about 0.75 ms per MiB, a fifth of a second for 256 MiB). So when a
-/// write completes, at least 16 MiB are unflushed and the next buffer is not yet full (the
+/// write completes, at least 16 MiB are unflushed and no other buffer waits for the disk (the
 /// network is slower than the disk), the writer flushes the device cache in that idle time
 /// (<c>fdatasync</c>), leaving commit little to do. When the disk is the slower side, the next
-/// buffer is already waiting and the flush is left to commit.
+/// buffers are already waiting and the flush waits for an idle moment. When the writer is
+/// disposed (a chunk ends), what is left unflushed is flushed in the background, overlapping the
+/// client's next request; commit awaits it through <see cref="WhenFlushedAsync"/>.
 /// </para>
 /// </remarks>
 internal sealed class DirectUploadWriter : Stream
@@ -30,37 +32,47 @@ internal sealed class DirectUploadWriter : Stream
     private const int Alignment = 4096;
     private const int BufferSize = 4 * 1024 * 1024;
     private const int ODirect = 0x4000; // x86-64 and arm64 differ: see OpenFlags
-    private const int MaxPooledBuffers = 4;
+
+    /// <summary>
+    /// Buffers per upload: one filling from the network while up to three wait for or are on
+    /// their way to the disk, so the network side keeps going while the disk flushes its cache.
+    /// </summary>
+    private const int PipelineDepth = 4;
+    private const int MaxPooledBuffers = PipelineDepth;
 
     /// <summary>Unflushed bytes that make an idle moment worth a device-cache flush.</summary>
     private const long FlushAfter = 16 * 1024 * 1024;
 
     /// <summary>
     /// Uploads written directly at once; beyond that they are written buffered, so that many
-    /// concurrent pushes cost at most this many times 8 MiB of buffers.
+    /// concurrent pushes cost at most this many times 16 MiB of buffers.
     /// </summary>
-    private const int MaxActive = 16;
+    private const int MaxActive = 8;
 
     private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
     private static int s_pooled;
     private static readonly SemaphoreSlim s_active = new(MaxActive);
+
+    /// <summary>Device-cache flushes started when a chunk ended, by upload data path.</summary>
+    private static readonly ConcurrentDictionary<string, Task> s_flushing = new();
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _handle;
+    private readonly string _path;
+    private readonly Queue<(Task Written, AlignedBuffer Buffer)> _pending = new();
     private AlignedBuffer _current;
-    private AlignedBuffer _spare;
     private int _filled;
     private long _bufferStart;
-    private Task _inFlight = Task.CompletedTask;
-    private volatile bool _nextBufferWaiting;
+    private Task _lastWrite = Task.CompletedTask;
+    private int _waiting;
     private long _unflushed;
     private bool _disposed;
 
-    private DirectUploadWriter(SafeFileHandle handle, long offset)
+    private DirectUploadWriter(SafeFileHandle handle, string path, long offset)
     {
         _handle = handle;
+        _path = path;
         _current = Rent();
-        _spare = Rent();
         _bufferStart = offset - (offset % Alignment);
         _filled = (int)(offset - _bufferStart);
     }
@@ -112,7 +124,7 @@ internal sealed class DirectUploadWriter : Stream
                 RandomAccess.SetLength(handle, offset);
             }
 
-            writer = new DirectUploadWriter(handle, offset);
+            writer = new DirectUploadWriter(handle, path, offset);
             if (writer._filled > 0)
             {
                 // The chunk starts inside a block: carry the block's stored bytes along.
@@ -152,13 +164,22 @@ internal sealed class DirectUploadWriter : Stream
             buffer = buffer[take..];
             if (_filled == BufferSize)
             {
-                _nextBufferWaiting = true;
-                await _inFlight;
-                _nextBufferWaiting = false;
-                _inFlight = WriteThenFlushWhenIdleAsync(_current.Memory, _bufferStart);
-                (_current, _spare) = (_spare, _current);
+                Interlocked.Increment(ref _waiting);
+                _lastWrite = WriteAfterThenFlushWhenIdleAsync(_lastWrite, _current.Memory, _bufferStart);
+                _pending.Enqueue((_lastWrite, _current));
                 _bufferStart += BufferSize;
                 _filled = 0;
+                if (_pending.Count < PipelineDepth)
+                {
+                    _current = Rent();
+                }
+                else
+                {
+                    // Reuse the oldest buffer once its bytes are written.
+                    var (written, oldest) = _pending.Dequeue();
+                    _current = oldest;
+                    await written;
+                }
             }
         }
     }
@@ -178,7 +199,11 @@ internal sealed class DirectUploadWriter : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    /// <summary>Writes what is still buffered and sets the file's length; the bytes are then in the file.</summary>
+    /// <summary>
+    /// Writes what is still buffered and sets the file's length; the bytes are then in the file.
+    /// A device-cache flush of what is left unflushed starts in the background, where it overlaps
+    /// the client's next request; commit waits for it (<see cref="WhenFlushedAsync"/>).
+    /// </summary>
     public override async ValueTask DisposeAsync()
     {
         if (_disposed)
@@ -187,24 +212,42 @@ internal sealed class DirectUploadWriter : Stream
         }
 
         _disposed = true;
+        var flushing = false;
         try
         {
-            await _inFlight;
+            await _lastWrite;
             if (_filled > 0)
             {
                 var padded = (_filled + Alignment - 1) / Alignment * Alignment;
                 _current.Memory.Span[_filled..padded].Clear();
                 await RandomAccess.WriteAsync(_handle, _current.Memory[..padded], _bufferStart, CancellationToken.None);
                 RandomAccess.SetLength(_handle, _bufferStart + _filled);
+                _unflushed += padded;
+            }
+
+            if (_unflushed >= BufferSize)
+            {
+                FlushInBackground();
+                flushing = true;
             }
         }
         finally
         {
-            Release();
+            Release(closeHandle: !flushing);
         }
 
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>
+    /// Completes when the device-cache flushes started by writers of <paramref name="path"/> have;
+    /// throws if one of them failed, so that commit never publishes bytes the disk refused.
+    /// </summary>
+    public static Task WhenFlushedAsync(string path)
+        => s_flushing.TryGetValue(path, out var flushing) ? flushing : Task.CompletedTask;
+
+    /// <summary>Drops what is known of <paramref name="path"/>'s flushes (its upload is gone).</summary>
+    public static void Forget(string path) => s_flushing.TryRemove(path, out _);
 
     protected override void Dispose(bool disposing)
     {
@@ -216,11 +259,13 @@ internal sealed class DirectUploadWriter : Stream
         base.Dispose(disposing);
     }
 
-    private async Task WriteThenFlushWhenIdleAsync(ReadOnlyMemory<byte> bytes, long offset)
+    private async Task WriteAfterThenFlushWhenIdleAsync(Task previous, ReadOnlyMemory<byte> bytes, long offset)
     {
+        await previous;
+        Interlocked.Decrement(ref _waiting);
         await RandomAccess.WriteAsync(_handle, bytes, offset, CancellationToken.None);
         _unflushed += bytes.Length;
-        if (_unflushed < FlushAfter || _nextBufferWaiting)
+        if (_unflushed < FlushAfter || Volatile.Read(ref _waiting) > 0)
         {
             return;
         }
@@ -231,6 +276,31 @@ internal sealed class DirectUploadWriter : Stream
         }
 
         _unflushed = 0;
+    }
+
+    /// <summary>Flushes the device cache on a pool thread, then closes the file; the handle is the flush's from now on.</summary>
+    private void FlushInBackground()
+    {
+        var handle = _handle;
+        var flush = Task.Run(() =>
+        {
+            using (handle)
+            {
+                if (FlushDeviceCache(handle) != 0)
+                {
+                    throw new IOException($"fdatasync failed with errno {Marshal.GetLastPInvokeError()}");
+                }
+            }
+        });
+        var path = _path;
+        var tracked = s_flushing.AddOrUpdate(path, flush, (_, earlier) => Task.WhenAll(earlier, flush));
+
+        // A flush that succeeded needs no remembering; a failed one stays until commit or delete sees it.
+        _ = tracked.ContinueWith(
+            done => s_flushing.TryRemove(new KeyValuePair<string, Task>(path, done)),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private static int OpenFlags => RuntimeInformation.ProcessArchitecture switch
@@ -263,14 +333,21 @@ internal sealed class DirectUploadWriter : Stream
         }
     }
 
-    private void Release()
+    private void Release(bool closeHandle = true)
     {
-        _handle.Dispose();
-        s_active.Release();
-        if (_inFlight.IsCompleted)
+        if (closeHandle)
         {
-            Return(_current);
-            Return(_spare);
+            _handle.Dispose();
+        }
+
+        s_active.Release();
+        Return(_current);
+        while (_pending.TryDequeue(out var pending))
+        {
+            if (pending.Written.IsCompleted)
+            {
+                Return(pending.Buffer);
+            }
         }
     }
 

@@ -146,13 +146,14 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
     }
 
-    public Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
+    public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
     {
         var dir = UploadDir(uploadId);
         var data = Path.Combine(dir, "data");
         var target = BlobPath(digest);
         if (!File.Exists(target))
         {
+            await DirectUploadWriter.WhenFlushedAsync(data);
             FileStream staged;
             try
             {
@@ -177,12 +178,13 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
 
         Directory.Delete(dir, recursive: true);
-        return Task.CompletedTask;
+        DirectUploadWriter.Forget(data);
     }
 
     public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
     {
         var dir = UploadDir(uploadId);
+        DirectUploadWriter.Forget(Path.Combine(dir, "data"));
         if (Directory.Exists(dir))
         {
             Directory.Delete(dir, recursive: true);
