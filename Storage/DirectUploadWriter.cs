@@ -22,9 +22,10 @@ namespace Registry.Storage;
 /// write completes, at least 16 MiB are unflushed and no other buffer waits for the disk (the
 /// network is slower than the disk), the writer flushes the device cache in that idle time
 /// (<c>fdatasync</c>), leaving commit little to do. When the disk is the slower side, the next
-/// buffers are already waiting and the flush waits for an idle moment. When the writer is
-/// disposed (a chunk ends), what is left unflushed is flushed in the background, overlapping the
-/// client's next request; commit awaits it through <see cref="WhenFlushedAsync"/>.
+/// buffers are already waiting and the flush waits for an idle moment. A chunk's last few MiB
+/// are flushed when the next chunk starts, while its first buffer fills from the network, so a
+/// chunked upload does not leave them all to commit. (Not when the chunk ends: an ext4 rename
+/// over an existing file, as the upload-session state write does right then, waits behind it.)
 /// </para>
 /// </remarks>
 internal sealed class DirectUploadWriter : Stream
@@ -52,26 +53,22 @@ internal sealed class DirectUploadWriter : Stream
     private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
     private static int s_pooled;
     private static readonly SemaphoreSlim s_active = new(MaxActive);
-
-    /// <summary>Device-cache flushes started when a chunk ended, by upload data path.</summary>
-    private static readonly ConcurrentDictionary<string, Task> s_flushing = new();
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _handle;
-    private readonly string _path;
     private readonly Queue<(Task Written, AlignedBuffer Buffer)> _pending = new();
     private AlignedBuffer _current;
     private int _filled;
     private long _bufferStart;
     private Task _lastWrite = Task.CompletedTask;
+    private Task _earlierChunksFlushed = Task.CompletedTask;
     private int _waiting;
     private long _unflushed;
     private bool _disposed;
 
-    private DirectUploadWriter(SafeFileHandle handle, string path, long offset)
+    private DirectUploadWriter(SafeFileHandle handle, long offset)
     {
         _handle = handle;
-        _path = path;
         _current = Rent();
         _bufferStart = offset - (offset % Alignment);
         _filled = (int)(offset - _bufferStart);
@@ -124,7 +121,7 @@ internal sealed class DirectUploadWriter : Stream
                 RandomAccess.SetLength(handle, offset);
             }
 
-            writer = new DirectUploadWriter(handle, path, offset);
+            writer = new DirectUploadWriter(handle, offset);
             if (writer._filled > 0)
             {
                 // The chunk starts inside a block: carry the block's stored bytes along.
@@ -133,6 +130,13 @@ internal sealed class DirectUploadWriter : Stream
                 {
                     throw new IOException($"read {read} of the {writer._filled} bytes stored before offset {offset}");
                 }
+            }
+
+            if (offset > 0)
+            {
+                // Earlier chunks may have left bytes in the device cache: flush them while this
+                // chunk's first buffer fills from the network.
+                writer._earlierChunksFlushed = Task.Run(() => FlushDeviceCacheOrThrow(handle));
             }
 
             return writer;
@@ -199,11 +203,7 @@ internal sealed class DirectUploadWriter : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    /// <summary>
-    /// Writes what is still buffered and sets the file's length; the bytes are then in the file.
-    /// A device-cache flush of what is left unflushed starts in the background, where it overlaps
-    /// the client's next request; commit waits for it (<see cref="WhenFlushedAsync"/>).
-    /// </summary>
+    /// <summary>Writes what is still buffered and sets the file's length; the bytes are then in the file.</summary>
     public override async ValueTask DisposeAsync()
     {
         if (_disposed)
@@ -212,7 +212,6 @@ internal sealed class DirectUploadWriter : Stream
         }
 
         _disposed = true;
-        var flushing = false;
         try
         {
             await _lastWrite;
@@ -222,32 +221,22 @@ internal sealed class DirectUploadWriter : Stream
                 _current.Memory.Span[_filled..padded].Clear();
                 await RandomAccess.WriteAsync(_handle, _current.Memory[..padded], _bufferStart, CancellationToken.None);
                 RandomAccess.SetLength(_handle, _bufferStart + _filled);
-                _unflushed += padded;
-            }
-
-            if (_unflushed >= BufferSize)
-            {
-                FlushInBackground();
-                flushing = true;
             }
         }
         finally
         {
-            Release(closeHandle: !flushing);
+            try
+            {
+                await _earlierChunksFlushed;
+            }
+            finally
+            {
+                Release();
+            }
         }
 
         GC.SuppressFinalize(this);
     }
-
-    /// <summary>
-    /// Completes when the device-cache flushes started by writers of <paramref name="path"/> have;
-    /// throws if one of them failed, so that commit never publishes bytes the disk refused.
-    /// </summary>
-    public static Task WhenFlushedAsync(string path)
-        => s_flushing.TryGetValue(path, out var flushing) ? flushing : Task.CompletedTask;
-
-    /// <summary>Drops what is known of <paramref name="path"/>'s flushes (its upload is gone).</summary>
-    public static void Forget(string path) => s_flushing.TryRemove(path, out _);
 
     protected override void Dispose(bool disposing)
     {
@@ -270,37 +259,16 @@ internal sealed class DirectUploadWriter : Stream
             return;
         }
 
-        if (FlushDeviceCache(_handle) != 0)
-        {
-            throw new IOException($"fdatasync failed with errno {Marshal.GetLastPInvokeError()}");
-        }
-
+        FlushDeviceCacheOrThrow(_handle);
         _unflushed = 0;
     }
 
-    /// <summary>Flushes the device cache on a pool thread, then closes the file; the handle is the flush's from now on.</summary>
-    private void FlushInBackground()
+    private static void FlushDeviceCacheOrThrow(SafeFileHandle handle)
     {
-        var handle = _handle;
-        var flush = Task.Run(() =>
+        if (FlushDeviceCache(handle) != 0)
         {
-            using (handle)
-            {
-                if (FlushDeviceCache(handle) != 0)
-                {
-                    throw new IOException($"fdatasync failed with errno {Marshal.GetLastPInvokeError()}");
-                }
-            }
-        });
-        var path = _path;
-        var tracked = s_flushing.AddOrUpdate(path, flush, (_, earlier) => Task.WhenAll(earlier, flush));
-
-        // A flush that succeeded needs no remembering; a failed one stays until commit or delete sees it.
-        _ = tracked.ContinueWith(
-            done => s_flushing.TryRemove(new KeyValuePair<string, Task>(path, done)),
-            CancellationToken.None,
-            TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+            throw new IOException($"fdatasync failed with errno {Marshal.GetLastPInvokeError()}");
+        }
     }
 
     private static int OpenFlags => RuntimeInformation.ProcessArchitecture switch
@@ -333,13 +301,9 @@ internal sealed class DirectUploadWriter : Stream
         }
     }
 
-    private void Release(bool closeHandle = true)
+    private void Release()
     {
-        if (closeHandle)
-        {
-            _handle.Dispose();
-        }
-
+        _handle.Dispose();
         s_active.Release();
         Return(_current);
         while (_pending.TryDequeue(out var pending))

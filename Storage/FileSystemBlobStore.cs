@@ -146,14 +146,13 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
     }
 
-    public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
+    public Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
     {
         var dir = UploadDir(uploadId);
         var data = Path.Combine(dir, "data");
         var target = BlobPath(digest);
         if (!File.Exists(target))
         {
-            await DirectUploadWriter.WhenFlushedAsync(data);
             FileStream staged;
             try
             {
@@ -178,13 +177,12 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
 
         Directory.Delete(dir, recursive: true);
-        DirectUploadWriter.Forget(data);
+        return Task.CompletedTask;
     }
 
     public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
     {
         var dir = UploadDir(uploadId);
-        DirectUploadWriter.Forget(Path.Combine(dir, "data"));
         if (Directory.Exists(dir))
         {
             Directory.Delete(dir, recursive: true);
