@@ -107,7 +107,7 @@ public sealed class FileSystemBlobStoreTests : BlobStoreContract
         // Every chunk after the first flushes the device cache of the earlier ones while its own
         // bytes are written; each starts inside the block the previous one ended in, and the
         // upload is committed right after the last. Reading the staged bytes mid-way sees every chunk.
-        var sizes = new[] { (8 << 20) + 5, (4 << 20) + 4091, 9 << 20, (6 << 20) + 1 };
+        var sizes = new[] { (8 << 20) + 5, (4 << 20) + 4090, 9 << 20, (6 << 20) + 1 };
         var content = Oci.RandomBytes(sizes.Sum());
         var id = await CreateUploadAsync();
         var offset = 0;
