@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -50,8 +49,7 @@ internal sealed class DirectUploadWriter : Stream
     /// </summary>
     private const int MaxActive = 8;
 
-    private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
-    private static int s_pooled;
+    private static readonly BoundedFreeList<AlignedBuffer> s_pool = new(MaxPooledBuffers);
     private static readonly SemaphoreSlim s_active = new(MaxActive);
     private static bool s_supported = OperatingSystem.IsLinux();
 
@@ -278,28 +276,9 @@ internal sealed class DirectUploadWriter : Stream
         _ => 2 | ODirect | 0x80000,
     };
 
-    private static AlignedBuffer Rent()
-    {
-        if (s_pool.TryTake(out var buffer))
-        {
-            Interlocked.Decrement(ref s_pooled);
-            return buffer;
-        }
+    private static AlignedBuffer Rent() => s_pool.TryTake() ?? new AlignedBuffer();
 
-        return new AlignedBuffer();
-    }
-
-    private static void Return(AlignedBuffer buffer)
-    {
-        if (Interlocked.Increment(ref s_pooled) <= MaxPooledBuffers)
-        {
-            s_pool.Add(buffer);
-        }
-        else
-        {
-            Interlocked.Decrement(ref s_pooled);
-        }
-    }
+    private static void Return(AlignedBuffer buffer) => s_pool.Return(buffer);
 
     private void Release()
     {

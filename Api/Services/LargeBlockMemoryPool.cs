@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Connections;
+using Registry.Storage;
 
 namespace Registry.Api.Services;
 
@@ -21,26 +22,14 @@ public sealed class LargeBlockMemoryPool : MemoryPool<byte>
     public const int BlockSize = 64 * 1024;
     private const int MaxRetained = 64;
 
-    private readonly Block[] _free = new Block[MaxRetained];
-    private readonly Lock _lock = new();
-    private int _retained;
+    private readonly BoundedFreeList<Block> _free = new(MaxRetained);
 
     public override int MaxBufferSize => BlockSize;
 
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
-        Block? block = null;
-        lock (_lock)
-        {
-            if (_retained > 0)
-            {
-                block = _free[--_retained];
-                _free[_retained] = null!;
-            }
-        }
-
-        if (block is null)
+        if (_free.TryTake() is not { } block)
         {
             return new Block(this);
         }
@@ -49,25 +38,7 @@ public sealed class LargeBlockMemoryPool : MemoryPool<byte>
         return block;
     }
 
-    protected override void Dispose(bool disposing)
-    {
-        lock (_lock)
-        {
-            Array.Clear(_free);
-            _retained = 0;
-        }
-    }
-
-    private void Return(Block block)
-    {
-        lock (_lock)
-        {
-            if (_retained < MaxRetained)
-            {
-                _free[_retained++] = block;
-            }
-        }
-    }
+    protected override void Dispose(bool disposing) => _free.Clear();
 
     private sealed class Block(LargeBlockMemoryPool pool) : IMemoryOwner<byte>
     {
@@ -83,7 +54,7 @@ public sealed class LargeBlockMemoryPool : MemoryPool<byte>
             // Kestrel returns each block once; a second Dispose must not hand it out twice.
             if (Interlocked.Exchange(ref _leased, 0) == 1)
             {
-                pool.Return(this);
+                pool._free.Return(this);
             }
         }
     }

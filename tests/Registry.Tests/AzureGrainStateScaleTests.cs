@@ -36,7 +36,7 @@ public sealed class AzureGrainStateScaleTests(AzuriteFixture azurite, ITestOutpu
             // Alone this takes ~30 s; beside the rest of the suite on 2 cores (Azurite included) it
             // has taken over 90 s, so it gets a bound of its own. It is a scale test, not a speed test.
             clock.Restart();
-            using var ct = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+            using var ct = Bounded.Token(TimeSpan.FromMinutes(4));
             await Parallel.ForEachAsync(
                 Enumerable.Range(0, TagCount),
                 new ParallelOptions { MaxDegreeOfParallelism = 2000, CancellationToken = ct.Token },

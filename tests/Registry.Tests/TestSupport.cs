@@ -32,6 +32,9 @@ public static class Bounded
 
     public static CancellationTokenSource Token() => new(Timeout);
 
+    /// <summary>A longer bound, for the few scale tests whose work alone takes a large part of <see cref="Timeout"/>.</summary>
+    public static CancellationTokenSource Token(TimeSpan timeout) => new(timeout);
+
     public static Task WithinAsync(this Task task) => task.WaitAsync(Timeout);
 
     public static Task<T> WithinAsync<T>(this Task<T> task) => task.WaitAsync(Timeout);
