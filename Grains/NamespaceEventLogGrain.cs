@@ -137,7 +137,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
         }
 
         var stream = this.GetStreamProvider(RegistryStreams.Provider).GetStream<RegistryEvent>(StreamId.Create(NamespaceStream, Key));
-        await stream.SubscribeAsync(OnNextAsync);
+        await stream.SubscribeAsync(OnNextBatchAsync);
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -203,72 +203,89 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
         return Task.FromResult(_durable);
     }
 
-    private async Task OnNextAsync(RegistryEvent e, StreamSequenceToken? token)
+    /// <summary>
+    /// Numbers the new events of a delivery and stores them in one write. A delivery holds at least
+    /// one publish of a repository (a group commit's events), and in embedded mode every publish
+    /// that arrived while the previous write ran, so the log keeps pace with pushes.
+    /// </summary>
+    private async Task OnNextBatchAsync(IList<SequentialItem<RegistryEvent>> delivery)
     {
         ThrowIfFailed();
-        if (!_recent.Add(e.Id))
+        var added = false;
+        foreach (var item in delivery)
         {
-            // Seen, so stored (a failed write fails the activation): a redelivery, acknowledged again.
-            Acknowledge(e);
-            return;
+            // An id seen is stored (a failed write fails the activation): a redelivery, acknowledged again.
+            if (_recent.Add(item.Item.Id))
+            {
+                S.Tail.Add(new LoggedEvent(S.LastSequence + 1, item.Item));
+                S.LastSequence++;
+                added = true;
+            }
         }
 
-        S.Tail.Add(new LoggedEvent(S.LastSequence + 1, e));
-        S.LastSequence++;
-        try
+        if (added)
         {
-            await PersistAsync();
-        }
-        catch (Exception ex)
-        {
-            // Storage has not got the event: this activation goes, the delivery fails and is
-            // retried on a fresh activation, which numbers the event again from what is stored.
-            _failed = true;
-            DeactivateOnIdle();
-            EventLogLog.WriteFailed(_logger, ex, Key);
-            throw;
+            try
+            {
+                await PersistAsync();
+            }
+            catch (Exception ex)
+            {
+                // Storage has not got the events: this activation goes, the delivery fails and is
+                // retried on a fresh activation, which numbers the events again from what is stored.
+                _failed = true;
+                DeactivateOnIdle();
+                EventLogLog.WriteFailed(_logger, ex, Key);
+                throw;
+            }
+
+            _durable = S.LastSequence;
+            var appended = _appended;
+            _appended = NewSignal();
+            appended.SetResult();
         }
 
-        _durable = S.LastSequence;
-        var appended = _appended;
-        _appended = NewSignal();
-        appended.SetResult();
-        Acknowledge(e);
+        Acknowledge(delivery);
     }
 
-    /// <summary>Tells the event's repository that the log has stored it (one-way: nothing waits).</summary>
-    private void Acknowledge(RegistryEvent e)
+    /// <summary>Tells each event's repository that the log has stored it (one-way: nothing waits).</summary>
+    private void Acknowledge(IList<SequentialItem<RegistryEvent>> delivery)
     {
         if (_acknowledge)
         {
-            _ = GrainFactory.GetGrain<IRepositoryGrain>(e.Repository).EventsPersisted(EventConsumers.EventLog, [e.Id]);
+            foreach (var repository in delivery.GroupBy(item => item.Item.Repository, StringComparer.Ordinal))
+            {
+                _ = GrainFactory.GetGrain<IRepositoryGrain>(repository.Key).EventsPersisted(EventConsumers.EventLog, repository.Select(item => item.Item.Id).ToArray());
+            }
         }
     }
 
     /// <summary>
-    /// Writes the tail; a full tail is first sealed into a segment of its own (written once), and
-    /// the oldest segments beyond the capacity are dropped once the state no longer names them.
+    /// Writes the tail. Each full segment's worth of events at its head is first sealed into a
+    /// segment of its own (written once), and the oldest segments beyond the capacity are dropped
+    /// once the state no longer names them.
     /// </summary>
     private async Task PersistAsync()
     {
         List<EventSegmentRef> dropped = [];
-        if (S.Tail.Count >= _segmentSize)
+        while (S.Tail.Count >= _segmentSize)
         {
             var number = S.NextSegment;
-            var events = S.Tail;
+            var events = S.Tail[.._segmentSize];
 
             // A crash after this write and before the state's leaves the segment unnamed; the next
             // seal writes the same number again, over it.
             await WriteSegmentAsync(number, events);
             S.Segments.Add(new EventSegmentRef(number, events[0].Sequence, events[^1].Sequence));
             S.NextSegment = number + 1;
-            S.Tail = [];
+            S.Tail = S.Tail[_segmentSize..];
             Cache(number, events);
-            while (S.Segments.Count > 1 && S.Segments.Sum(s => s.Count) - S.Segments[0].Count >= _capacity)
-            {
-                dropped.Add(S.Segments[0]);
-                S.Segments.RemoveAt(0);
-            }
+        }
+
+        while (S.Segments.Count > 1 && S.Segments.Sum(s => s.Count) - S.Segments[0].Count >= _capacity)
+        {
+            dropped.Add(S.Segments[0]);
+            S.Segments.RemoveAt(0);
         }
 
         await _state.WriteStateAsync();

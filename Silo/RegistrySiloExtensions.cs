@@ -26,7 +26,11 @@ public static class RegistrySiloExtensions
             RegistryStorage.Name,
             (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { RegistryStorage.UploadState }));
         silo.AddMemoryGrainStorage("PubSubStore");
-        silo.AddMemoryStreams(RegistryStreams.Provider);
+
+        // A consumer that fell behind gets everything queued for it in one delivery (the event log
+        // then stores it in one write). Safe here because the outbox, not the memory stream, holds
+        // an event until its consumers have stored it; Azure queues keep the default (see docs/events.md).
+        silo.AddMemoryStreams(RegistryStreams.Provider, b => b.ConfigurePullingAgent(o => o.Configure(a => a.BatchContainerBatchSize = MemoryStreamDeliveryBatch)));
 
         // Memory streams lose what they hold when the process stops or dies: published events stay
         // in their repository's outbox until the durable consumers acknowledge them.
@@ -86,6 +90,9 @@ public static class RegistrySiloExtensions
         silo.Services.AddSingleton(TimeProvider.System);
         return silo;
     }
+
+    /// <summary>At most this many publishes (each up to 32 events) go to a consumer in one delivery, in embedded mode.</summary>
+    private const int MemoryStreamDeliveryBatch = 64;
 
     /// <summary>Settings both modes share.</summary>
     private static void AddRegistryDefaults(this ISiloBuilder silo)

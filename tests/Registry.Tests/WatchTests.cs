@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Orleans;
+using Orleans.Streams;
 using Registry.Grains;
 
 namespace Registry.Tests;
@@ -222,6 +223,47 @@ public sealed class WatchTests
         Assert.Equal(12, unknown.Sequence);
         var live = await PushAsync(restarted.Client, name, "live");
         Assert.Equal(live.Config, (await ahead.NextAsync()).Digest);
+    }
+
+    [Fact]
+    public async Task ADeliveryOfManyEventsIsNumberedInOrderSealedIntoSegmentsOnceAndSurvivesARestart()
+    {
+        using var data = new TempDirectory();
+        string[] settings = ["--Registry:Events:Log:Capacity=4", "--Registry:Events:Log:SegmentSize=2"];
+        var ns = UniqueNamespace();
+        var events = Enumerable.Range(0, 8).Select(i => EventSubscriberTests.Synthetic($"{ns}/app", $"v{i}")).ToArray();
+
+        var host = await RegistryHost.StartAsync(data.Path, settings);
+        try
+        {
+            // One publish of seven events, a recent one twice: the log gets them in one delivery.
+            var stream = host.Service<IClusterClient>().GetStreamProvider(RegistryStreams.Provider).GetStream<RegistryEvent>(RegistryStreams.OfNamespace(ns));
+            await stream.OnNextBatchAsync([.. events[..7], events[5]]);
+            var log = host.Service<IGrainFactory>().GetGrain<INamespaceEventLogGrain>(ns);
+            await Poll.UntilAsync(async () => await log.GetLastSequence() == 7, "the namespace's log has the seven events");
+
+            // Sealed as [1,2] [3,4] [5,6] with 7 in the tail; [1,2] goes, as four newer events are kept.
+            var page = await log.ReadAfter(0, 100);
+            Assert.True(page.Gap);
+            Assert.Equal(3, page.First);
+            Assert.Equal(7, page.Last);
+            Assert.Equal([3L, 4L, 5L, 6L, 7L], page.Events.Select(e => e.Sequence));
+            Assert.Equal(events[2..7].Select(e => e.Id), page.Events.Select(e => e.Event.Id));
+
+            // A redelivered event with a new one after it: only the new one is numbered.
+            await stream.OnNextBatchAsync([events[6], events[7]]);
+            await Poll.UntilAsync(async () => await log.GetLastSequence() == 8, "the namespace's log has the eighth event");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+
+        await using var restarted = await RegistryHost.StartAsync(data.Path, settings);
+        var stored = await restarted.Service<IGrainFactory>().GetGrain<INamespaceEventLogGrain>(ns).ReadAfter(4, 100);
+        Assert.Equal(8, stored.Last);
+        Assert.Equal([5L, 6L, 7L, 8L], stored.Events.Select(e => e.Sequence));
+        Assert.Equal(events[4..].Select(e => e.Id), stored.Events.Select(e => e.Event.Id));
     }
 
     [Fact]
