@@ -134,6 +134,24 @@ bench_reference() {
   dotnet "$BENCH_DLL" --url "http://127.0.0.1:$REF_PORT" --pid "$REF_PID" --json "$RESULTS/reference.json" --append \
     --only "$1" "${QUICK[@]}" | tee -a "$RESULTS/reference.md" || STATUS=$?
 }
+# The ceiling for a push acknowledged only once durable: 256 MiB written with direct I/O and
+# fsynced, to fresh files on the data directories' filesystem, three times, right before the
+# first push runs. The files stay until the cleanup (deleting them now would make the disk
+# discard their blocks while the pushes run).
+disk_probe() {
+  local rates=() out secs
+  sync
+  for i in 1 2 3; do
+    out="$(LC_ALL=C dd if=/dev/zero of="$WORK/disk-probe-$i" bs=4M count=64 oflag=direct conv=fsync 2>&1 | tail -n 1)" || return 0
+    secs="$(sed -n 's/.* copied, \([0-9.]*\) s,.*/\1/p' <<<"$out")"
+    if [ -n "$secs" ]; then rates+=("$(awk -v s="$secs" 'BEGIN { printf "%.0f", 268.435456 / s }')"); fi
+  done
+  local IFS=,
+  echo "${rates[*]}"
+}
+DISK_MBPS="$(disk_probe)"
+log "disk: dd wrote 256 MiB durably at ${DISK_MBPS:-(not measured)} MB/s"
+
 FIRST=ours
 for GROUP in push-monolithic,push-single-post push-chunked,pull manifest-get tags-list; do
   if [ "$FIRST" = ours ]; then
@@ -150,6 +168,6 @@ OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, publish
 REF_SETUP="CNCF distribution $REFERENCE_VERSION (Debian package \`docker-registry\`), \`docker-registry serve config.yml\` with \`version: 0.1\`, \`storage.filesystem.rootdirectory\` = fresh temp dir, \`storage.delete.enabled: true\`, \`http.addr\` = 127.0.0.1:<port>, \`log.level: error\`, \`log.accesslog.disabled: true\`, nothing else (in particular no \`storage.cache\`, so no in-memory blob-descriptor cache). Logging: errors only to stdout redirected to a file; no access log."
 dotnet "$BENCH_DLL" report --ours "$RESULTS/ours.json" --reference "$RESULTS/reference.json" \
   --out "$ROOT/docs/benchmarks.md" --command "$COMMAND" \
-  --ours-setup "$OURS_SETUP" --reference-setup "$REF_SETUP"
+  --ours-setup "$OURS_SETUP" --reference-setup "$REF_SETUP" --disk-mbps "$DISK_MBPS"
 log "done: docs/benchmarks.md (raw results in bench/results/)"
 exit "$STATUS"

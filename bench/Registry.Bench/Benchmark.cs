@@ -510,7 +510,7 @@ public sealed class Benchmark(BenchOptions options, TextWriter log)
         _result.Metrics.Add(new Metric("big_pull_mbps", $"Pull {options.BigSize / BenchOptions.MiB / 1024} GiB", "MB/s", mbps, true));
     }
 
-    private static double Median(double[] values)
+    internal static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;

@@ -9,7 +9,7 @@ using Registry.Bench;
 //   (--append merges into an existing --json file of the same registry, so phases of several
 //    invocations, e.g. interleaved with another registry's, make up one result)
 //   Registry.Bench report --ours ours.json --reference reference.json --out docs/benchmarks.md [--command TEXT]
-//                         [--ours-setup TEXT] [--reference-setup TEXT]
+//                         [--ours-setup TEXT] [--reference-setup TEXT] [--disk-mbps A,B,C]
 //   Registry.Bench scaleout --url http://127.0.0.1:PORT [--url …] [--pid PID …] [--storage-pid PID] [--label TEXT]
 //                           [--json out.json] [--quick]
 //   (the same load spread round robin over every --url, processes of one cluster; see bench/scaleout.sh)
@@ -28,14 +28,15 @@ try
 
     if (args.Length > 0 && args[0] == "report")
     {
-        var r = Arguments.Parse(args[1..], ["--ours", "--reference", "--out", "--command", "--ours-setup", "--reference-setup"], []);
+        var r = Arguments.Parse(args[1..], ["--ours", "--reference", "--out", "--command", "--ours-setup", "--reference-setup", "--disk-mbps"], []);
         await Report.WriteAsync(
             await BenchResult.LoadAsync(r.Require("--ours")),
             await BenchResult.LoadAsync(r.Require("--reference")),
             r.Require("--out"),
             r.Get("--command") ?? "bench/run.sh",
             r.Get("--ours-setup") ?? "",
-            r.Get("--reference-setup") ?? "");
+            r.Get("--reference-setup") ?? "",
+            DiskProbe.Parse(r.Get("--disk-mbps")));
         Console.WriteLine($"wrote {r.Require("--out")}");
         return 0;
     }

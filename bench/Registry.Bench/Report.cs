@@ -19,7 +19,7 @@ public static class Report
         new("Our peak RSS < 250 MiB over the whole benchmark", (o, _) => PeakRss(o), 250, false, Below: true),
     ];
 
-    public static async Task WriteAsync(BenchResult ours, BenchResult reference, string path, string command, string oursSetup, string referenceSetup)
+    public static async Task WriteAsync(BenchResult ours, BenchResult reference, string path, string command, string oursSetup, string referenceSetup, IReadOnlyList<double> diskMbps)
     {
         var md = new StringBuilder();
         void Line(string text = "") => md.Append(text).Append('\n');
@@ -36,6 +36,13 @@ public static class Report
         Line(string.Create(inv, $"- Memory: {MemTotalGiB():F1} GiB"));
         Line(string.Create(inv, $"- OS: {RuntimeInformation.OSDescription}; .NET {Environment.Version}"));
         Line("- Client and registries share the machine (all traffic on 127.0.0.1); the benchmark client competes with the registry for the same cores.");
+        if (diskMbps.Count > 0)
+        {
+            var disk = Benchmark.Median(diskMbps);
+            var push = ours.Find("push_monolithic_mbps")?.Value;
+            Line(string.Create(inv, $"- Disk: just before the push runs, `dd if=/dev/zero of=FILE bs=4M count=64 oflag=direct conv=fsync` (256 MiB written durably to a fresh file on the data directories' filesystem) ran at {string.Join(", ", diskMbps.Select(v => v.ToString("F0", inv)))} MB/s. That is the ceiling for a push acknowledged only once its bytes are durable{(push is { } p ? string.Create(inv, $"; this registry's monolithic push median was {p / disk:P0} of the dd median ({disk:F0} MB/s)") : "")}."));
+        }
+
         foreach (var (label, result) in new[] { ("this registry", ours), ("the reference", reference) })
         {
             var wall = result.Phases.Sum(p => p.Seconds);
@@ -141,7 +148,7 @@ public static class Report
 
         Line("- Blob content is deterministic and generated while it is sent (a 1 MiB pseudo-random pattern, every 4 KiB page stamped with the run seed and its index, so nothing can be deduplicated); its sha256 is computed in a pass before the timer starts. A throughput figure is the blob size over the client-side time from the `POST` that opens the session to the `201` of the final `PUT` (so it includes the registry's digest check, durability work and commit), median of 5 runs after one untimed warm-up push of the same kind. Before every timed run the client calls `sync`, so each run starts with no dirty pages (the reference does not fsync, this registry does; without it one registry's writeback lands in the next run). MB = 10^6 bytes.");
         Line("- The client runs with tiered compilation off (fully optimized code from its first call): each phase group starts a fresh client process, and its re-JIT during the short push runs would take CPU from either registry.");
-        Line("- What bounds a push: this registry answers `201` only when the blob's bytes are on disk (direct writes and device-cache flushes, see `docs/storage-layout.md`), so its pushes cannot outrun the disk's durable write rate (on the benchmark machine `dd if=/dev/zero of=FILE bs=4M count=64 oflag=direct conv=fsync` gives 500–600 MB/s, varying over time); the reference answers once its bytes are in the page cache, so its pushes are bounded by its CPU instead. The push ratios therefore move with how much CPU the reference gets and how fast the virtual disk is at the time.");
+        Line("- What bounds a push: this registry answers `201` only when the blob's bytes are on disk (direct writes and device-cache flushes, see `docs/storage-layout.md`), so its pushes cannot outrun the disk's durable write rate (the Machine section above gives what `dd` measured for that just before the push runs; on the benchmark machine it has ranged from 470 to 670 MB/s from one minute to the next); the reference answers once its bytes are in the page cache, so its pushes are bounded by its CPU instead. The push ratios therefore move with how much CPU the reference gets and how fast the virtual disk is at the time.");
         Line("- Monolithic push: `POST /v2/<name>/blobs/uploads/` then one `PUT <location>?digest=` carrying the whole blob, for both registries, because the reference 2.8.2 has no single-request `POST ?digest=` upload (it answers 202 and ignores the body). Where a registry supports the single `POST`, it is measured separately as an informational row.");
         Line("- Chunked push: `POST`, then `PATCH` with `Content-Range: <start>-<end>` and `Content-Type: application/octet-stream` per 8 MiB chunk (following each returned `Location`), then an empty `PUT ?digest=`.");
         Line("- Pull: `GET` of the last chunked blob, read in 1 MiB reads and discarded; one untimed warm-up pull first, so the blob is in the page cache for both registries; median of 9 pulls; length and `Docker-Content-Digest` are checked.");
