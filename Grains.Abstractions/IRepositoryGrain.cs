@@ -88,3 +88,18 @@ public enum EventConsumers
     /// <summary>The in-process subscribers (audit log), once each has been offered the event.</summary>
     Subscribers = 4,
 }
+
+public static class EventAcknowledgements
+{
+    /// <summary>
+    /// Tells each event's repository that <paramref name="consumer"/> has stored it: one one-way
+    /// <see cref="IRepositoryGrain.EventsPersisted"/> per repository, nothing waits for it.
+    /// </summary>
+    public static void AcknowledgeStored(this IGrainFactory grains, EventConsumers consumer, IEnumerable<RegistryEvent> events)
+    {
+        foreach (var repository in events.GroupBy(e => e.Repository, StringComparer.Ordinal))
+        {
+            _ = grains.GetGrain<IRepositoryGrain>(repository.Key).EventsPersisted(consumer, repository.Select(e => e.Id).ToArray());
+        }
+    }
+}

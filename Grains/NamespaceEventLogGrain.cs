@@ -253,10 +253,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
     {
         if (_acknowledge)
         {
-            foreach (var repository in delivery.GroupBy(item => item.Item.Repository, StringComparer.Ordinal))
-            {
-                _ = GrainFactory.GetGrain<IRepositoryGrain>(repository.Key).EventsPersisted(EventConsumers.EventLog, repository.Select(item => item.Item.Id).ToArray());
-            }
+            GrainFactory.AcknowledgeStored(EventConsumers.EventLog, delivery.Select(item => item.Item));
         }
     }
 

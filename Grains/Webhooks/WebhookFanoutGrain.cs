@@ -6,27 +6,32 @@ namespace Registry.Grains;
 
 /// <summary>
 /// Consumes one namespace's event stream (<see cref="RegistryStreams.OfNamespace"/>; activated by the
-/// stream itself) and appends each event to the queue of every endpoint that does not ignore it.
-/// An event is acknowledged to the stream only once every queue has stored it; when a queue fails
-/// the stream delivers the event again, and the queues drop the ids they already hold. Where the
-/// repository's outbox waits for it (<see cref="EventOutboxOptions.AwaitAcknowledgements"/>), the
-/// fanout then acknowledges the event to its repository, also when no queue wanted it.
+/// stream itself) and appends each event to the queue of every endpoint that does not ignore it,
+/// in the order delivered. A delivery is acknowledged to the stream only once every queue has
+/// stored its events; when a queue fails the stream delivers them again, and the queues drop the
+/// ids they already hold. Where the repository's outbox waits for it
+/// (<see cref="EventOutboxOptions.AwaitAcknowledgements"/>), the fanout then acknowledges the
+/// delivery's events to their repositories, also when no queue wanted them.
 /// </summary>
 [ImplicitStreamSubscription("registry-ns")]
-public sealed class WebhookFanoutGrain(IOptionsMonitor<WebhookOptions> options, IOptions<EventOutboxOptions> outbox) : Grain, IWebhookFanoutGrain, IStreamSubscriptionObserver, IAsyncObserver<RegistryEvent>
+public sealed class WebhookFanoutGrain(IOptionsMonitor<WebhookOptions> options, IOptions<EventOutboxOptions> outbox) : Grain, IWebhookFanoutGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<RegistryEvent>
 {
     private readonly bool _acknowledge = outbox.Value.Acknowledges(EventConsumers.Webhooks);
 
     public async Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory)
         => await handleFactory.Create<RegistryEvent>().ResumeAsync(this);
 
-    public async Task OnNextAsync(RegistryEvent item, StreamSequenceToken? token = null)
+    public async Task OnNextAsync(IList<SequentialItem<RegistryEvent>> delivery)
     {
-        await EnqueueAsync(item);
+        foreach (var item in delivery)
+        {
+            await EnqueueAsync(item.Item);
+        }
+
         if (_acknowledge)
         {
-            // One-way: the repository's outbox lets the event go once every consumer has it.
-            _ = GrainFactory.GetGrain<IRepositoryGrain>(item.Repository).EventsPersisted(EventConsumers.Webhooks, [item.Id]);
+            // One-way: the repository's outbox lets an event go once every consumer has it.
+            GrainFactory.AcknowledgeStored(EventConsumers.Webhooks, delivery.Select(item => item.Item));
         }
     }
 
