@@ -91,8 +91,12 @@ public static class RegistrySiloExtensions
         return silo;
     }
 
-    /// <summary>At most this many publishes (each up to 32 events) go to a consumer in one delivery, in embedded mode.</summary>
-    private const int MemoryStreamDeliveryBatch = 64;
+    /// <summary>
+    /// At most this many publishes (each up to 32 events) go to a consumer in one delivery, in
+    /// embedded mode. A failed delivery comes again whole, so its up to 512 events stay within
+    /// what every consumer recognises as duplicates (a webhook queue remembers its last 1,024 ids).
+    /// </summary>
+    private const int MemoryStreamDeliveryBatch = 16;
 
     /// <summary>Settings both modes share.</summary>
     private static void AddRegistryDefaults(this ISiloBuilder silo)
