@@ -248,63 +248,13 @@ public sealed class Benchmark(BenchOptions options, TextWriter log)
 
         using var http = RegistryClient.CreateHttpClient(options.Connections);
         http.Timeout = TimeSpan.FromSeconds(30);
-        var frequency = (double)Stopwatch.Frequency;
-        var start = Stopwatch.GetTimestamp();
-        var measureStart = start + (long)(options.Warmup.TotalSeconds * frequency);
-        var end = measureStart + (long)(options.Duration.TotalSeconds * frequency);
-        const long maxRequests = 20_000_000;
-        long issued = 0, errors = 0, completed = 0;
-        var latencies = new List<long>[options.Connections];
-        var workers = new Task[options.Connections];
-        for (var w = 0; w < options.Connections; w++)
-        {
-            var mine = latencies[w] = new List<long>(1 << 14);
-            workers[w] = Task.Run(async () =>
-            {
-                var buffer = new byte[64 * 1024];
-                while (Interlocked.Increment(ref issued) <= maxRequests)
-                {
-                    var t0 = Stopwatch.GetTimestamp();
-                    if (t0 >= end)
-                    {
-                        break;
-                    }
-
-                    var ok = await RegistryClient.GetManifestAsync(http, url, manifest.Length, buffer, ct);
-
-                    var t1 = Stopwatch.GetTimestamp();
-                    if (!ok)
-                    {
-                        Interlocked.Increment(ref errors);
-                        continue;
-                    }
-
-                    if (t1 >= measureStart && t1 <= end)
-                    {
-                        Interlocked.Increment(ref completed);
-                        if (t0 >= measureStart)
-                        {
-                            mine.Add(t1 - t0);
-                        }
-                    }
-                }
-            }, ct);
-        }
-
-        await Task.WhenAll(workers);
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        if (all.Length == 0)
-        {
-            throw new BenchException($"no manifest GET succeeded ({errors} errors)");
-        }
-
-        double Ms(double q) => all[(int)Math.Round(q * (all.Length - 1))] * 1000.0 / frequency;
-        var rps = completed / options.Duration.TotalSeconds;
+        var load = await ManifestLoad.RunAsync(http, () => url, options.Connections, options.Warmup, options.Duration, manifest.Length, ct);
+        var (rps, errors) = (load.RequestsPerSecond, load.Errors);
         var note = $"{options.Connections} connections, {options.Duration.TotalSeconds:F0} s after {options.Warmup.TotalSeconds:F0} s warm-up, {errors} errors";
-        log.WriteLine($"  {rps:F0} req/s, p50 {Ms(0.5):F2} ms, p99 {Ms(0.99):F2} ms, {errors} errors");
+        log.WriteLine($"  {rps:F0} req/s, p50 {load.Ms(0.5):F2} ms, p99 {load.Ms(0.99):F2} ms, {errors} errors");
         _result.Metrics.Add(new Metric("manifest_get_rps", "Manifest GET by tag (Accept: OCI manifest)", "req/s", rps, true, note));
-        _result.Metrics.Add(new Metric("manifest_get_p50_ms", "Manifest GET latency p50", "ms", Ms(0.5), false));
-        _result.Metrics.Add(new Metric("manifest_get_p99_ms", "Manifest GET latency p99", "ms", Ms(0.99), false));
+        _result.Metrics.Add(new Metric("manifest_get_p50_ms", "Manifest GET latency p50", "ms", load.Ms(0.5), false));
+        _result.Metrics.Add(new Metric("manifest_get_p99_ms", "Manifest GET latency p99", "ms", load.Ms(0.99), false));
         if (errors > 0)
         {
             _result.Errors.Add($"manifest-get: {errors} requests failed");

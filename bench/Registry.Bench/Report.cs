@@ -32,8 +32,8 @@ public static class Report
         Line();
         Line("## Machine");
         Line();
-        Line(string.Create(inv, $"- CPU: {CpuModel()}, `nproc` = {Environment.ProcessorCount}"));
-        Line(string.Create(inv, $"- Memory: {MemTotalGiB():F1} GiB"));
+        Line(string.Create(inv, $"- CPU: {MachineInfo.CpuModel()}, `nproc` = {Environment.ProcessorCount}"));
+        Line(string.Create(inv, $"- Memory: {MachineInfo.MemTotalGiB():F1} GiB"));
         Line(string.Create(inv, $"- OS: {RuntimeInformation.OSDescription}; .NET {Environment.Version}"));
         Line("- Client and registries share the machine (all traffic on 127.0.0.1); the benchmark client competes with the registry for the same cores.");
         if (diskMbps.Count > 0)
@@ -79,7 +79,7 @@ public static class Report
         {
             var other = reference.Find(m.Key);
             var ratio = m.Key == "tags_created" ? "" : FormatRatio(RatioOf(ours, reference, m.Key));
-            Line($"| {m.Name} | {Cell(m)} | {Cell(other)} | {m.Unit} | {ratio} |");
+            Line($"| {m.Name} | {BenchResult.Cell(m)} | {BenchResult.Cell(other)} | {m.Unit} | {ratio} |");
         }
 
         Line();
@@ -114,7 +114,7 @@ public static class Report
             Line("|---|---:|---|");
             foreach (var m in ours.Metrics.Where(m => m.Key.StartsWith("big_", StringComparison.Ordinal)))
             {
-                Line($"| {m.Name} | {Cell(m)} | {m.Unit} |");
+                Line($"| {m.Name} | {BenchResult.Cell(m)} | {m.Unit} |");
             }
 
             Line();
@@ -195,33 +195,5 @@ public static class Report
     private static double? PeakRss(BenchResult ours)
         => ours.Find("big_peak_rss_mib")?.Value ?? ours.Find("peak_rss_mib")?.Value;
 
-    private static string Cell(Metric? m) => m is null ? "n/a" : m.Value is null ? (m.Note ?? "n/a") : BenchResult.Format(m.Value);
-
     private static string FormatRatio(double? ratio) => ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) + "×" : "n/a";
-
-    private static string CpuModel()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            return line is null ? "unknown" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
-
-    private static double MemTotalGiB()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-            return long.Parse(line.AsSpan(9).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) / 1024.0 / 1024.0;
-        }
-        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException)
-        {
-            return double.NaN;
-        }
-    }
 }

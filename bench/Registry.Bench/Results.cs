@@ -131,4 +131,7 @@ public sealed class BenchResult
         double v when Math.Abs(v) >= 10 => v.ToString("F1", CultureInfo.InvariantCulture),
         double v => v.ToString("F2", CultureInfo.InvariantCulture),
     };
+
+    /// <summary>A metric as a table cell: its value, else its note (why it has none), else "n/a".</summary>
+    public static string Cell(Metric? m) => m is null ? "n/a" : m.Value is null ? (m.Note ?? "n/a") : Format(m.Value);
 }

@@ -293,67 +293,19 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
         var urls = _clients.Select(c => c.Resolve($"/v2/{_source}/manifests/latest")).ToArray();
         using var http = RegistryClient.CreateHttpClient(options.Connections);
         http.Timeout = TimeSpan.FromSeconds(30);
-        var start = Stopwatch.GetTimestamp();
-        var measureStart = start + (long)(options.Warmup.TotalSeconds * _frequency);
-        var end = measureStart + (long)(options.Window.TotalSeconds * _frequency);
-        long errors = 0, completed = 0, all = 0;
-        var latencies = new List<long>[options.Connections];
-        var workers = new Task[options.Connections];
-        for (var w = 0; w < options.Connections; w++)
-        {
-            var mine = latencies[w] = new List<long>(1 << 14);
-            workers[w] = Task.Run(async () =>
-            {
-                var buffer = new byte[64 * 1024];
-                while (true)
-                {
-                    var t0 = Stopwatch.GetTimestamp();
-                    if (t0 >= end)
-                    {
-                        break;
-                    }
-
-                    var ok = await RegistryClient.GetManifestAsync(http, urls[NextIndex()], _manifest.Length, buffer, ct);
-
-                    var t1 = Stopwatch.GetTimestamp();
-                    if (!ok)
-                    {
-                        Interlocked.Increment(ref errors);
-                        continue;
-                    }
-
-                    Interlocked.Increment(ref all);
-                    if (t1 >= measureStart && t1 <= end)
-                    {
-                        Interlocked.Increment(ref completed);
-                        if (t0 >= measureStart)
-                        {
-                            mine.Add(t1 - t0);
-                        }
-                    }
-                }
-            }, ct);
-        }
-
-        await Task.WhenAll(workers);
-        var sorted = latencies.SelectMany(l => l).Order().ToArray();
-        if (sorted.Length == 0)
-        {
-            throw new BenchException($"no manifest GET succeeded ({errors} errors)");
-        }
-
-        var rps = completed / options.Window.TotalSeconds;
-        log.WriteLine($"  {rps:F0} req/s, p50 {Ms(sorted, 0.5):F2} ms, p99 {Ms(sorted, 0.99):F2} ms, {errors} errors");
+        var load = await ManifestLoad.RunAsync(http, () => urls[NextIndex()], options.Connections, options.Warmup, options.Window, _manifest.Length, ct);
+        var (rps, errors) = (load.RequestsPerSecond, load.Errors);
+        log.WriteLine($"  {rps:F0} req/s, p50 {load.Ms(0.5):F2} ms, p99 {load.Ms(0.99):F2} ms, {errors} errors");
         var note = $"{options.Connections} connections, {options.Window.TotalSeconds:F0} s after {options.Warmup.TotalSeconds:F0} s warm-up, {errors} errors";
         _result.Metrics.Add(new Metric("manifest_get_rps", "Manifest GET by tag, 64 connections", "req/s", rps, true, note));
-        _result.Metrics.Add(new Metric("manifest_get_p50_ms", "Manifest GET latency p50", "ms", Ms(sorted, 0.5), false));
-        _result.Metrics.Add(new Metric("manifest_get_p99_ms", "Manifest GET latency p99", "ms", Ms(sorted, 0.99), false));
+        _result.Metrics.Add(new Metric("manifest_get_p50_ms", "Manifest GET latency p50", "ms", load.Ms(0.5), false));
+        _result.Metrics.Add(new Metric("manifest_get_p99_ms", "Manifest GET latency p99", "ms", load.Ms(0.99), false));
         if (errors > 0)
         {
             _result.Errors.Add($"manifest-get: {errors} requests failed");
         }
 
-        return all;
+        return load.Succeeded;
     }
 
     /// <summary>

@@ -56,7 +56,7 @@ public static class ScaleOutReport
         foreach (var m in three.Metrics.Where(m => !m.Key.StartsWith("hop_", StringComparison.Ordinal)))
         {
             var single = one.Find(m.Key);
-            Line($"| {m.Name} | {Cell(single)} | {Cell(m)} | {m.Unit} | {Ratio(single?.Value, m.Value)} |");
+            Line($"| {m.Name} | {BenchResult.Cell(single)} | {BenchResult.Cell(m)} | {m.Unit} | {Ratio(single?.Value, m.Value)} |");
         }
 
         Line();
@@ -102,18 +102,18 @@ public static class ScaleOutReport
 
         Line("| Sequential manifest GET | p50 | p99 | Unit |");
         Line("|---|---:|---:|---|");
-        Line($"| 1 process (every call local) | {Cell(one.Find("hop_local_p50_us"))} | {Cell(one.Find("hop_local_p99_us"))} | µs |");
-        Line($"| {n} processes, through the grain's own process (local) | {Cell(three.Find("hop_local_p50_us"))} | {Cell(three.Find("hop_local_p99_us"))} | µs |");
-        Line($"| {n} processes, through another process (remote) | {Cell(three.Find("hop_remote_p50_us"))} | {Cell(three.Find("hop_remote_p99_us"))} | µs |");
-        Line($"| **Cost of the cross-silo call** (remote − local) | **{Cell(three.Find("hop_cost_p50_us"))}** | | µs |");
-        Line($"| Cost of the cross-silo call, difference of the means | {Cell(three.Find("hop_cost_mean_us"))} | | µs |");
+        Line($"| 1 process (every call local) | {BenchResult.Cell(one.Find("hop_local_p50_us"))} | {BenchResult.Cell(one.Find("hop_local_p99_us"))} | µs |");
+        Line($"| {n} processes, through the grain's own process (local) | {BenchResult.Cell(three.Find("hop_local_p50_us"))} | {BenchResult.Cell(three.Find("hop_local_p99_us"))} | µs |");
+        Line($"| {n} processes, through another process (remote) | {BenchResult.Cell(three.Find("hop_remote_p50_us"))} | {BenchResult.Cell(three.Find("hop_remote_p99_us"))} | µs |");
+        Line($"| **Cost of the cross-silo call** (remote − local) | **{BenchResult.Cell(three.Find("hop_cost_p50_us"))}** | | µs |");
+        Line($"| Cost of the cross-silo call, difference of the means | {BenchResult.Cell(three.Find("hop_cost_mean_us"))} | | µs |");
         Line();
         Line(string.Create(Inv, $"{three.Find("hop_local_p50_us")?.Note}. The cost is taken within the {n}-process run (local and remote GETs interleaved, same conditions), not against the 1-process figure, which was measured at another moment with one runtime on the machine instead of {n}. Under load the hop also costs CPU on two processes instead of one, which is part of the per-request CPU above; at p99 the figures are dominated by scheduling on the shared cores, not by the hop."));
         Line();
 
         Line("## Machine and setup");
         Line();
-        Line(string.Create(Inv, $"- CPU: {CpuModel()}, `nproc` = {cores}; memory {MemTotalGiB():F1} GiB; {RuntimeInformation.OSDescription}; .NET {Environment.Version}."));
+        Line(string.Create(Inv, $"- CPU: {MachineInfo.CpuModel()}, `nproc` = {cores}; memory {MachineInfo.MemTotalGiB():F1} GiB; {RuntimeInformation.OSDescription}; .NET {Environment.Version}."));
         Line("- All traffic on 127.0.0.1: client → registries, registries → Azurite, silo ↔ silo.");
         foreach (var r in new[] { one, three })
         {
@@ -212,34 +212,6 @@ public static class ScaleOutReport
     private static double? PerOp(ScaleOutPhase? phase, double? cpuSeconds)
         => phase is { Operations: > 0 } p && cpuSeconds is { } cpu ? cpu * 1000 / p.Operations : null;
 
-    private static string Cell(Metric? m) => m is null ? "n/a" : m.Value is null ? (m.Note ?? "n/a") : BenchResult.Format(m.Value);
-
     private static string Ratio(double? one, double? many)
         => one is { } a && many is { } b && a > 0 && !double.IsNaN(a) && !double.IsNaN(b) ? (b / a).ToString("F2", Inv) + "×" : "";
-
-    private static string CpuModel()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            return line is null ? "unknown" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
-
-    private static double MemTotalGiB()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-            return long.Parse(line.AsSpan(9).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) / 1024.0 / 1024.0;
-        }
-        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException)
-        {
-            return double.NaN;
-        }
-    }
 }
