@@ -17,8 +17,9 @@ public sealed class BlobHandlers(BlobService blobs)
             return OciErrorCode.BlobUnknown.WithDetail(digest);
         }
 
+        // Range applies to GET only (RFC 9110, 14.2): a HEAD describes the whole blob.
         var (offset, length, partial) = (0L, size, false);
-        if (context.Request.Headers.Range.ToString() is { Length: > 0 } range)
+        if (HttpMethods.IsGet(context.Request.Method) && context.Request.Headers.Range.ToString() is { Length: > 0 } range)
         {
             switch (ByteRange.Parse(range, size))
             {

@@ -23,7 +23,9 @@ public static class Query
             return false;
         }
 
-        size = text.Length > 9 ? max : Math.Min(int.Parse(text, System.Globalization.CultureInfo.InvariantCulture), max);
+        // Leading zeros say nothing; more than nine digits left is above any int page size.
+        var digits = text.AsSpan().TrimStart('0');
+        size = digits.Length > 9 ? max : Math.Min(digits.Length == 0 ? 0 : int.Parse(digits, System.Globalization.CultureInfo.InvariantCulture), max);
         return true;
     }
 

@@ -81,7 +81,9 @@ public static class ManifestParser
             return Fail($"the manifest declares mediaType '{declared}' but was sent as '{mediaType}'", out error);
         }
 
-        var artifactType = OptionalString(root, "artifactType");
+        // An empty artifactType counts as missing: an image manifest's then is its config's media
+        // type and an index has none (distribution-spec, listing referrers).
+        var artifactType = OptionalString(root, "artifactType") is { Length: > 0 } declaredType ? declaredType : null;
         var annotations = ReadAnnotations(root, out error);
         if (error is not null)
         {

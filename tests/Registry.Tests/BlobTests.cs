@@ -266,6 +266,15 @@ public sealed class BlobTests
         using var beyond = await host.Client.SendAsync(HttpMethod.Get, $"/v2/{name}/blobs/{digest}", null, ("Range", "bytes=5000-6000"));
         await beyond.AssertErrorAsync(HttpStatusCode.RequestedRangeNotSatisfiable, "RANGE_INVALID");
         Assert.Equal("bytes */1000", beyond.Content.Headers.ContentRange?.ToString() ?? beyond.Header("Content-Range"));
+
+        // A HEAD ignores Range, satisfiable or not: it describes the whole blob.
+        foreach (var range in new[] { "bytes=100-199", "bytes=5000-6000" })
+        {
+            using var head = await host.Client.SendAsync(HttpMethod.Head, $"/v2/{name}/blobs/{digest}", null, ("Range", range));
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+            Assert.Equal(1000, head.Content.Headers.ContentLength);
+            Assert.Null(head.Content.Headers.ContentRange);
+        }
     }
 
     [Fact]

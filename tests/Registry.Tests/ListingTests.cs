@@ -43,6 +43,13 @@ public sealed class ListingTests
         using var zero = await host.Client.GetAsync($"/v2/{name}/tags/list?n=0");
         Assert.Equal(HttpStatusCode.OK, zero.StatusCode);
         Assert.Empty(await NamesAsync(zero, "tags"));
+
+        // Leading zeros change nothing, however many.
+        using var zeros = await host.Client.GetAsync($"/v2/{name}/tags/list?n=0000000000000");
+        Assert.Empty(await NamesAsync(zeros, "tags"));
+        using var padded = await host.Client.GetAsync($"/v2/{name}/tags/list?n=0000000000002");
+        Assert.Equal(["B", "a"], await NamesAsync(padded, "tags"));
+        Assert.Equal($"</v2/{name}/tags/list?n=2&last=a>; rel=\"next\"", padded.Header("Link"));
     }
 
     [Fact]

@@ -103,6 +103,58 @@ public sealed class ReferrersTests
     }
 
     [Fact]
+    public async Task AnEmptyArtifactTypeCountsAsMissing()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var client = host.Client;
+        var name = SharedRegistry.UniqueName("ns");
+        var (imageDigest, imageManifest) = await client.PushImageAsync(name, "v1");
+        var subject = new JsonObject { ["mediaType"] = Oci.ManifestType, ["digest"] = imageDigest, ["size"] = imageManifest.Length };
+        var signatureConfig = Encoding.UTF8.GetBytes($"{{\"signed\":\"{Guid.NewGuid():N}\"}}");
+        await client.PushBlobAsync(name, signatureConfig);
+
+        // An image manifest with "artifactType": "" is listed under its config's media type ...
+        var signature = OciLayout.Serialize(new JsonObject
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = Oci.ManifestType,
+            ["artifactType"] = "",
+            ["config"] = new JsonObject { ["mediaType"] = SignatureConfigType, ["digest"] = Oci.Digest(signatureConfig), ["size"] = signatureConfig.Length },
+            ["layers"] = new JsonArray(),
+            ["subject"] = subject.DeepClone(),
+        });
+        using (var put = await client.PutManifestAsync(name, Oci.Digest(signature), signature))
+        {
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        }
+
+        // ... and an index with one is listed without any.
+        var index = OciLayout.Serialize(new JsonObject
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = Oci.IndexType,
+            ["artifactType"] = "",
+            ["manifests"] = new JsonArray(subject.DeepClone()),
+            ["subject"] = subject.DeepClone(),
+        });
+        using (var put = await client.PutManifestAsync(name, Oci.Digest(index), index, Oci.IndexType))
+        {
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        }
+
+        var (all, _) = await ReferrersAsync(client, name, imageDigest);
+        Assert.Equal(2, all.Count);
+        var listedSignature = Assert.Single(all, d => d.GetProperty("digest").GetString() == Oci.Digest(signature));
+        Assert.Equal(SignatureConfigType, listedSignature.GetProperty("artifactType").GetString());
+        var listedIndex = Assert.Single(all, d => d.GetProperty("digest").GetString() == Oci.Digest(index));
+        Assert.False(listedIndex.TryGetProperty("artifactType", out _));
+
+        var (signatures, filtered) = await ReferrersAsync(client, name, imageDigest, SignatureConfigType);
+        Assert.True(filtered);
+        Assert.Equal(Oci.Digest(signature), Assert.Single(signatures).GetProperty("digest").GetString());
+    }
+
+    [Fact]
     public async Task ArtifactIsAcceptedBeforeItsSubjectExists()
     {
         var host = await SharedRegistry.GetAsync();

@@ -73,7 +73,8 @@ public sealed class ValidationTests
     [InlineData("-dash")]
     [InlineData("has+plus")]
     [InlineData("129chars")]
-    public async Task InvalidTagsAreRefused(string tag)
+    [InlineData(".INVALID_MANIFEST_NAME")]
+    public async Task InvalidTagsAreRefusedOnPushAndUnknownOnReadAndDelete(string tag)
     {
         var host = await SharedRegistry.GetAsync();
         var name = SharedRegistry.UniqueName();
@@ -86,7 +87,11 @@ public sealed class ValidationTests
         using var put = await host.Client.PutManifestAsync(name, tag, manifest);
         await put.AssertErrorAsync(HttpStatusCode.BadRequest, "TAG_INVALID");
         using var get = await host.Client.GetAsync($"/v2/{name}/manifests/{tag}");
-        await get.AssertErrorAsync(HttpStatusCode.BadRequest, "TAG_INVALID");
+        await get.AssertErrorAsync(HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+        using var head = await host.Client.SendAsync(HttpMethod.Head, $"/v2/{name}/manifests/{tag}");
+        Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        using var delete = await host.Client.DeleteAsync($"/v2/{name}/manifests/{tag}");
+        await delete.AssertErrorAsync(HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
         Assert.Equal($"{{\"name\":\"{name}\",\"tags\":[\"ok\"]}}", await host.Client.GetStringAsync($"/v2/{name}/tags/list"));
     }
 
