@@ -14,6 +14,13 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("put-manifest")]
     Task<ManifestPushResult> PutManifest(ManifestPush push);
 
+    /// <summary>
+    /// What <see cref="PutManifest"/> would refuse the manifest for right now (a missing blob or
+    /// child manifest), or null; lets a push store the manifest's bytes only when they may be kept.
+    /// </summary>
+    [ReadOnly, Alias("check-manifest")]
+    ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push);
+
     [ReadOnly, Alias("resolve-tag")]
     ValueTask<ManifestDescriptor?> ResolveTag(string tag);
 

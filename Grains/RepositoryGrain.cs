@@ -97,22 +97,13 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
     }
 
+    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(Refusal(push));
+
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
-        foreach (var blob in push.Blobs)
+        if (Refusal(push) is { } refused)
         {
-            if (!S.Blobs.ContainsKey(blob))
-            {
-                return new ManifestPushResult(ManifestPushOutcome.BlobUnknown, blob, S.Generation);
-            }
-        }
-
-        foreach (var child in push.ChildManifests)
-        {
-            if (!S.Manifests.ContainsKey(child))
-            {
-                return new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, S.Generation);
-            }
+            return refused;
         }
 
         var manifest = push.Manifest;
@@ -146,6 +137,28 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag, "manifests");
         await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
+    }
+
+    /// <summary>Why a manifest cannot be accepted: the first blob or child manifest this repository lacks.</summary>
+    private ManifestPushResult? Refusal(ManifestPush push)
+    {
+        foreach (var blob in push.Blobs)
+        {
+            if (!S.Blobs.ContainsKey(blob))
+            {
+                return new ManifestPushResult(ManifestPushOutcome.BlobUnknown, blob, S.Generation);
+            }
+        }
+
+        foreach (var child in push.ChildManifests)
+        {
+            if (!S.Manifests.ContainsKey(child))
+            {
+                return new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, S.Generation);
+            }
+        }
+
+        return null;
     }
 
     public ValueTask<ManifestDescriptor?> ResolveTag(string tag)

@@ -92,7 +92,17 @@ public sealed class UploadSessionGrain(
         {
             state.State.Parts.Add(new UploadPart(start, length));
             state.State.Offset = start + length;
-            await state.WriteStateAsync();
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch
+            {
+                // The client is told the chunk failed, so the session must not count it either.
+                state.State.Parts.RemoveAt(state.State.Parts.Count - 1);
+                state.State.Offset = start;
+                throw;
+            }
         }
 
         return Status();

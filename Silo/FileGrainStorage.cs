@@ -5,6 +5,7 @@ using System.Text;
 using Orleans.Runtime;
 using Orleans.Serialization;
 using Orleans.Storage;
+using Registry.Storage;
 
 namespace Registry.Silo;
 
@@ -12,7 +13,8 @@ namespace Registry.Silo;
 /// Grain state as one file per grain under <c>{root}/{state name}/{grain type}/{key}</c>:
 /// an 8-byte version (the ETag) followed by the state in the Orleans binary format, which is
 /// version tolerant through the <c>[Id]</c> of every field. Written to a temporary file, flushed
-/// to disk and renamed over the old one, so a crash leaves either the old or the new state.
+/// to disk and renamed over the old one, then the directory is flushed: a crash leaves either the
+/// old or the new state, and a write that returned survives a machine crash.
 /// </summary>
 /// <param name="volatileStates">
 /// State names whose writes skip the disk flush (still atomic by rename): state that may be lost in
@@ -35,8 +37,22 @@ public sealed class FileGrainStorage(string root, Serializer serializer, IReadOn
             return;
         }
 
-        var version = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        grainState.State = serializer.Deserialize<T>(bytes.AsMemory(sizeof(long)));
+        long version;
+        try
+        {
+            version = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+            grainState.State = serializer.Deserialize<T>(bytes.AsMemory(sizeof(long)));
+        }
+        catch (Exception e) when (IsVolatile(stateName) && e is not OutOfMemoryException)
+        {
+            // Volatile state is renamed into place unflushed, so a machine crash can leave it empty
+            // or cut short. It is state that may be lost: the grain starts afresh.
+            File.Delete(path);
+            grainState.RecordExists = false;
+            grainState.ETag = null;
+            return;
+        }
+
         grainState.ETag = version.ToString(CultureInfo.InvariantCulture);
         grainState.RecordExists = true;
     }
@@ -46,24 +62,48 @@ public sealed class FileGrainStorage(string root, Serializer serializer, IReadOn
         var path = PathFor(stateName, grainId);
         var version = CheckVersion(path, grainState.ETag) + 1;
         var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.None))
+        var durable = !IsVolatile(stateName);
+        if (durable)
         {
-            var header = new byte[sizeof(long)];
-            BinaryPrimitives.WriteInt64LittleEndian(header, version);
-            file.Write(header);
-
-            // The state is captured synchronously, straight into the file through pooled buffers (a large
-            // state never becomes one large array); only then does the grain yield, while the disk syncs.
-            serializer.Serialize(grainState.State, file);
-            file.Flush();
-            if (volatileStates?.Contains(stateName) != true)
-            {
-                await Task.Run(() => file.Flush(flushToDisk: true));
-            }
+            DurableFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         }
 
-        File.Move(temp, path, overwrite: true);
+        try
+        {
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.None))
+            {
+                var header = new byte[sizeof(long)];
+                BinaryPrimitives.WriteInt64LittleEndian(header, version);
+                file.Write(header);
+
+                // The state is captured synchronously, straight into the file through pooled buffers (a large
+                // state never becomes one large array); only then does the grain yield, while the disk syncs.
+                serializer.Serialize(grainState.State, file);
+                file.Flush();
+                if (durable)
+                {
+                    await Task.Run(() => DurableFiles.Flush(file.SafeFileHandle));
+                }
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+
+        if (durable)
+        {
+            // The rename itself survives a machine crash only once the directory is flushed.
+            await Task.Run(() => DurableFiles.FlushDirectoryOf(path));
+        }
+
         grainState.ETag = version.ToString(CultureInfo.InvariantCulture);
         grainState.RecordExists = true;
     }
@@ -85,6 +125,8 @@ public sealed class FileGrainStorage(string root, Serializer serializer, IReadOn
         grainState.RecordExists = false;
         return Task.CompletedTask;
     }
+
+    private bool IsVolatile(string stateName) => volatileStates?.Contains(stateName) == true;
 
     /// <summary>Refuses a write based on a version other than the stored one (a second activation).</summary>
     private static long CheckVersion(string path, string? etag)

@@ -64,13 +64,21 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
 
         var temp = Path.Combine(_temp, Guid.NewGuid().ToString("N"));
-        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous))
+        try
         {
-            await file.WriteAsync(content, cancellationToken);
-            file.Flush(flushToDisk: true);
-        }
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous))
+            {
+                await file.WriteAsync(content, cancellationToken);
+                DurableFiles.Flush(file.SafeFileHandle);
+            }
 
-        Publish(temp, target);
+            Publish(temp, target);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
     }
 
     public Task<bool> DeleteAsync(string digest, CancellationToken cancellationToken)
@@ -170,10 +178,18 @@ public sealed class FileSystemBlobStore : IBlobStore
                     file.SetLength(length);
                 }
 
-                file.Flush(flushToDisk: true);
+                DurableFiles.Flush(file.SafeFileHandle);
             }
 
-            Publish(data, target);
+            try
+            {
+                Publish(data, target);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // Expired and deleted while being committed.
+                throw new UploadUnknownException(uploadId, e);
+            }
         }
 
         Directory.Delete(dir, recursive: true);
@@ -232,10 +248,13 @@ public sealed class FileSystemBlobStore : IBlobStore
         }
     }
 
-    /// <summary>Renames a flushed file into place; losing a race to an identical blob is fine.</summary>
+    /// <summary>
+    /// Renames a flushed file into place and flushes the directory, so the blob survives a machine
+    /// crash once this returns; losing a race to an identical blob is fine.
+    /// </summary>
     private static void Publish(string source, string target)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        DurableFiles.CreateDirectory(Path.GetDirectoryName(target)!);
         try
         {
             File.Move(source, target, overwrite: false);
@@ -244,6 +263,8 @@ public sealed class FileSystemBlobStore : IBlobStore
         {
             File.Delete(source);
         }
+
+        DurableFiles.FlushDirectoryOf(target);
     }
 
     private string BlobPath(string digest)

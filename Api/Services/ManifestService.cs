@@ -32,15 +32,21 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         var descriptor = new ManifestDescriptor(digest, parsed.MediaType, body.Length, parsed.ArtifactType, parsed.Annotations, parsed.Subject, time.GetUtcNow());
         var tag = byDigest ? null : reference;
 
-        // Bytes first: once the grain acknowledges, the manifest must be readable.
-        await store.PutAsync(digest, body, ct);
-        var result = await grains.GetGrain<IRepositoryGrain>(name).PutManifest(new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag));
-        switch (result.Outcome)
+        // A manifest the repository refuses leaves no bytes behind (short of a blob deleted between
+        // this check and the push, which the push then refuses). Bytes before the push: once the
+        // grain acknowledges, the manifest must be readable.
+        var repository = grains.GetGrain<IRepositoryGrain>(name);
+        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag);
+        if (await repository.CheckManifest(push) is { } refused)
         {
-            case ManifestPushOutcome.BlobUnknown:
-                return (null, OciErrorCode.ManifestBlobUnknown.WithDetail($"blob {result.Missing} is not in repository {name}"));
-            case ManifestPushOutcome.ManifestUnknown:
-                return (null, OciErrorCode.ManifestBlobUnknown.WithDetail($"manifest {result.Missing} is not in repository {name}"));
+            return (null, Refusal(name, refused));
+        }
+
+        await store.PutAsync(digest, body, ct);
+        var result = await repository.PutManifest(push);
+        if (result.Outcome != ManifestPushOutcome.Accepted)
+        {
+            return (null, Refusal(name, result));
         }
 
         Remember(digest, body);
@@ -80,6 +86,11 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         var repository = grains.GetGrain<IRepositoryGrain>(name);
         return References.LooksLikeDigest(reference) ? repository.DeleteManifest(reference) : repository.DeleteTag(reference);
     }
+
+    private static OciError Refusal(string name, ManifestPushResult result)
+        => OciErrorCode.ManifestBlobUnknown.WithDetail(result.Outcome == ManifestPushOutcome.ManifestUnknown
+            ? $"manifest {result.Missing} is not in repository {name}"
+            : $"blob {result.Missing} is not in repository {name}");
 
     private void Remember(string digest, ReadOnlyMemory<byte> content)
         => _cache.Set(digest, content, new MemoryCacheEntryOptions { Size = content.Length });

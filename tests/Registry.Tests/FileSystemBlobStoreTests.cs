@@ -24,6 +24,28 @@ public sealed class FileSystemBlobStoreTests : BlobStoreContract
     }
 
     [Fact]
+    public void AFlushTheDiskRefusesIsAnError()
+    {
+        // fsync of a character device fails (EINVAL), as one of a failing disk would (EIO, ENOSPC);
+        // FileStream.Flush(true) would return normally here.
+        using var device = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.Write);
+        var refused = Assert.Throws<IOException>(() => DurableFiles.Flush(device));
+        Assert.Contains("fsync failed", refused.Message, StringComparison.Ordinal);
+
+        Assert.Throws<DirectoryNotFoundException>(() => DurableFiles.FlushDirectory(Path.Combine(Root, "no-such-directory")));
+    }
+
+    [Fact]
+    public void CreatingADirectoryCreatesItsMissingParents()
+    {
+        var nested = Path.Combine(Root, "a", "b", "c");
+        DurableFiles.CreateDirectory(nested);
+        Assert.True(Directory.Exists(nested));
+        DurableFiles.CreateDirectory(nested);
+        DurableFiles.FlushDirectory(nested);
+    }
+
+    [Fact]
     public async Task NoPartialFileIsVisibleUnderBlobsWhileAnUploadIsWritten()
     {
         var content = Oci.RandomBytes(3 << 20);

@@ -132,6 +132,12 @@ public sealed class ManifestTests
         await get.AssertErrorAsync(HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
         using var tags = await host.Client.GetAsync($"/v2/{name}/tags/list");
         Assert.DoesNotContain("v1", await tags.Content.ReadAsStringAsync());
+
+        // The refused manifest left no bytes behind, so no mount (which without from may take any
+        // stored blob) can bring them back.
+        Assert.Null(await host.Service<Registry.Storage.IBlobStore>().GetSizeAsync(Oci.Digest(manifest), CancellationToken.None));
+        using var mount = await host.Client.PostAsync($"/v2/{SharedRegistry.UniqueName()}/blobs/uploads/?mount={Oci.Digest(manifest)}", null);
+        Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
     }
 
     [Fact]

@@ -159,6 +159,37 @@ public sealed class UploadExpiryTests
         Assert.True(Directory.Exists(Path.Combine(host.DataDirectory, "uploads", recent)));
     }
 
+    [Fact]
+    public async Task ASessionWhoseStateACrashCutShortIsUnknownAndSwept()
+    {
+        // Upload-session state is renamed into place unflushed (it may be lost), so a machine crash
+        // can leave it empty. After a restart the session is unknown, not an error, and expires.
+        using var data = new TempDirectory("registry-test-");
+        using var cts = Bounded.Token();
+        var name = SharedRegistry.UniqueName("expiry");
+        UploadSession session;
+        await using (var host = await RegistryHost.StartAsync(data.Path))
+        {
+            session = await UploadSession.StartAsync(host.Client, name);
+            await session.PatchOkAsync(Oci.RandomBytes(1000), 0, 1000);
+            var state = Assert.Single(StateFilesOf(host, session.Id));
+            await File.WriteAllBytesAsync(Path.Combine(host.DataDirectory, "state", state), [], cts.Token);
+        }
+
+        await using (var host = await RegistryHost.StartAsync(data.Path))
+        {
+            var restarted = new UploadSession(host.Client, name, session.Location);
+            using (var status = await restarted.GetAsync())
+            {
+                await status.AssertErrorAsync(HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+            }
+
+            Assert.Equal(1, await host.Service<UploadJanitor>().SweepAsync(DateTimeOffset.UtcNow + DefaultExpiry + TimeSpan.FromHours(1), cts.Token));
+            Assert.False(Directory.Exists(Path.Combine(host.DataDirectory, "uploads", session.Id)));
+            Assert.Empty(StateFilesOf(host, session.Id));
+        }
+    }
+
     private static string[] StateFilesOf(RegistryHost host, string key)
         => DataDirectory.Files(Path.Combine(host.DataDirectory, "state")).Where(f => Path.GetFileName(f) == key).ToArray();
 }
