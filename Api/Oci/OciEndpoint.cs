@@ -35,7 +35,7 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
                 (OciRoute.Upload, "PUT") => await uploads.PutAsync(context, route.Name, route.Reference),
                 (OciRoute.Upload, "DELETE") => await uploads.DeleteAsync(route.Name, route.Reference),
                 (OciRoute.NotFound, _) => OciErrorCode.NameUnknown.WithDetail("no such endpoint"),
-                _ => OciErrorCode.Unsupported.WithDetail($"{method} is not supported here"),
+                _ => OciErrorCode.Unsupported.WithDetail($"{method} is not supported here").WithHeader("Allow", Allowed(route.Route)),
             };
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -67,6 +67,17 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
         or GatewayTooBusyException
         or TimeoutException
         or Orleans.Storage.InconsistentStateException;
+
+    /// <summary>The methods a route has, for the <c>Allow</c> header of a 405.</summary>
+    private static string Allowed(OciRoute route) => route switch
+    {
+        OciRoute.Base => "GET, HEAD",
+        OciRoute.Manifest => "GET, HEAD, PUT, DELETE",
+        OciRoute.Blob => "GET, HEAD, DELETE",
+        OciRoute.UploadStart => "POST",
+        OciRoute.Upload => "GET, PATCH, PUT, DELETE",
+        _ => "GET",
+    };
 
     private static string Truncate(string name) => name.Length <= 300 ? name : name[..300] + "…";
 }

@@ -65,18 +65,30 @@ public sealed class UploadHandlers(BlobService blobs)
         }
 
         long? start = null, length = null;
+        OciError? headerError = null;
         if (context.Request.Headers.ContentRange.ToString() is { Length: > 0 } contentRange)
         {
             if (!TryParseContentRange(contentRange, out var s, out var end))
             {
-                return OciErrorCode.RangeInvalid.WithDetail($"Content-Range '{contentRange}' is not '<start>-<end>'");
+                headerError = OciErrorCode.RangeInvalid.WithDetail($"Content-Range '{contentRange}' is not '<start>-<end>'");
             }
-
-            (start, length) = (s, end - s + 1);
-            if (context.Request.ContentLength is { } announced && announced != length)
+            else
             {
-                return OciErrorCode.RangeInvalid.WithDetail($"Content-Range covers {length} bytes, Content-Length says {announced}");
+                (start, length) = (s, end - s + 1);
+                if (context.Request.ContentLength is { } announced && announced != length)
+                {
+                    headerError = OciErrorCode.RangeInvalid.WithDetail($"Content-Range covers {length} bytes, Content-Length says {announced}");
+                }
             }
+        }
+
+        if (headerError is not null)
+        {
+            // Like an out-of-order chunk: the session's current range, so the client can resume; an
+            // unknown session is unknown whatever the headers say.
+            return await blobs.GetUploadAsync(name, id) is { } status
+                ? AddSessionHeaders(headerError, name, id, status.Offset)
+                : OciErrorCode.BlobUploadUnknown.WithDetail();
         }
 
         var step = await blobs.AppendChunkAsync(name, id, start, length, context.Request.Body, context.RequestAborted);

@@ -152,8 +152,16 @@ public sealed class BlobTests
         await wrong.AssertErrorAsync(HttpStatusCode.RequestedRangeNotSatisfiable, "RANGE_INVALID");
         using var garbage = await host.Client.SendAsync(HttpMethod.Patch, location, Oci.Octets(Oci.RandomBytes(100)), ("Content-Range", "abc"));
         await garbage.AssertErrorAsync(HttpStatusCode.RequestedRangeNotSatisfiable, "RANGE_INVALID");
+
+        // Both say where the session stands, as for a chunk out of order.
+        Assert.Equal("0-0", wrong.Header("Range"));
+        Assert.Equal(location, garbage.Header("Location"));
         using var status = await host.Client.GetAsync(location);
         Assert.Equal("0-0", status.Header("Range"));
+
+        // An unknown session is unknown, whatever its headers.
+        using var unknown = await host.Client.SendAsync(HttpMethod.Patch, $"/v2/{name}/blobs/uploads/{Guid.NewGuid():N}", Oci.Octets(Oci.RandomBytes(100)), ("Content-Range", "0-49"));
+        await unknown.AssertErrorAsync(HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
     }
 
     [Fact]

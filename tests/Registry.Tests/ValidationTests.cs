@@ -139,7 +139,13 @@ public sealed class ValidationTests
     public async Task UnknownMethodsAreUnsupported()
     {
         var host = await SharedRegistry.GetAsync();
-        using var response = await host.Client.SendAsync(HttpMethod.Post, $"/v2/{SharedRegistry.UniqueName()}/tags/list");
+        var name = SharedRegistry.UniqueName();
+        using var response = await host.Client.SendAsync(HttpMethod.Post, $"/v2/{name}/tags/list");
         await response.AssertErrorAsync(HttpStatusCode.MethodNotAllowed, "UNSUPPORTED");
+        Assert.Equal(["GET"], response.Content.Headers.Allow);
+
+        using var blob = await host.Client.SendAsync(HttpMethod.Put, $"/v2/{name}/blobs/{Oci.Digest([1])}");
+        await blob.AssertErrorAsync(HttpStatusCode.MethodNotAllowed, "UNSUPPORTED");
+        Assert.Equal(["GET", "HEAD", "DELETE"], blob.Content.Headers.Allow);
     }
 }
