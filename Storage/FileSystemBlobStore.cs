@@ -221,6 +221,12 @@ public sealed class FileSystemBlobStore : IBlobStore
             }
             catch (Exception e) when (e is IOException or FormatException)
             {
+                if (!Directory.Exists(dir))
+                {
+                    // Finished or cancelled while being listed: nothing is left to expire.
+                    continue;
+                }
+
                 // Not written yet (the upload is being created) or lost: the directory's own time stands in.
                 startedAt = Directory.GetCreationTimeUtc(dir);
             }
