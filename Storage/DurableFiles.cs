@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -8,15 +9,18 @@ namespace Registry.Storage;
 /// acknowledges a write after one of these calls may rely on it having reached the disk.
 /// </summary>
 /// <remarks>
-/// <c>FileStream.Flush(true)</c> and <c>RandomAccess.FlushToDisk</c> are not used on Unix: the runtime's shim returns 1 instead of -1
-/// when <c>fsync</c> fails, and the failure is then ignored (seen with EIO and ENOSPC injected).
+/// <c>FileStream.Flush(true)</c> and <c>RandomAccess.FlushToDisk</c> are not used on Unix: the
+/// runtime's shim returns 1 instead of -1 when <c>fsync</c> fails, and the failure is then
+/// ignored (seen with EIO and ENOSPC injected).
 /// A file written into a directory under a new name, or renamed there, survives a machine crash
 /// only once that directory is flushed as well.
 /// </remarks>
 public static class DurableFiles
 {
-    private const int ReadOnlyDirectory = 0x10000 | 0x80000; // O_RDONLY | O_DIRECTORY | O_CLOEXEC (x86-64)
-    private const int ReadOnlyDirectoryArm64 = 0x4000 | 0x80000; // O_DIRECTORY is 0x4000 on arm64
+    private const int ReadOnly = 0; // O_RDONLY, the same everywhere; the descriptor lives for one fsync
+
+    /// <summary>Directories made durable by this process, so each is flushed into its parent once (while it exists).</summary>
+    private static readonly ConcurrentDictionary<string, bool> s_durableDirectories = new(StringComparer.Ordinal);
 
     /// <summary>Flushes the file's bytes and size to the disk; throws <see cref="IOException"/> when that fails.</summary>
     public static void Flush(SafeFileHandle handle)
@@ -34,13 +38,6 @@ public static class DurableFiles
         }
     }
 
-    /// <summary>Flushes the file at <paramref name="path"/> to the disk.</summary>
-    public static void Flush(string path)
-    {
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        Flush(handle);
-    }
-
     /// <summary>
     /// Flushes the directory that holds <paramref name="path"/>, making a file created or renamed
     /// into it durable. Does nothing where directories cannot be opened (Windows, which needs none).
@@ -49,26 +46,37 @@ public static class DurableFiles
 
     /// <summary>
     /// Creates <paramref name="directory"/> and any missing parents, flushing the parent of each one
-    /// created so that it survives a machine crash. Nothing is flushed when it already exists.
+    /// created so that it survives a machine crash. A directory found present is flushed into its
+    /// parent too (another thread may have just created it and not flushed it yet), but not its
+    /// ancestors. Each directory is handled once per process.
     /// </summary>
-    public static void CreateDirectory(string directory)
+    public static void CreateDirectory(string directory) => Ensure(Path.GetFullPath(directory), flushIfPresent: true);
+
+    private static void Ensure(string directory, bool flushIfPresent)
     {
-        if (Directory.Exists(directory))
+        var existed = Directory.Exists(directory);
+        if (existed && s_durableDirectories.ContainsKey(directory))
         {
             return;
         }
 
-        var parent = Path.GetDirectoryName(Path.GetFullPath(directory));
-        if (parent is not null)
+        var parent = Path.GetDirectoryName(directory);
+        if (!existed)
         {
-            CreateDirectory(parent);
+            if (parent is not null)
+            {
+                Ensure(parent, flushIfPresent: false);
+            }
+
+            Directory.CreateDirectory(directory);
         }
 
-        Directory.CreateDirectory(directory);
-        if (parent is not null)
+        if (parent is not null && (!existed || flushIfPresent))
         {
             FlushDirectory(parent);
         }
+
+        s_durableDirectories.TryAdd(directory, true);
     }
 
     /// <summary>Flushes <paramref name="directory"/>'s entries to the disk.</summary>
@@ -79,8 +87,7 @@ public static class DurableFiles
             return;
         }
 
-        var flags = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? ReadOnlyDirectoryArm64 : ReadOnlyDirectory;
-        var fd = Open(directory, flags, 0);
+        var fd = Open(directory, ReadOnly, 0);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();

@@ -19,9 +19,9 @@ public sealed class FileSystemBlobStore : IBlobStore
         _blobs = Path.Combine(root, "blobs");
         _uploads = Path.Combine(root, "uploads");
         _temp = Path.Combine(root, "tmp");
-        Directory.CreateDirectory(_blobs);
-        Directory.CreateDirectory(_uploads);
-        Directory.CreateDirectory(_temp);
+        DurableFiles.CreateDirectory(_blobs);
+        DurableFiles.CreateDirectory(_uploads);
+        DurableFiles.CreateDirectory(_temp);
     }
 
     public Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
@@ -192,18 +192,15 @@ public sealed class FileSystemBlobStore : IBlobStore
             }
         }
 
-        Directory.Delete(dir, recursive: true);
+        // The blob is verified and durable: an expiry that removes the staging area meanwhile
+        // changes nothing about that.
+        DeleteDirectoryIfPresent(dir);
         return Task.CompletedTask;
     }
 
     public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
     {
-        var dir = UploadDir(uploadId);
-        if (Directory.Exists(dir))
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-
+        DeleteDirectoryIfPresent(UploadDir(uploadId));
         return Task.CompletedTask;
     }
 
@@ -221,14 +218,15 @@ public sealed class FileSystemBlobStore : IBlobStore
             }
             catch (Exception e) when (e is IOException or FormatException)
             {
-                if (!Directory.Exists(dir))
+                // Not written yet (the upload is being created) or lost: the directory's own time
+                // stands in. Gone (finished or cancelled while being listed): nothing to expire.
+                var created = Directory.GetCreationTimeUtc(dir);
+                if (!Directory.Exists(dir) || created == DateTime.FromFileTimeUtc(0))
                 {
-                    // Finished or cancelled while being listed: nothing is left to expire.
                     continue;
                 }
 
-                // Not written yet (the upload is being created) or lost: the directory's own time stands in.
-                startedAt = Directory.GetCreationTimeUtc(dir);
+                startedAt = created;
             }
 
             yield return new StagedUpload(id, startedAt);
@@ -251,6 +249,18 @@ public sealed class FileSystemBlobStore : IBlobStore
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
             return false;
+        }
+    }
+
+    private static void DeleteDirectoryIfPresent(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Deleted by a commit or an expiry at the same moment.
         }
     }
 

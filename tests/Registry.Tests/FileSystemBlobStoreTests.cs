@@ -46,6 +46,32 @@ public sealed class FileSystemBlobStoreTests : BlobStoreContract
     }
 
     [Fact]
+    public async Task AnUploadExpiredDuringItsCommitIsUnknownUnlessItsBlobIsStored()
+    {
+        var content = Oci.RandomBytes(10_000);
+        var digest = Oci.Digest(content);
+
+        // Staging gone before the rename: nothing to publish, the upload is unknown.
+        var early = await CreateUploadAsync();
+        await StageAsync(early, 0, content);
+        await Store.DeleteUploadAsync(early, Ct);
+        await Assert.ThrowsAsync<UploadUnknownException>(() => Store.CommitUploadAsync(early, content.Length, digest, Ct));
+        Assert.Null(await Store.GetSizeAsync(digest, Ct));
+
+        // Staging gone once the blob is stored (here by another upload of the same bytes): the
+        // verified blob stands, and the commit succeeds.
+        var first = await CreateUploadAsync();
+        await StageAsync(first, 0, content);
+        await Store.CommitUploadAsync(first, content.Length, digest, Ct);
+        var late = await CreateUploadAsync();
+        await StageAsync(late, 0, content);
+        await Store.DeleteUploadAsync(late, Ct);
+        await Store.CommitUploadAsync(late, content.Length, digest, Ct);
+        await Store.DeleteUploadAsync(late, Ct);
+        Assert.Equal(content, await File.ReadAllBytesAsync(DataDirectory.BlobPath(Root, digest), Ct));
+    }
+
+    [Fact]
     public async Task NoPartialFileIsVisibleUnderBlobsWhileAnUploadIsWritten()
     {
         var content = Oci.RandomBytes(3 << 20);
