@@ -63,14 +63,7 @@ public sealed class FileGrainStorage(string root, Serializer serializer, IReadOn
         var version = CheckVersion(path, grainState.ETag) + 1;
         var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         var durable = !IsVolatile(stateName);
-        if (durable)
-        {
-            DurableFiles.CreateDirectory(Path.GetDirectoryName(path)!);
-        }
-        else
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        }
+        DurableFiles.CreateDirectory(Path.GetDirectoryName(path)!);
 
         try
         {

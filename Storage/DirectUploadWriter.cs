@@ -94,7 +94,7 @@ internal sealed class DirectUploadWriter : Stream
             return null;
         }
 
-        var fd = Open(path, OpenFlags, 0);
+        var fd = LibC.Open(path, OpenFlags, 0);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -261,13 +261,7 @@ internal sealed class DirectUploadWriter : Stream
         _unflushed = 0;
     }
 
-    private static void FlushDeviceCacheOrThrow(SafeFileHandle handle)
-    {
-        if (FlushDeviceCache(handle) != 0)
-        {
-            throw new IOException($"fdatasync failed with errno {Marshal.GetLastPInvokeError()}");
-        }
-    }
+    private static void FlushDeviceCacheOrThrow(SafeFileHandle handle) => LibC.ThrowIfFailed(LibC.FDataSync(handle), "fdatasync");
 
     private static int OpenFlags => RuntimeInformation.ProcessArchitecture switch
     {
@@ -293,12 +287,6 @@ internal sealed class DirectUploadWriter : Stream
             }
         }
     }
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
-
-    [DllImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    private static extern int FlushDeviceCache(SafeFileHandle fd);
 
     /// <summary>A 4 MiB window of a pinned array that starts on a 4 KiB boundary, as direct I/O requires.</summary>
     private sealed class AlignedBuffer

@@ -31,11 +31,7 @@ public static class DurableFiles
             return;
         }
 
-        if (FSync(handle) != 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"fsync failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
-        }
+        LibC.ThrowIfFailed(LibC.FSync(handle), "fsync");
     }
 
     /// <summary>
@@ -87,7 +83,7 @@ public static class DurableFiles
             return;
         }
 
-        var fd = Open(directory, ReadOnly, 0);
+        var fd = LibC.Open(directory, ReadOnly, 0);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -99,10 +95,4 @@ public static class DurableFiles
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
         Flush(handle);
     }
-
-    [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static extern int FSync(SafeFileHandle fd);
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
 }

@@ -355,7 +355,7 @@ public sealed class FileSystemBlobStore : IBlobStore
             try
             {
                 var fd = (int)inner.SafeFileHandle.DangerousGetHandle();
-                if (SyncFileRange(fd, _started, _position - _started, SyncFileRangeWrite) != 0)
+                if (LibC.SyncFileRange(fd, _started, _position - _started, SyncFileRangeWrite) != 0)
                 {
                     s_supported = false;
                 }
@@ -367,8 +367,5 @@ public sealed class FileSystemBlobStore : IBlobStore
 
             _started = _position;
         }
-
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
-        private static extern int SyncFileRange(int fd, long offset, long nbytes, uint flags);
     }
 }
