@@ -14,11 +14,7 @@ public sealed class ReferrersTests
     [Fact]
     public async Task ArtifactWithSubjectIsListedAndFilteredByArtifactType()
     {
-        var host = await SharedRegistry.GetAsync();
-        var client = host.Client;
-        var name = SharedRegistry.UniqueName("ns");
-        var (imageDigest, imageManifest) = await client.PushImageAsync(name, "v1");
-        var subject = new JsonObject { ["mediaType"] = Oci.ManifestType, ["digest"] = imageDigest, ["size"] = imageManifest.Length };
+        var (client, name, imageDigest, subject) = await PushSubjectAsync();
 
         // An SBOM artifact: the empty config, one layer, an artifactType and annotations.
         var empty = "{}"u8.ToArray();
@@ -105,11 +101,7 @@ public sealed class ReferrersTests
     [Fact]
     public async Task AnEmptyArtifactTypeCountsAsMissing()
     {
-        var host = await SharedRegistry.GetAsync();
-        var client = host.Client;
-        var name = SharedRegistry.UniqueName("ns");
-        var (imageDigest, imageManifest) = await client.PushImageAsync(name, "v1");
-        var subject = new JsonObject { ["mediaType"] = Oci.ManifestType, ["digest"] = imageDigest, ["size"] = imageManifest.Length };
+        var (client, name, imageDigest, subject) = await PushSubjectAsync();
         var signatureConfig = Encoding.UTF8.GetBytes($"{{\"signed\":\"{Guid.NewGuid():N}\"}}");
         await client.PushBlobAsync(name, signatureConfig);
 
@@ -198,6 +190,15 @@ public sealed class ReferrersTests
     }
 
     /// <summary>GETs the referrers index: 200, an OCI index, its descriptors and whether a filter was applied.</summary>
+    /// <summary>An image tagged v1 in a fresh repository, and its descriptor to name as a subject.</summary>
+    private static async Task<(HttpClient Client, string Name, string Digest, JsonObject Subject)> PushSubjectAsync()
+    {
+        var client = (await SharedRegistry.GetAsync()).Client;
+        var name = SharedRegistry.UniqueName("ns");
+        var (digest, manifest) = await client.PushImageAsync(name, "v1");
+        return (client, name, digest, new JsonObject { ["mediaType"] = Oci.ManifestType, ["digest"] = digest, ["size"] = manifest.Length });
+    }
+
     private static async Task<(List<JsonElement> Manifests, bool Filtered)> ReferrersAsync(HttpClient client, string name, string digest, string? artifactType = null)
     {
         var path = $"/v2/{name}/referrers/{digest}" + (artifactType is null ? "" : "?artifactType=" + Uri.EscapeDataString(artifactType));
