@@ -14,17 +14,14 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Warning, "Upload {UploadId} to {Repository}: digest mismatch, expected {Expected}, computed {Actual}")]
     public static partial void DigestMismatch(ILogger logger, string repository, string uploadId, string expected, string actual);
 
-    [LoggerMessage(5, LogLevel.Information, "Expired upload {UploadId} started at {StartedAt}")]
-    public static partial void UploadExpired(ILogger logger, string uploadId, DateTimeOffset startedAt);
+    [LoggerMessage(5, LogLevel.Information, "Registry serving on {Address} in {Mode} mode, data in {Data}")]
+    public static partial void Started(ILogger logger, string address, Registry.Silo.RegistryMode mode, string data);
 
     [LoggerMessage(6, LogLevel.Error, "Unhandled error on {Method} {Path}")]
     public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(20, LogLevel.Warning, "{Method} {Path} answered 503 (retry): {Failure}")]
     public static partial void Transient(ILogger logger, string failure, string method, string path);
-
-    [LoggerMessage(8, LogLevel.Warning, "Could not expire upload {UploadId}")]
-    public static partial void ExpiryFailed(ILogger logger, Exception exception, string uploadId);
 
     [LoggerMessage(7, LogLevel.Information, "Blob {Digest} mounted into {Repository} from {From}")]
     public static partial void BlobMounted(ILogger logger, string repository, string digest, string? from);

@@ -1,4 +1,5 @@
 using Registry.Api.Extensions;
+using Registry.Silo;
 
 namespace Registry.Api;
 
@@ -10,17 +11,13 @@ public static class RegistryApp
         // Settings files sit next to the binaries; relative data paths still resolve from the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
-        var options = builder.AddRegistryOptions();
-        builder.AddRegistryKestrel(options);
-        builder.AddRegistryStorage(options);
-        builder.AddRegistrySilo(options);
+        var silo = builder.AddRegistrySilo();
+        var api = builder.AddRegistryApi();
         builder.AddRegistryEvents();
-        builder.AddRegistryWebhooks();
-        builder.AddOciApi();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
-        app.WarnIfExposed(options);
+        app.LogStartup(api, silo);
         app.MapRegistryObservability();
         app.MapOciApi();
         app.MapRegistryEvents();

@@ -54,11 +54,14 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     [Alias("finish")]
     Task Finish();
 
-    /// <summary>Cancels the session and deletes its staged bytes.</summary>
+    /// <summary>Ends the session; the caller then removes its staged bytes (the byte path owns staging).</summary>
     [Alias("cancel")]
     Task<bool> Cancel(string repository);
 
-    /// <summary>Expires the session, deleting staged bytes, when it started before <paramref name="cutoff"/>.</summary>
+    /// <summary>
+    /// Ends the session when it started before <paramref name="cutoff"/> or is unknown (staged bytes
+    /// left by a crash); true tells the caller to remove the staged bytes.
+    /// </summary>
     [Alias("expire")]
     Task<bool> ExpireIfStartedBefore(DateTimeOffset cutoff);
 }

@@ -1,5 +1,4 @@
 using Orleans.Runtime;
-using Registry.Storage;
 
 namespace Registry.Grains;
 
@@ -21,7 +20,6 @@ public sealed class UploadSessionState
 
 public sealed class UploadSessionGrain(
     [PersistentState(RegistryStorage.UploadState, RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
-    IBlobStore store,
     IClusterMembershipService membership,
     TimeProvider time) : Grain, IUploadSessionGrain
 {
@@ -39,9 +37,7 @@ public sealed class UploadSessionGrain(
 
     public async Task<UploadStatus> Start(string repository)
     {
-        var now = time.GetUtcNow();
-        await store.CreateUploadAsync(Id, now, CancellationToken.None);
-        state.State = new UploadSessionState { Repository = repository, StartedAt = now };
+        state.State = new UploadSessionState { Repository = repository, StartedAt = time.GetUtcNow() };
         await state.WriteStateAsync();
         return Status();
     }
@@ -146,7 +142,6 @@ public sealed class UploadSessionGrain(
     private async Task DiscardAsync()
     {
         _chunkInFlight = false;
-        await store.DeleteUploadAsync(Id, CancellationToken.None);
         await state.ClearStateAsync();
         DeactivateOnIdle();
     }

@@ -25,18 +25,14 @@ public static class EventExtensions
     }
 
     /// <summary>
-    /// Event consumers: the dispatcher that feeds <see cref="IRegistryEventSubscriber"/>s (the audit
-    /// log when <c>Registry:Audit:Path</c> is set), the namespace event logs and the watch endpoint.
+    /// Event consumers of the HTTP host: the dispatcher that feeds <see cref="IRegistryEventSubscriber"/>s
+    /// (the audit log when <c>Registry:Audit:Path</c> is set) and the watch endpoint.
     /// Call after the silo is added: the dispatcher subscribes once the silo has started.
     /// </summary>
     public static void AddRegistryEvents(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
         var configuration = builder.Configuration;
-        services.AddOptions<EventLogOptions>()
-            .Bind(configuration.GetSection("Registry:Events:Log"))
-            .Validate(o => o.Capacity >= 1 && o.SegmentSize >= 1, "Registry:Events:Log:Capacity and Registry:Events:Log:SegmentSize must be at least 1 (defaults 10000 and 256).")
-            .ValidateOnStart();
         services.AddOptions<WatchOptions>()
             .Bind(configuration.GetSection(WatchOptions.Section))
             .Validate(o => o.Heartbeat > TimeSpan.Zero, "Registry:Events:Watch:Heartbeat must be a positive duration such as 00:00:15.")

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Registry.Api.Observability;
+using Registry.Grains;
 using Registry.Storage;
 
 namespace Registry.Api.Extensions;
@@ -39,7 +40,7 @@ public static class ObservabilityExtensions
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("registry"))
             .WithMetrics(metrics => metrics
-            .AddMeter(RegistryMetrics.MeterName)
+            .AddMeter(RegistryTelemetry.MeterName)
             .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddMeter("Microsoft.Orleans")
             .AddView(instrument => new MetricStreamConfiguration { CardinalityLimit = CardinalityLimit(instrument) })

@@ -44,19 +44,7 @@ public static class OciEndpointExtensions
     {
         var listen = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-            ?? app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<RegistryOptions>>().Value.Listen;
-        return Uri.TryCreate(listen.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri.Authority : listen;
-    }
-
-    /// <summary>Warns when the API is reachable beyond this machine while there is no authentication.</summary>
-    public static void WarnIfExposed(this WebApplication app, RegistryOptions options)
-    {
-        var host = options.Listen.Split("://", 2)[^1].Split('/')[0];
-        host = host.StartsWith('[') ? host[..(host.IndexOf(']', StringComparison.Ordinal) + 1)] : host.Split(':')[0];
-        var loopback = host is "localhost" or "[::1]" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
-        if (!loopback)
-        {
-            Log.ListeningBeyondLoopback(app.Logger, options.Listen);
-        }
+            ?? app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.Listen;
+        return new ApiOptions { Listen = listen }.ListenUri?.Authority ?? listen;
     }
 }

@@ -1,16 +1,15 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Registry.Grains;
 
 namespace Registry.Api.Observability;
 
 /// <summary>
-/// The registry's own instruments, on the meter <see cref="MeterName"/>. Values are per process;
+/// The HTTP host's own instruments, on the registry's meter (<see cref="RegistryTelemetry.MeterName"/>). Values are per process;
 /// Prometheus sums them across replicas. See docs/operations.md for names, units and labels.
 /// </summary>
 public sealed class RegistryMetrics
 {
-    public const string MeterName = "Registry";
-
     /// <summary>Added to ASP.NET Core's request metrics: which OCI endpoint a <c>/v2</c> request hit.</summary>
     public const string RouteTag = "registry.route";
 
@@ -18,18 +17,13 @@ public sealed class RegistryMetrics
 
     private readonly Counter<long> _bytesReceived;
     private readonly Counter<long> _bytesSent;
-    private readonly UpDownCounter<long> _activeUploads;
     private readonly Histogram<double> _storageDuration;
 
     public RegistryMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(MeterName);
+        var meter = meterFactory.Create(RegistryTelemetry.MeterName);
         _bytesReceived = meter.CreateCounter<long>("registry.blob.bytes_received", "By", "Blob bytes received in upload request bodies.");
         _bytesSent = meter.CreateCounter<long>("registry.blob.bytes_sent", "By", "Blob bytes sent in GET responses.");
-        _activeUploads = meter.CreateUpDownCounter<long>(
-            "registry.uploads.active",
-            "{session}",
-            "Upload sessions started through this process minus those finished, cancelled or expired through it; sum over replicas for the cluster's count.");
         _storageDuration = meter.CreateHistogram(
             "registry.storage.duration",
             "s",
@@ -53,10 +47,6 @@ public sealed class RegistryMetrics
             _bytesSent.Add(bytes);
         }
     }
-
-    public void UploadStarted() => _activeUploads.Add(1);
-
-    public void UploadEnded() => _activeUploads.Add(-1);
 
     /// <summary>Records one storage call that started at <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp()"/>).</summary>
     public void StorageCall(string operation, long startTimestamp, bool failed)

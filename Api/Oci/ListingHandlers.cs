@@ -5,7 +5,7 @@ using Registry.Grains;
 namespace Registry.Api.Oci;
 
 /// <summary>Tags list, catalog and referrers: answered from grain state, never by walking storage.</summary>
-public sealed class ListingHandlers(IGrainFactory grains, IOptions<RegistryOptions> options)
+public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> options)
 {
     private int MaxPage => options.Value.Limits.MaxPageSize;
 

@@ -4,7 +4,7 @@ using Registry.Api.Services;
 
 namespace Registry.Api.Oci;
 
-public sealed class ManifestHandlers(ManifestService manifests, IOptions<RegistryOptions> options)
+public sealed class ManifestHandlers(ManifestService manifests, IOptions<ApiOptions> options)
 {
     public async Task<IResult> GetAsync(HttpContext context, string name, string reference)
     {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Registry.Api.Observability;
 using Registry.Api.Oci;
 using Registry.Grains;
+using Registry.Silo;
 using Registry.Storage;
 
 namespace Registry.Api.Services;
@@ -17,7 +18,16 @@ public readonly record struct UploadStep(long Offset, OciError? Error);
 /// Chunk leases name this process by its co-hosted silo (<paramref name="silo"/>), so that when the
 /// process dies mid-chunk, the session lets another replica take the retried chunk.
 /// </remarks>
-public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHashes hashes, RegistryMetrics metrics, ILocalSiloDetails silo, ILogger<BlobService> logger)
+public sealed class BlobService(
+    IBlobStore store,
+    UploadStaging staging,
+    IGrainFactory grains,
+    UploadHashes hashes,
+    RegistryMetrics metrics,
+    UploadMetrics uploads,
+    ILocalSiloDetails silo,
+    TimeProvider time,
+    ILogger<BlobService> logger)
 {
     private readonly Action<long> _received = metrics.BytesReceived;
     private readonly Action<long> _sent = metrics.BytesSent;
@@ -29,8 +39,19 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
 
     public async Task<UploadStatus> StartUploadAsync(string name, string id)
     {
-        var status = await grains.GetGrain<IUploadSessionGrain>(id).Start(name);
-        metrics.UploadStarted();
+        await staging.CreateAsync(id, time.GetUtcNow(), CancellationToken.None);
+        UploadStatus status;
+        try
+        {
+            status = await grains.GetGrain<IUploadSessionGrain>(id).Start(name);
+        }
+        catch
+        {
+            await staging.DiscardAsync(id);
+            throw;
+        }
+
+        uploads.Started();
         return status;
     }
 
@@ -38,12 +59,12 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
     public async Task<OciError?> PutMonolithicAsync(string name, string digest, Stream body, CancellationToken ct)
     {
         var id = NewUploadId();
-        await store.CreateUploadAsync(id, DateTimeOffset.UtcNow, ct);
+        await staging.CreateAsync(id, time.GetUtcNow(), ct);
         try
         {
             using var hash = IncrementalHash.CreateHash(References.AlgorithmOf(digest));
             long length;
-            await using (var writer = await store.OpenUploadWriterAsync(id, 0, ct))
+            await using (var writer = await staging.OpenWriterAsync(id, 0, ct))
             {
                 length = await StreamCopier.CopyAsync(body, writer, hash, long.MaxValue - 1, _received, ct);
             }
@@ -52,7 +73,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
         }
         catch
         {
-            await store.DeleteUploadAsync(id, CancellationToken.None);
+            await staging.DiscardAsync(id);
             throw;
         }
     }
@@ -136,7 +157,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
                 await session.Cancel(name);
             }
 
-            metrics.UploadEnded();
+            uploads.Ended();
             return new UploadStep(length, result);
         }
         catch (UploadUnknownException)
@@ -163,7 +184,8 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
             return false;
         }
 
-        metrics.UploadEnded();
+        await staging.DiscardAsync(id);
+        uploads.Ended();
         return true;
     }
 
@@ -207,7 +229,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
 
     private async Task<long> WriteAsync(string id, long offset, Stream body, IncrementalHash hash, long? length, CancellationToken ct)
     {
-        await using var writer = await store.OpenUploadWriterAsync(id, offset, ct);
+        await using var writer = await staging.OpenWriterAsync(id, offset, ct);
         return await StreamCopier.CopyAsync(body, writer, hash, length ?? long.MaxValue - 1, _received, ct);
     }
 
@@ -216,7 +238,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
         var hash = IncrementalHash.CreateHash(algorithm);
         if (length > 0)
         {
-            await using var staged = await store.OpenUploadReaderAsync(id, length, ct);
+            await using var staged = await staging.OpenReaderAsync(id, length, ct);
             await StreamCopier.HashAsync(staged, hash, ct);
         }
 
@@ -229,11 +251,11 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
         if (!string.Equals(actual, digest, StringComparison.Ordinal))
         {
             Log.DigestMismatch(logger, name, id, digest, actual);
-            await store.DeleteUploadAsync(id, CancellationToken.None);
+            await staging.DiscardAsync(id);
             return OciErrorCode.DigestInvalid.WithDetail($"the uploaded content has digest {actual}");
         }
 
-        await store.CommitUploadAsync(id, length, digest, CancellationToken.None);
+        await staging.CommitAsync(id, length, digest);
         await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length);
         Log.BlobCommitted(logger, name, digest, length);
         return null;

@@ -10,7 +10,7 @@ namespace Registry.Api.Services;
 public sealed record StoredManifest(ManifestDescriptor Descriptor, ReadOnlyMemory<byte> Content);
 
 /// <summary>Manifest pushes and reads: bytes in blob storage (cached here), facts in the repository grain.</summary>
-public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOptions<RegistryOptions> options, TimeProvider time, ILogger<ManifestService> logger)
+public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOptions<ApiOptions> options, TimeProvider time, ILogger<ManifestService> logger)
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.Limits.ManifestCacheBytes });
 

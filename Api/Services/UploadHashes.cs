@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+using Registry.Silo;
 
 namespace Registry.Api.Services;
 
@@ -8,9 +10,16 @@ namespace Registry.Api.Services;
 /// leave the process, so a chunk that finds no entry at its offset (another process wrote the
 /// previous chunk, or this one restarted) rebuilds the hash from the staged bytes instead.
 /// </summary>
-public sealed class UploadHashes(TimeProvider time)
+/// <remarks>
+/// Entries of uploads idle past the upload expiry are dropped as new ones arrive (at most once a
+/// minute): the sweep that expires sessions may run in another process, so this one cleans its own.
+/// </remarks>
+public sealed class UploadHashes(TimeProvider time, IOptions<RegistryOptions> options)
 {
+    private static readonly TimeSpan CleanupInterval = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private long _nextCleanup;
 
     /// <summary>Takes the hash of an upload if it covers exactly <paramref name="offset"/> bytes.</summary>
     public IncrementalHash? Take(string uploadId, long offset)
@@ -31,7 +40,14 @@ public sealed class UploadHashes(TimeProvider time)
 
     public void Put(string uploadId, long offset, IncrementalHash hash)
     {
-        var entry = new Entry(offset, hash, time.GetUtcNow());
+        var now = time.GetUtcNow();
+        var due = Interlocked.Read(ref _nextCleanup);
+        if (now.UtcTicks >= due && Interlocked.CompareExchange(ref _nextCleanup, (now + CleanupInterval).UtcTicks, due) == due)
+        {
+            ForgetOlderThan(now - options.Value.Uploads.Expiry);
+        }
+
+        var entry = new Entry(offset, hash, now);
         _entries.AddOrUpdate(uploadId, entry, (_, old) =>
         {
             old.Hash.Dispose();
@@ -48,7 +64,7 @@ public sealed class UploadHashes(TimeProvider time)
     }
 
     /// <summary>Drops hashes of uploads untouched since <paramref name="cutoff"/>.</summary>
-    public void ForgetOlderThan(DateTimeOffset cutoff)
+    private void ForgetOlderThan(DateTimeOffset cutoff)
     {
         foreach (var (id, entry) in _entries)
         {
@@ -58,8 +74,6 @@ public sealed class UploadHashes(TimeProvider time)
             }
         }
     }
-
-    public int Count => _entries.Count;
 
     private sealed record Entry(long Offset, IncrementalHash Hash, DateTimeOffset Touched);
 }

@@ -68,6 +68,8 @@ public sealed class AzureClusterGrainTests(AzuriteFixture azurite, ITestOutputHe
         var content = Oci.RandomBytes(3000);
         var session = cluster.Client.GetGrain<IUploadSessionGrain>(id);
 
+        // The byte path stages, the session keeps the facts (as BlobService does).
+        await cluster.Store.CreateUploadAsync(id, DateTimeOffset.UtcNow, ct);
         await session.Start(name);
 
         // Leases are taken by a process that stays alive (the survivor), as a writing replica would be.

@@ -13,15 +13,13 @@ namespace Registry.Tests;
 
 /// <summary>
 /// Silos in this process (Orleans TestingHost, real TCP between them) composed by the registry's own
-/// <see cref="RegistrySiloExtensions.AddClusterRegistrySilo"/>: Azure Table membership, grain state in Azure
-/// Blob Storage, Azure Queue streams, all in Azurite; plus the <see cref="AzureBlobStore"/> that upload-session
-/// grains use. A fresh cluster with the same name over the same Azurite is a restart of the same registry.
+/// <see cref="RegistrySiloExtensions.AddRegistry"/> in cluster mode: Azure Table membership and reminders,
+/// grain state in Azure Blob Storage, Azure Queue streams, blob bytes in Azure Blob Storage, all in Azurite.
+/// A fresh cluster with the same name over the same Azurite is a restart of the same registry.
 /// </summary>
 public sealed class AzureTestCluster : IAsyncDisposable
 {
-    private const string ConnectionStringKey = "RegistryTest:ConnectionString";
-    private const string NameKey = "RegistryTest:Name";
-    private const string HistoryLimitKey = "RegistryTest:TagHistoryLimit";
+    private const string ConnectionStringKey = "Registry:Azure:ConnectionString";
 
     private AzureTestCluster(TestCluster cluster, AzureBlobStore store)
     {
@@ -50,11 +48,15 @@ public sealed class AzureTestCluster : IAsyncDisposable
         builder.Options.UseTestClusterMembership = false; // the registry's own Azure Table membership
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         builder.Options.ConfigureFileLogging = false;
+        builder.Properties["Registry:Mode"] = "Cluster";
         builder.Properties[ConnectionStringKey] = connectionString;
-        builder.Properties[NameKey] = name;
+        builder.Properties["Registry:Azure:Container"] = name;
+        builder.Properties["Registry:Cluster:ClusterId"] = name;
+        builder.Properties["Registry:Cluster:ServiceId"] = name;
+        builder.Properties["Registry:Cluster:AdvertisedAddress"] = IPAddress.Loopback.ToString();
         if (tagHistoryLimit is { } limit)
         {
-            builder.Properties[HistoryLimitKey] = limit.ToString(CultureInfo.InvariantCulture);
+            builder.Properties["Registry:Repositories:TagHistoryLimit"] = limit.ToString(CultureInfo.InvariantCulture);
         }
 
         builder.AddSiloBuilderConfigurator<RegistrySiloConfigurator>();
@@ -97,27 +99,17 @@ public sealed class AzureTestCluster : IAsyncDisposable
     private static AzureClients Azure(IConfiguration configuration)
         => AzureClients.Create(configuration[ConnectionStringKey], null, null, null);
 
-    /// <summary>What the registry's Api composes for cluster mode, minus HTTP (TestCluster gives the ports).</summary>
+    /// <summary>The registry's own silo composition; TestCluster chooses the ports.</summary>
     public sealed class RegistrySiloConfigurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {
-            var config = silo.Configuration;
-            var name = config[NameKey]!;
-            var azure = Azure(config);
-            var settings = new ClusterSettings(
-                name,
-                name,
-                int.Parse(config["Orleans:Endpoints:SiloPort"]!, CultureInfo.InvariantCulture),
-                int.Parse(config["Orleans:EndPoints:GatewayPort"] ?? "0", CultureInfo.InvariantCulture),
-                IPAddress.Loopback,
-                name + "-grains");
-            silo.AddClusterRegistrySilo(azure, settings);
-            silo.Services.AddSingleton<IBlobStore>(new AzureBlobStore(azure.Blobs.GetBlobContainerClient(name)));
-            if (config[HistoryLimitKey] is { } limit)
+            var ports = new Dictionary<string, string?>
             {
-                silo.Services.Configure<RepositoryGrainOptions>(o => o.TagHistoryLimit = int.Parse(limit, CultureInfo.InvariantCulture));
-            }
+                ["Registry:Cluster:SiloPort"] = silo.Configuration["Orleans:Endpoints:SiloPort"],
+                ["Registry:Cluster:GatewayPort"] = silo.Configuration["Orleans:EndPoints:GatewayPort"] ?? "0",
+            };
+            silo.AddRegistry(new ConfigurationBuilder().AddConfiguration(silo.Configuration).AddInMemoryCollection(ports).Build());
         }
     }
 

@@ -1,3 +1,4 @@
+using Registry.Silo;
 using Microsoft.Extensions.Options;
 using Registry.Api;
 

@@ -1,3 +1,4 @@
+using Registry.Grains;
 using System.Net;
 using Registry.Api.Services;
 
@@ -50,7 +51,7 @@ public sealed class InFlightChunkTests
         var patch = host.Client.SendAsync(HttpMethod.Patch, session.Location, body);
         await WaitUntilStagedAsync(host, session, patch);
 
-        Assert.Equal(1, await host.Service<UploadJanitor>().SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromDays(2), cts.Token));
+        Assert.Equal(1, await host.Service<IUploadSweeper>().SweepAsync(DateTimeOffset.UtcNow + TimeSpan.FromDays(2), cts.Token));
 
         body.Release();
         using (var response = await patch.WithinAsync())

@@ -26,7 +26,7 @@ public sealed class UploadExpiryTests
         Assert.True(Directory.Exists(staging));
         Assert.NotEmpty(StateFilesOf(host, session.Id));
 
-        var janitor = host.Service<UploadJanitor>();
+        var janitor = host.Service<IUploadSweeper>();
         Assert.Equal(0, await janitor.SweepAsync(DateTimeOffset.UtcNow + DefaultExpiry - TimeSpan.FromHours(1), cts.Token));
         using (var alive = await session.GetAsync())
         {
@@ -81,7 +81,7 @@ public sealed class UploadExpiryTests
 
         // The cutoff falls between the two starts.
         var cutoff = olderStart + ((youngerStart - olderStart) / 2);
-        Assert.Equal(1, await host.Service<UploadJanitor>().SweepAsync(cutoff + DefaultExpiry, cts.Token));
+        Assert.Equal(1, await host.Service<IUploadSweeper>().SweepAsync(cutoff + DefaultExpiry, cts.Token));
 
         using (var gone = await older.GetAsync())
         {
@@ -118,7 +118,7 @@ public sealed class UploadExpiryTests
         var session = await UploadSession.StartAsync(host.Client, name);
         await session.PatchOkAsync(Oci.RandomBytes(100), 0, 100);
         var started = DateTimeOffset.UtcNow;
-        var janitor = host.Service<UploadJanitor>();
+        var janitor = host.Service<IUploadSweeper>();
 
         Assert.Equal(0, await janitor.SweepAsync(started + TimeSpan.FromSeconds(30), cts.Token));
         using (var alive = await session.GetAsync())
@@ -153,7 +153,7 @@ public sealed class UploadExpiryTests
         var recent = Guid.NewGuid().ToString("N");
         await store.CreateUploadAsync(recent, DateTimeOffset.UtcNow, cts.Token);
 
-        Assert.Equal(1, await host.Service<UploadJanitor>().SweepAsync(DateTimeOffset.UtcNow, cts.Token));
+        Assert.Equal(1, await host.Service<IUploadSweeper>().SweepAsync(DateTimeOffset.UtcNow, cts.Token));
 
         Assert.False(Directory.Exists(Path.Combine(host.DataDirectory, "uploads", orphan)));
         Assert.True(Directory.Exists(Path.Combine(host.DataDirectory, "uploads", recent)));
@@ -184,7 +184,7 @@ public sealed class UploadExpiryTests
                 await status.AssertErrorAsync(HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
             }
 
-            Assert.Equal(1, await host.Service<UploadJanitor>().SweepAsync(DateTimeOffset.UtcNow + DefaultExpiry + TimeSpan.FromHours(1), cts.Token));
+            Assert.Equal(1, await host.Service<IUploadSweeper>().SweepAsync(DateTimeOffset.UtcNow + DefaultExpiry + TimeSpan.FromHours(1), cts.Token));
             Assert.False(Directory.Exists(Path.Combine(host.DataDirectory, "uploads", session.Id)));
             Assert.Empty(StateFilesOf(host, session.Id));
         }

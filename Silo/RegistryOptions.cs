@@ -1,0 +1,123 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace Registry.Silo;
+
+/// <summary>
+/// What a silo of the registry needs from the <c>Registry</c> configuration section (environment:
+/// <c>Registry__Name</c>); the HTTP host binds its own settings from the same section.
+/// </summary>
+public sealed partial class RegistryOptions : IValidatableObject
+{
+    public const string Section = "Registry";
+
+    /// <summary>Embedded: one process, filesystem. Cluster: many replicas sharing Azure Storage.</summary>
+    public RegistryMode Mode { get; set; } = RegistryMode.Embedded;
+
+    /// <summary>Where blobs, uploads and grain state live. Relative paths are taken from the working directory.</summary>
+    [Required(AllowEmptyStrings = false, ErrorMessage = "Registry:DataDirectory is empty: set it to a writable directory, e.g. Registry__DataDirectory=/var/lib/registry.")]
+    public string DataDirectory { get; set; } = "data";
+
+    public AzureStorageOptions Azure { get; set; } = new();
+
+    /// <summary>The <c>Registry:Cluster</c> section: how silos find each other.</summary>
+    [ValidateObjectMembers]
+    public SiloOptions Cluster { get; set; } = new();
+
+    [ValidateObjectMembers]
+    public UploadOptions Uploads { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Mode != RegistryMode.Cluster)
+        {
+            yield break;
+        }
+
+        if (string.IsNullOrWhiteSpace(Azure.ConnectionString) && Azure.BlobServiceUri is null)
+        {
+            yield return new ValidationResult("Registry:Mode is Cluster but no Azure Storage is configured: set Registry:Azure:ConnectionString, or Registry:Azure:BlobServiceUri (https://<account>.blob.core.windows.net) to use DefaultAzureCredential.");
+        }
+
+        if (!ContainerName().IsMatch(Azure.Container))
+        {
+            yield return new ValidationResult($"Registry:Azure:Container '{Azure.Container}' is not a valid container name: use 3-41 lowercase letters, digits and single hyphens.");
+        }
+
+        if (Cluster.AdvertisedAddress is { Length: > 0 } address && !IPAddress.TryParse(address, out _))
+        {
+            yield return new ValidationResult($"Registry:Cluster:AdvertisedAddress '{address}' is not an IP address: set it to the pod IP (downward API status.podIP).");
+        }
+
+        if (string.IsNullOrWhiteSpace(Cluster.ClusterId) || string.IsNullOrWhiteSpace(Cluster.ServiceId))
+        {
+            yield return new ValidationResult("Registry:Cluster:ClusterId and Registry:Cluster:ServiceId must not be empty.");
+        }
+    }
+
+    /// <summary>Leaves room for the <c>-grains-events-N</c> suffixes of the derived containers and queues.</summary>
+    [GeneratedRegex("^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,40}$")]
+    private static partial Regex ContainerName();
+}
+
+public enum RegistryMode
+{
+    Embedded,
+    Cluster,
+}
+
+/// <summary>Azure Storage of cluster mode: a connection string, or service URIs with DefaultAzureCredential.</summary>
+public sealed class AzureStorageOptions
+{
+    public string? ConnectionString { get; set; }
+
+    public Uri? BlobServiceUri { get; set; }
+
+    /// <summary>Defaults to the blob URI with <c>.blob.</c> replaced by <c>.table.</c>.</summary>
+    public Uri? TableServiceUri { get; set; }
+
+    /// <summary>Defaults to the blob URI with <c>.blob.</c> replaced by <c>.queue.</c>.</summary>
+    public Uri? QueueServiceUri { get; set; }
+
+    /// <summary>The container for blob bytes; grain state goes to <c>{Container}-grains</c>.</summary>
+    public string Container { get; set; } = "registry";
+
+    public string StateContainer => Container + "-grains";
+}
+
+/// <summary>The <c>Registry:Cluster</c> section (named apart from Orleans' own <c>ClusterOptions</c>).</summary>
+public sealed class SiloOptions
+{
+    /// <summary>Replicas with the same ClusterId and ServiceId form one cluster.</summary>
+    public string ClusterId { get; set; } = "registry";
+
+    public string ServiceId { get; set; } = "registry";
+
+    /// <summary>The address other silos reach this one at (the pod IP); unset: the host's first address.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>The silo-to-silo port; 0 (the default) picks a free loopback port in embedded mode and 11111 in cluster mode.</summary>
+    [Range(0, 65535, ErrorMessage = "Registry:Cluster:SiloPort {0} is not a port: use 0 (the mode's default) or 1-65535.")]
+    public int SiloPort { get; set; }
+
+    /// <summary>The Orleans gateway port for external clients; 0 (the default) opens none.</summary>
+    [Range(0, 65535, ErrorMessage = "Registry:Cluster:GatewayPort is not a port: use 0 (none) or 1-65535.")]
+    public int GatewayPort { get; set; }
+}
+
+public sealed class UploadOptions
+{
+    /// <summary>An upload session not finished within this time is deleted with its staged bytes.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00", ErrorMessage = "Registry:Uploads:Expiry must be a positive duration such as 24:00:00.")]
+    public TimeSpan Expiry { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How often expired upload sessions are looked for, once per cluster (at least every minute: an Orleans reminder).</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00", ErrorMessage = "Registry:Uploads:SweepInterval must be a duration of at least 00:01:00 (a reminder's shortest period), such as 01:00:00.")]
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes for its attributes.</summary>
+[OptionsValidator]
+public sealed partial class RegistryOptionsValidator : IValidateOptions<RegistryOptions>;

@@ -1,0 +1,23 @@
+using System.Diagnostics.Metrics;
+using Registry.Grains;
+
+namespace Registry.Silo;
+
+/// <summary>Upload sessions in progress (<c>registry.uploads.active</c>), counted by the processes that start, end and expire them.</summary>
+public sealed class UploadMetrics
+{
+    private readonly UpDownCounter<long> _active;
+
+    public UploadMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(RegistryTelemetry.MeterName);
+        _active = meter.CreateUpDownCounter<long>(
+            "registry.uploads.active",
+            "{session}",
+            "Upload sessions started through this process minus those finished, cancelled or expired through it; sum over replicas for the cluster's count.");
+    }
+
+    public void Started() => _active.Add(1);
+
+    public void Ended() => _active.Add(-1);
+}
