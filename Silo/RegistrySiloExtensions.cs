@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Serialization;
@@ -25,6 +26,11 @@ public static class RegistrySiloExtensions
     {
         RegistryOptions? options = null;
         builder.UseOrleans(silo => options = silo.AddRegistry(builder.Configuration));
+
+        // Orleans' watchdog starts its stall check before it stamps the first participant check, so
+        // every start warns of a stall as long as the machine's uptime. Stalls the local health
+        // monitor acts on are still logged (Orleans.Runtime.MembershipService), and errors here too.
+        builder.Logging.AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error);
         return options!;
     }
 

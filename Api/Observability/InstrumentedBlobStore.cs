@@ -10,8 +10,6 @@ namespace Registry.Api.Observability;
 /// </summary>
 public sealed class InstrumentedBlobStore(IBlobStore inner, RegistryMetrics metrics) : IBlobStore
 {
-    public IBlobStore Inner => inner;
-
     public Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
         => TimeAsync("get_size", () => inner.GetSizeAsync(digest, cancellationToken));
 

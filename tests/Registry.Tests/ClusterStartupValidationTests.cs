@@ -1,6 +1,6 @@
-using Registry.Silo;
 using Microsoft.Extensions.Options;
 using Registry.Api;
+using Registry.Silo;
 
 namespace Registry.Tests;
 

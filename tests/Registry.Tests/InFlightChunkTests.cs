@@ -1,6 +1,6 @@
-using Registry.Grains;
 using System.Net;
 using Registry.Api.Services;
+using Registry.Grains;
 
 namespace Registry.Tests;
 

@@ -55,6 +55,26 @@ public sealed class RegistryProcess : IAsyncDisposable
     public static async Task<RegistryProcess> StartAsync(string connectionString, string clusterId, int? httpPort = null, int? siloPort = null, params (string Key, string Value)[] settings)
     {
         var http = httpPort ?? Azurite.FreePort();
+        var process = Start("Registry.Api.dll", connectionString, clusterId, http, siloPort, settings);
+        try
+        {
+            await process.WaitUntilServingAsync(TimeSpan.FromSeconds(90));
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+
+        return process;
+    }
+
+    /// <summary>Starts a headless cluster-mode silo (<c>dotnet Registry.Silo.dll</c>: grains, no HTTP); it joins on its own time.</summary>
+    public static RegistryProcess StartHeadlessSilo(string connectionString, string clusterId, params (string Key, string Value)[] settings)
+        => Start("Registry.Silo.dll", connectionString, clusterId, httpPort: 0, siloPort: null, settings);
+
+    private static RegistryProcess Start(string assembly, string connectionString, string clusterId, int httpPort, int? siloPort, (string Key, string Value)[] settings)
+    {
         var silo = siloPort ?? Azurite.FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
@@ -63,10 +83,10 @@ public sealed class RegistryProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Registry.Api.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         var env = start.Environment;
         env["Registry__Mode"] = "Cluster";
-        env["Registry__Listen"] = $"http://127.0.0.1:{http}";
+        env["Registry__Listen"] = $"http://127.0.0.1:{httpPort}";
         env["Registry__Azure__ConnectionString"] = connectionString;
         env["Registry__Azure__Container"] = clusterId;
         env["Registry__Cluster__ClusterId"] = clusterId;
@@ -80,18 +100,7 @@ public sealed class RegistryProcess : IAsyncDisposable
             env[key] = value;
         }
 
-        var process = new RegistryProcess(Process.Start(start)!, http, silo);
-        try
-        {
-            await process.WaitUntilServingAsync(TimeSpan.FromSeconds(90));
-        }
-        catch
-        {
-            await process.DisposeAsync();
-            throw;
-        }
-
-        return process;
+        return new RegistryProcess(Process.Start(start)!, httpPort, silo);
     }
 
     /// <summary>Ends the process at once, as <c>kill -9</c> does: no shutdown, no goodbye to the cluster.</summary>
