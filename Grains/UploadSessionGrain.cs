@@ -20,7 +20,7 @@ public sealed class UploadSessionState
 }
 
 public sealed class UploadSessionGrain(
-    [PersistentState(RegistryStorage.UploadState, RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
+    [PersistentState(GrainStorageNames.UploadState, GrainStorageNames.Provider)] IPersistentState<UploadSessionState> state,
     IBlobStore store,
     IClusterMembershipService membership,
     TimeProvider time) : Grain, IUploadSessionGrain

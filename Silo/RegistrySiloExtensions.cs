@@ -23,8 +23,8 @@ public static class RegistrySiloExtensions
         silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: 0);
         silo.AddRegistryDefaults();
         silo.Services.AddKeyedSingleton<IGrainStorage>(
-            RegistryStorage.Name,
-            (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { RegistryStorage.UploadState }));
+            GrainStorageNames.Provider,
+            (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { GrainStorageNames.UploadState }));
         silo.AddMemoryGrainStorage("PubSubStore");
 
         // A consumer that fell behind gets everything queued for it in one delivery (the event log
@@ -70,7 +70,7 @@ public static class RegistrySiloExtensions
             }
         });
         silo.UseAzureStorageClustering(o => o.TableServiceClient = azure.Tables);
-        silo.AddAzureBlobGrainStorage(RegistryStorage.Name, (OptionsBuilder<AzureBlobStorageOptions> options) => options.Configure<Serializer>((o, serializer) =>
+        silo.AddAzureBlobGrainStorage(GrainStorageNames.Provider, (OptionsBuilder<AzureBlobStorageOptions> options) => options.Configure<Serializer>((o, serializer) =>
         {
             o.BlobServiceClient = azure.Blobs;
             o.ContainerName = cluster.StateContainer;

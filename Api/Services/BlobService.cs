@@ -184,6 +184,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
             return false;
         }
 
+        OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
         await grains.GetGrain<IRepositoryGrain>(name).MountBlob(digest, length, from);
         Log.BlobMounted(logger, name, digest, from);
         return true;
@@ -234,6 +235,7 @@ public sealed class BlobService(IBlobStore store, IGrainFactory grains, UploadHa
         }
 
         await store.CommitUploadAsync(id, length, digest, CancellationToken.None);
+        OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
         await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length);
         Log.BlobCommitted(logger, name, digest, length);
         return null;
