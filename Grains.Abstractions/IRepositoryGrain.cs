@@ -18,21 +18,21 @@ public interface IRepositoryGrain : IGrainWithStringKey
     /// What <see cref="PutManifest"/> would refuse the manifest for right now (a missing blob or
     /// child manifest), or null; lets a push store the manifest's bytes only when they may be kept.
     /// </summary>
-    [ReadOnly, Alias("check-manifest")]
+    [Alias("check-manifest")]
     ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push);
 
-    [ReadOnly, Alias("resolve-tag")]
+    [Alias("resolve-tag")]
     ValueTask<ManifestDescriptor?> ResolveTag(string tag);
 
-    [ReadOnly, Alias("get-manifest")]
+    [Alias("get-manifest")]
     ValueTask<ManifestDescriptor?> GetManifest(string digest);
 
-    /// <summary>A page of the tags list, as the OCI response body; null when the repository is unknown.</summary>
-    [ReadOnly, Alias("list-tags-json")]
+    /// <summary>A page of the tags list; null when the repository is unknown.</summary>
+    [Alias("list-tags")]
     ValueTask<TagsListing?> ListTags(string? last, int limit);
 
     /// <summary>The acknowledged writes of a tag, newest first.</summary>
-    [ReadOnly, Alias("tag-history")]
+    [Alias("tag-history")]
     ValueTask<IReadOnlyList<TagHistoryEntry>> GetTagHistory(string tag);
 
     [Alias("delete-tag")]
@@ -51,20 +51,20 @@ public interface IRepositoryGrain : IGrainWithStringKey
     Task MountBlob(string digest, long size, string? from);
 
     /// <summary>The size of a blob this repository may serve, or null.</summary>
-    [ReadOnly, Alias("blob-size")]
+    [Alias("blob-size")]
     ValueTask<long?> GetBlobSize(string digest);
 
     [Alias("unlink-blob")]
     Task<bool> UnlinkBlob(string digest);
 
-    [ReadOnly, Alias("referrers")]
+    [Alias("referrers")]
     ValueTask<IReadOnlyList<Referrer>> GetReferrers(string subject, string? artifactType);
 
     /// <summary>
     /// How many events the outbox holds: of durable changes and not yet published, or (where the
     /// outbox waits for acknowledgements) published and not yet acknowledged by every consumer.
     /// </summary>
-    [ReadOnly, Alias("outbox-length")]
+    [Alias("outbox-length")]
     ValueTask<int> GetOutboxLength();
 
     /// <summary>

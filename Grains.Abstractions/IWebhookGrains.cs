@@ -25,7 +25,7 @@ public interface IWebhookQueueGrain : IGrainWithStringKey
     [OneWay, Alias("wake")]
     Task Wake();
 
-    [ReadOnly, Alias("status")]
+    [Alias("status")]
     ValueTask<WebhookQueueStatus> GetStatus();
 }
 
@@ -55,7 +55,7 @@ public interface IWebhookDirectoryGrain : IGrainWithIntegerKey
     [Alias("wake")]
     Task<int> Wake();
 
-    [ReadOnly, Alias("list")]
+    [Alias("list")]
     ValueTask<IReadOnlyList<string>> List();
 }
 

@@ -46,35 +46,14 @@ public sealed record NamePage(
     [property: Id(1)] bool More);
 
 /// <summary>
-/// One page of a repository's tags list in its wire form (<c>{"name":…,"tags":[…]}</c>), rendered
-/// once by the repository grain and reused until its tags change, plus the last tag of the page when
-/// more follow (for the <c>Link</c> header).
+/// One page of a repository's tags list, plus the last tag of the page when more follow (for the
+/// <c>Link</c> header). The repository grain returns the same object for the same page until its
+/// tags change, so the HTTP host can render it once.
 /// </summary>
-[GenerateSerializer, Immutable, Alias("registry.tags-listing")]
+[GenerateSerializer, Immutable, Alias("registry.tags-page")]
 public sealed record TagsListing(
-    [property: Id(0)] byte[] Json,
-    [property: Id(1)] string? NextLast)
-{
-    public static TagsListing Render(string repository, NamePage page)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + (page.Names.Count * 16));
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("name", repository);
-            json.WriteStartArray("tags");
-            foreach (var name in page.Names)
-            {
-                json.WriteStringValue(name);
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        return new TagsListing(buffer.WrittenSpan.ToArray(), page.More && page.Names.Count > 0 ? page.Names[^1] : null);
-    }
-}
+    [property: Id(0)] IReadOnlyList<string> Tags,
+    [property: Id(1)] string? NextLast);
 
 [GenerateSerializer, Immutable, Alias("registry.referrer")]
 public sealed record Referrer(

@@ -15,7 +15,7 @@ public sealed record RegistryEvent(
     [property: Id(3)] EventTarget Target,
     [property: Id(4)] EventRequest Request,
     [property: Id(5)] string? Actor,
-    [property: Id(6)] EventSource Source,
+    [property: Id(6)] EventSourceReplica Source,
     [property: Id(7)] long Generation)
 {
     public const string Push = "push";
@@ -51,13 +51,13 @@ public sealed record EventRequest(
     public static readonly EventRequest None = new("", "", "", "", "");
 }
 
-/// <summary>The registry replica that served the request.</summary>
+/// <summary>The registry replica that served the request (an event's <c>source</c>).</summary>
 [GenerateSerializer, Immutable, Alias("registry.event-source")]
-public sealed record EventSource(
+public sealed record EventSourceReplica(
     [property: Id(0)] string Addr,
     [property: Id(1)] string InstanceId)
 {
-    public static readonly EventSource None = new("", "");
+    public static readonly EventSourceReplica None = new("", "");
 }
 
 /// <summary>Who and what caused a change; travels from the HTTP host to the grains in the Orleans request context.</summary>
@@ -65,11 +65,18 @@ public sealed record EventSource(
 public sealed record ChangeOrigin(
     [property: Id(0)] EventRequest Request,
     [property: Id(1)] string? Actor,
-    [property: Id(2)] EventSource Source)
+    [property: Id(2)] EventSourceReplica Source)
 {
     public const string ContextKey = "registry.origin";
 
-    public static ChangeOrigin Current => Orleans.Runtime.RequestContext.Get(ContextKey) as ChangeOrigin ?? new(EventRequest.None, null, EventSource.None);
+    /// <summary>
+    /// The URL of what the change adds (the pushed manifest or blob), as the HTTP host names it:
+    /// the event's <c>target.url</c>. Grains copy it and never build URLs themselves.
+    /// </summary>
+    [Id(3)]
+    public string? TargetUrl { get; init; }
+
+    public static ChangeOrigin Current => Orleans.Runtime.RequestContext.Get(ContextKey) as ChangeOrigin ?? new(EventRequest.None, null, EventSourceReplica.None);
 }
 
 /// <summary>The Orleans streams that carry <see cref="RegistryEvent"/>s.</summary>
@@ -81,6 +88,9 @@ public static class RegistryStreams
     /// <summary>Every event of the registry: namespace <c>registry</c>, key <c>all</c>.</summary>
     public static StreamId All => StreamId.Create("registry", "all");
 
-    /// <summary>The events of one namespace: namespace <c>registry-ns</c>, key = the namespace ("" is written "_").</summary>
-    public static StreamId OfNamespace(string ns) => StreamId.Create("registry-ns", ns.Length == 0 ? "_" : ns);
+    /// <summary>The stream namespace of <see cref="OfNamespace"/>, which its consumers subscribe to implicitly.</summary>
+    public const string NamespaceStreamNamespace = "registry-ns";
+
+    /// <summary>The events of one namespace: namespace <see cref="NamespaceStreamNamespace"/>, key = the namespace ("" is written "_").</summary>
+    public static StreamId OfNamespace(string ns) => StreamId.Create(NamespaceStreamNamespace, ns.Length == 0 ? "_" : ns);
 }

@@ -10,7 +10,7 @@ public sealed class CatalogState
 }
 
 public sealed class CatalogGrain(
-    [PersistentState("catalog", RegistryStorage.Name)] IPersistentState<CatalogState> state) : Grain, ICatalogGrain
+    [PersistentState("catalog", GrainStorageNames.Provider)] IPersistentState<CatalogState> state) : Grain, ICatalogGrain
 {
     public async Task Add(string repository)
     {

@@ -59,12 +59,9 @@ public sealed class EventSegment
 /// waits for it (<see cref="EventOutboxOptions.AwaitAcknowledgements"/>), a stored event, or a
 /// duplicate of one, is then acknowledged to its repository.
 /// </summary>
-[ImplicitStreamSubscription(NamespaceStream)]
+[ImplicitStreamSubscription(RegistryStreams.NamespaceStreamNamespace)]
 public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
 {
-    /// <summary>The stream namespace of <see cref="RegistryStreams.OfNamespace"/>.</summary>
-    public const string NamespaceStream = "registry-ns";
-
     private const string SegmentStateName = "registry-event-segment";
     private const int MaxPage = 1000;
     private const int CachedSegments = 4;
@@ -89,7 +86,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
     private bool _failed;
 
     public NamespaceEventLogGrain(
-        [PersistentState("eventlog", RegistryStorage.Name)] IPersistentState<EventLogState> state,
+        [PersistentState("eventlog", GrainStorageNames.Provider)] IPersistentState<EventLogState> state,
         IOptions<EventLogOptions> options,
         IOptions<EventOutboxOptions> outbox,
         ILogger<NamespaceEventLogGrain> logger)
@@ -110,7 +107,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(RegistryStorage.Name);
+        _storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(GrainStorageNames.Provider);
 
         // Long polls end when the host stops, so they never hold up its shutdown.
         if (ServiceProvider.GetService<IHostApplicationLifetime>() is { } lifetime)
@@ -136,7 +133,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
             _recent.Add(e.Event.Id);
         }
 
-        var stream = this.GetStreamProvider(RegistryStreams.Provider).GetStream<RegistryEvent>(StreamId.Create(NamespaceStream, Key));
+        var stream = this.GetStreamProvider(RegistryStreams.Provider).GetStream<RegistryEvent>(StreamId.Create(RegistryStreams.NamespaceStreamNamespace, Key));
         await stream.SubscribeAsync(OnNextBatchAsync);
     }
 
@@ -235,7 +232,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
                 // retried on a fresh activation, which numbers the events again from what is stored.
                 _failed = true;
                 DeactivateOnIdle();
-                EventLogLog.WriteFailed(_logger, ex, Key);
+                NamespaceEventLogLog.WriteFailed(_logger, ex, Key);
                 throw;
             }
 
@@ -298,7 +295,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
             catch (Exception ex)
             {
                 // Harmless: nothing names the segment any more; it only takes space.
-                EventLogLog.SegmentDeleteFailed(_logger, ex, Key, segment.Number);
+                NamespaceEventLogLog.SegmentDeleteFailed(_logger, ex, Key, segment.Number);
             }
         }
     }
@@ -365,7 +362,7 @@ public sealed class NamespaceEventLogGrain : Grain, INamespaceEventLogGrain
     }
 }
 
-internal static partial class EventLogLog
+internal static partial class NamespaceEventLogLog
 {
     [LoggerMessage(1, LogLevel.Error, "The event log of namespace '{Namespace}' could not write an event; it reactivates and the event is redelivered")]
     public static partial void WriteFailed(ILogger logger, Exception exception, string @namespace);

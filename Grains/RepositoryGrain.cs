@@ -9,93 +9,51 @@ namespace Registry.Grains;
 /// <remarks>
 /// Reentrant so that concurrent mutations share state writes (<see cref="GroupCommit"/>). Every method
 /// validates and applies its change synchronously, within one turn, before its first await; so each
-/// change is atomic, and none is acknowledged before a write that includes it has completed.
-/// <para>
-/// The outbox: each change writes its event into the state with the change, and the event is
-/// published from there. Where the stream is durable (cluster mode) an event leaves the outbox once
-/// published. Where it is not (embedded mode's memory streams, <see cref="EventOutboxOptions.AwaitAcknowledgements"/>),
-/// it stays until every durable consumer has stored it and acknowledged it (<see cref="EventsPersisted"/>,
-/// one-way); a new activation publishes everything still in the outbox again. Either way removals
-/// are not written on their own: they ride along with the next state write, or a deferred one
-/// (<see cref="EventOutboxOptions.TrimDelay"/>), so the push path gains no write and no call.
-/// </para>
+/// change is atomic, and none is acknowledged before a write that includes it has completed. Each
+/// change's event goes into the state with it and is published from there (<see cref="EventOutbox"/>).
 /// </remarks>
 [Reentrant]
 public sealed class RepositoryGrain : Grain, IRepositoryGrain
 {
+    private const string BlobMediaType = "application/octet-stream";
+
     private readonly IPersistentState<RepositoryState> _state;
     private readonly IOptions<RepositoryGrainOptions> _options;
-    private readonly EventOutboxOptions _outbox;
-    private readonly EventOutboxMetrics _metrics;
     private readonly TimeProvider _time;
+    private readonly IRepositoryFaults? _faults;
     private readonly GroupCommit _commit;
-    private readonly ILogger<RepositoryGrain> _logger;
+    private readonly EventOutbox _outbox;
     private string[]? _sortedTags;
     private (string? Last, int Limit, TagsListing Listing)? _lastListing;
+    private IAsyncStream<RegistryEvent>? _allEvents;
+    private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
-    /// <summary>The last event sequence number included in a completed state write.</summary>
-    private long _durableSequence;
-
-    /// <summary>The last outbox sequence number this activation handed to the streams.</summary>
-    private long _publishedSequence;
-
-    /// <summary>Published events that wait for acknowledgements, by id (only when <see cref="EventOutboxOptions.Awaited"/> is not none).</summary>
-    private readonly Dictionary<string, AwaitedEvent> _awaiting = new(StringComparer.Ordinal);
-
-    /// <summary>Counts removals from the outbox; <see cref="_storedTrims"/> is the count the last completed write included.</summary>
-    private long _trims;
-    private long _storedTrims;
-
-    /// <summary>The deferred trim write and age check, while something waits for either.</summary>
-    private IGrainTimer? _outboxTimer;
-
-    private Task? _publishing;
-
+    /// <param name="faults">A test host's crash points; production registers none.</param>
     public RepositoryGrain(
-        [PersistentState("repository", RegistryStorage.Name)] IPersistentState<RepositoryState> state,
+        [PersistentState("repository", GrainStorageNames.Provider)] IPersistentState<RepositoryState> state,
         IOptions<RepositoryGrainOptions> options,
         IOptions<EventOutboxOptions> outbox,
         EventOutboxMetrics metrics,
         TimeProvider time,
-        ILogger<RepositoryGrain> logger)
+        ILogger<RepositoryGrain> logger,
+        IRepositoryFaults? faults = null)
     {
-        _logger = logger;
         _state = state;
         _options = options;
-        _outbox = outbox.Value;
-        _metrics = metrics;
         _time = time;
+        _faults = faults;
         _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
+        _outbox = new EventOutbox(this.GetPrimaryKeyString(), () => _state.State, _commit.CommitAsync, PublishAsync, StartTimer, outbox.Value, metrics, time, logger);
     }
 
     private RepositoryState S => _state.State;
 
     private string Name => this.GetPrimaryKeyString();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        // Everything loaded is durable. What is in the outbox may not have reached its consumers (a
-        // crash before the publish, or, with memory streams, before the consumers stored it): it
-        // all goes out now, and consumers drop the ids they have.
-        _durableSequence = S.EventSequence;
-        await PublishAsync();
-    }
+    public override Task OnActivateAsync(CancellationToken cancellationToken) => _outbox.ActivateAsync();
 
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        if (_trims != _storedTrims && reason.ReasonCode != DeactivationReasonCode.ApplicationError)
-        {
-            try
-            {
-                await _commit.CommitAsync();
-            }
-            catch (Exception e)
-            {
-                // Harmless: the published events stay in the stored outbox and go out once more.
-                RepositoryLog.OutboxTrimFailed(_logger, e, Name);
-            }
-        }
-    }
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+        => reason.ReasonCode == DeactivationReasonCode.ApplicationError ? Task.CompletedTask : _outbox.FlushAsync();
 
     public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(Refusal(push));
 
@@ -134,7 +92,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             }
         }
 
-        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag, "manifests");
+        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag);
         await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
     }
@@ -181,14 +139,15 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
 
         // Clients page through the same list again and again (pulls resolve tags, CI polls): the
-        // last page rendered is kept until the tags change.
+        // last page is kept until the tags change, and returned as the same object.
         if (_lastListing is { } cached && cached.Limit == limit && string.Equals(cached.Last, last, StringComparison.Ordinal))
         {
             return ValueTask.FromResult<TagsListing?>(cached.Listing);
         }
 
         _sortedTags ??= S.Tags.Keys.Order(StringComparer.Ordinal).ToArray();
-        var listing = TagsListing.Render(Name, Paging.Page(_sortedTags, last, limit));
+        var page = Paging.Page(_sortedTags, last, limit);
+        var listing = new TagsListing(page.Names, page.More && page.Names.Count > 0 ? page.Names[^1] : null);
         _lastListing = (last, limit, listing);
         return ValueTask.FromResult<TagsListing?>(listing);
     }
@@ -211,7 +170,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         TagsChanged();
         S.Generation++;
         var manifest = S.Manifests.GetValueOrDefault(removed.Digest);
-        Emit(RegistryEvent.Delete, manifest?.MediaType, removed.Digest, manifest?.Size ?? 0, tag, null);
+        Emit(RegistryEvent.Delete, manifest?.MediaType, removed.Digest, manifest?.Size ?? 0, tag);
         await SaveAndPublishAsync();
         return true;
     }
@@ -239,7 +198,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
 
         S.Generation++;
-        Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null, null);
+        Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
         await SaveAndPublishAsync();
         return true;
     }
@@ -258,7 +217,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return false;
         }
 
-        Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null, null);
+        Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null);
         await SaveAndPublishAsync();
         return true;
     }
@@ -278,58 +237,13 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return ValueTask.FromResult(referrers);
     }
 
-    public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(S.Outbox.Count);
+    public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(_outbox.Count);
 
     public Task EventsPersisted(EventConsumers consumer, IReadOnlyList<string> eventIds)
     {
-        var awaited = _outbox.Awaited;
-        var removed = 0;
-        foreach (var id in eventIds)
-        {
-            if (!_awaiting.TryGetValue(id, out var waiting))
-            {
-                // Acknowledged already, dropped, or from an earlier activation's publish: this one
-                // publishes it again (if still in the outbox) and the consumer acknowledges that.
-                continue;
-            }
-
-            waiting.Acknowledged |= consumer;
-            if ((waiting.Acknowledged & awaited) != awaited)
-            {
-                continue;
-            }
-
-            _awaiting.Remove(id);
-            var index = S.Outbox.FindIndex(e => e.Sequence == waiting.Sequence);
-            if (index >= 0)
-            {
-                S.Outbox.RemoveAt(index);
-                removed++;
-            }
-        }
-
-        if (removed > 0)
-        {
-            Trimmed();
-        }
-
+        _outbox.Acknowledge(consumer, eventIds);
         return Task.CompletedTask;
     }
-
-    private const string BlobMediaType = "application/octet-stream";
-    private const int PublishBatchSize = 32;
-
-    private static readonly string? Failpoint = Environment.GetEnvironmentVariable("REGISTRY_FAILPOINT");
-
-    /// <summary>Set REGISTRY_FAILPOINT=after-state-write to die between a durable write and its publish (tests).</summary>
-    private static readonly bool CrashAfterStateWrite = Failpoint == "after-state-write";
-
-    /// <summary>
-    /// Set REGISTRY_FAILPOINT=after-publish to die once a change's event is handed to the streams and
-    /// the outbox as it then is has been written, before consumers can have stored the event (tests).
-    /// The write stands for the next change's, which would carry a removal of the published event.
-    /// </summary>
-    private static readonly bool CrashAfterPublish = Failpoint == "after-publish";
 
     private async Task AddBlobAsync(string digest, long size, string action, string? from)
     {
@@ -338,20 +252,19 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return;
         }
 
-        Emit(action, BlobMediaType, digest, size, null, "blobs", from);
+        Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();
     }
 
-    /// <summary>Puts the event of a change into the outbox, in the same turn as the change.</summary>
-    private void Emit(string action, string? mediaType, string? digest, long size, string? tag, string? urlKind, string? from = null)
+    /// <summary>
+    /// Puts the event of a change into the outbox, in the same turn as the change. Who caused it,
+    /// and the URL of its target, come from the HTTP host (<see cref="ChangeOrigin"/>).
+    /// </summary>
+    private void Emit(string action, string? mediaType, string? digest, long size, string? tag, string? from = null)
     {
         var origin = ChangeOrigin.Current;
-        var url = urlKind is not null && digest is not null && origin.Request.Host.Length > 0
-            ? $"http://{origin.Request.Host}/v2/{Name}/{urlKind}/{digest}"
-            : null;
-        var target = new EventTarget(mediaType, digest, size, Name, from, url, tag);
-        var @event = new RegistryEvent(Guid.NewGuid().ToString("N"), _time.GetUtcNow(), action, target, origin.Request, origin.Actor, origin.Source, S.Generation);
-        S.Outbox.Add(new OutboxEntry(++S.EventSequence, @event));
+        var target = new EventTarget(mediaType, digest, size, Name, from, origin.TargetUrl, tag);
+        _outbox.Add(new RegistryEvent(Guid.NewGuid().ToString("N"), _time.GetUtcNow(), action, target, origin.Request, origin.Actor, origin.Source, S.Generation));
     }
 
     /// <summary>
@@ -362,16 +275,11 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private async Task SaveAndPublishAsync()
     {
         await _commit.CommitAsync();
-        if (CrashAfterStateWrite)
+        _faults?.AfterStateWrite();
+        await _outbox.PublishAsync();
+        if (_faults is not null)
         {
-            Environment.FailFast("REGISTRY_FAILPOINT after-state-write");
-        }
-
-        await PublishAsync();
-        if (CrashAfterPublish)
-        {
-            await _state.WriteStateAsync();
-            Environment.FailFast("REGISTRY_FAILPOINT after-publish");
+            await _faults.AfterPublishAsync(_state.WriteStateAsync);
         }
     }
 
@@ -383,195 +291,24 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             S.InCatalog = true;
         }
 
-        var covering = S.EventSequence;
-        var trims = _trims;
-        await _state.WriteStateAsync();
-        _durableSequence = Math.Max(_durableSequence, covering);
-        _storedTrims = Math.Max(_storedTrims, trims);
+        await _outbox.TrackWriteAsync(_state.WriteStateAsync);
     }
 
-    /// <summary>Events left the outbox: the next write records it, or the deferred one.</summary>
-    private void Trimmed()
+    /// <summary>Hands a batch of events to the registry-wide stream and to the repository's namespace stream.</summary>
+    private async Task PublishAsync(IReadOnlyList<RegistryEvent> events)
     {
-        _trims++;
-        EnsureOutboxTimer();
+        var provider = this.GetStreamProvider(RegistryStreams.Provider);
+        _allEvents ??= provider.GetStream<RegistryEvent>(RegistryStreams.All);
+        _namespaceEvents ??= provider.GetStream<RegistryEvent>(RegistryStreams.OfNamespace(events[0].Namespace));
+        await _allEvents.OnNextBatchAsync(events);
+        await _namespaceEvents.OnNextBatchAsync(events);
     }
 
-    /// <summary>
-    /// A one-shot timer while the outbox has a removal to record or events waiting for
-    /// acknowledgements; it does not keep the activation alive (deactivation records removals too).
-    /// </summary>
-    private void EnsureOutboxTimer()
-    {
-        if (_outboxTimer is not null || (_trims == _storedTrims && _awaiting.Count == 0))
-        {
-            return;
-        }
-
-        var due = _outbox.TrimDelay > TimeSpan.Zero ? _outbox.TrimDelay : TimeSpan.FromSeconds(1);
-        _outboxTimer = this.RegisterGrainTimer(OnOutboxTimerAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan)
+    /// <summary>A one-shot timer that interleaves with calls and does not keep the activation alive.</summary>
+    private IDisposable StartTimer(Func<CancellationToken, Task> callback, TimeSpan due)
+        => this.RegisterGrainTimer(callback, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan)
         {
             Interleave = true,
             KeepAlive = false,
         });
-    }
-
-    private async Task OnOutboxTimerAsync(CancellationToken cancellationToken)
-    {
-        _outboxTimer?.Dispose();
-        _outboxTimer = null;
-        DropBeyondBounds(_time.GetUtcNow());
-        try
-        {
-            if (_trims != _storedTrims)
-            {
-                await _commit.CommitAsync();
-            }
-        }
-        catch (Exception e)
-        {
-            // The activation is being replaced (GroupCommit); what is stored goes out once more.
-            RepositoryLog.OutboxTrimFailed(_logger, e, Name);
-            return;
-        }
-
-        EnsureOutboxTimer();
-    }
-
-    /// <summary>Publishes the durable outbox events this activation has not published, in order, one publisher at a time.</summary>
-    private async Task PublishAsync()
-    {
-        while (HasUnpublished())
-        {
-            if (_publishing is { IsCompleted: false } running)
-            {
-                await running;
-                continue;
-            }
-
-            _publishing = PublishDurableAsync();
-            try
-            {
-                await _publishing;
-            }
-            catch (Exception e)
-            {
-                // The events stay in the outbox; the next change or activation publishes them.
-                RepositoryLog.PublishFailed(_logger, e, Name);
-                return;
-            }
-        }
-    }
-
-    /// <summary>Whether the outbox holds a durable event this activation has not published.</summary>
-    private bool HasUnpublished()
-    {
-        // The outbox is ordered by sequence; published events waiting for acknowledgements come first.
-        for (var i = S.Outbox.Count - 1; i >= 0; i--)
-        {
-            var sequence = S.Outbox[i].Sequence;
-            if (sequence <= _publishedSequence)
-            {
-                return false;
-            }
-
-            if (sequence <= _durableSequence)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private async Task PublishDurableAsync()
-    {
-        var batch = S.Outbox.Where(e => e.Sequence > _publishedSequence && e.Sequence <= _durableSequence).ToList();
-        var provider = this.GetStreamProvider(RegistryStreams.Provider);
-        var all = provider.GetStream<RegistryEvent>(RegistryStreams.All);
-        var ns = provider.GetStream<RegistryEvent>(RegistryStreams.OfNamespace(batch[0].Event.Namespace));
-        var awaited = _outbox.Awaited;
-
-        // Batches of a few dozen: one queue message each, within Azure Queue's 64 KiB message limit.
-        foreach (var chunk in batch.Chunk(PublishBatchSize))
-        {
-            var events = chunk.Select(e => e.Event).ToArray();
-            await all.OnNextBatchAsync(events);
-            await ns.OnNextBatchAsync(events);
-            _publishedSequence = chunk[^1].Sequence;
-            if (awaited == EventConsumers.None)
-            {
-                // A durable stream has them now.
-                S.Outbox.RemoveRange(0, chunk.Length);
-                Trimmed();
-                continue;
-            }
-
-            var now = _time.GetUtcNow();
-            foreach (var entry in chunk)
-            {
-                _awaiting[entry.Event.Id] = new AwaitedEvent(entry.Sequence, now);
-            }
-        }
-
-        if (awaited != EventConsumers.None)
-        {
-            DropBeyondBounds(_time.GetUtcNow());
-            EnsureOutboxTimer();
-        }
-    }
-
-    /// <summary>
-    /// Keeps the outbox bounded when acknowledgements do not come (a consumer failing for good):
-    /// the oldest published events beyond <see cref="EventOutboxOptions.Capacity"/> or older than
-    /// <see cref="EventOutboxOptions.MaxAge"/> are dropped. They were published; only their
-    /// redelivery after a crash is given up.
-    /// </summary>
-    private void DropBeyondBounds(DateTimeOffset now)
-    {
-        var capacity = Math.Max(0, _outbox.Capacity);
-        var drop = 0;
-        var missing = EventConsumers.None;
-        while (drop < S.Outbox.Count
-            && S.Outbox[drop].Sequence <= _publishedSequence
-            && _awaiting.TryGetValue(S.Outbox[drop].Event.Id, out var waiting)
-            && (_awaiting.Count > capacity || now - waiting.PublishedAt > _outbox.MaxAge))
-        {
-            missing |= _outbox.Awaited & ~waiting.Acknowledged;
-            _awaiting.Remove(S.Outbox[drop].Event.Id);
-            drop++;
-        }
-
-        if (drop == 0)
-        {
-            return;
-        }
-
-        S.Outbox.RemoveRange(0, drop);
-        _metrics.Dropped(drop);
-        RepositoryLog.OutboxDropped(_logger, drop, Name, missing, _outbox.Capacity, _outbox.MaxAge);
-        Trimmed();
-    }
-
-    /// <summary>A published event waiting for the consumers' acknowledgements.</summary>
-    private sealed class AwaitedEvent(long sequence, DateTimeOffset publishedAt)
-    {
-        public long Sequence { get; } = sequence;
-
-        public DateTimeOffset PublishedAt { get; } = publishedAt;
-
-        public EventConsumers Acknowledged { get; set; }
-    }
-}
-
-internal static partial class RepositoryLog
-{
-    [LoggerMessage(1, LogLevel.Warning, "Publishing events of {Repository} failed; they stay in its outbox")]
-    public static partial void PublishFailed(ILogger logger, Exception exception, string repository);
-
-    [LoggerMessage(2, LogLevel.Information, "Could not record that events of {Repository} left its outbox; they are published once more")]
-    public static partial void OutboxTrimFailed(ILogger logger, Exception exception, string repository);
-
-    [LoggerMessage(3, LogLevel.Warning, "Dropped {Count} published events of {Repository} from its outbox unacknowledged by {Missing} (Capacity {Capacity}, MaxAge {MaxAge}): a crash may lose them")]
-    public static partial void OutboxDropped(ILogger logger, int count, string repository, EventConsumers missing, int capacity, TimeSpan maxAge);
 }

@@ -19,7 +19,7 @@ public sealed class UploadSessionState
 }
 
 public sealed class UploadSessionGrain(
-    [PersistentState(RegistryStorage.UploadState, RegistryStorage.Name)] IPersistentState<UploadSessionState> state,
+    [PersistentState(GrainStorageNames.UploadState, GrainStorageNames.Provider)] IPersistentState<UploadSessionState> state,
     IClusterMembershipService membership,
     TimeProvider time) : Grain, IUploadSessionGrain
 {

@@ -141,8 +141,8 @@ public static class RegistrySiloExtensions
         silo.UseLocalhostClustering(siloPort: siloPort, gatewayPort: 0);
         var stateDirectory = Path.Combine(options.DataDirectory, "state");
         silo.Services.AddKeyedSingleton<IGrainStorage>(
-            RegistryStorage.Name,
-            (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { RegistryStorage.UploadState }));
+            GrainStorageNames.Provider,
+            (sp, _) => new FileGrainStorage(stateDirectory, sp.GetRequiredService<Serializer>(), new HashSet<string> { GrainStorageNames.UploadState }));
         silo.AddMemoryGrainStorage("PubSubStore");
 
         // Reminders live in memory: every silo start registers them again (RegistrySiloLifecycle).
@@ -189,7 +189,7 @@ public static class RegistrySiloExtensions
         });
         silo.UseAzureStorageClustering(o => o.TableServiceClient = azure.Tables);
         silo.UseAzureTableReminderService(o => o.TableServiceClient = azure.Tables);
-        silo.AddAzureBlobGrainStorage(RegistryStorage.Name, (OptionsBuilder<AzureBlobStorageOptions> builder) => builder.Configure<Serializer>((o, serializer) =>
+        silo.AddAzureBlobGrainStorage(GrainStorageNames.Provider, (OptionsBuilder<AzureBlobStorageOptions> builder) => builder.Configure<Serializer>((o, serializer) =>
         {
             o.BlobServiceClient = azure.Blobs;
             o.ContainerName = options.Azure.StateContainer;

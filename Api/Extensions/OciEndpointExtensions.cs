@@ -10,7 +10,7 @@ public static class OciEndpointExtensions
     public static void MapOciApi(this WebApplication app)
     {
         // The bound address is known once the server runs (a configured port 0 becomes a real one).
-        var source = new Lazy<EventSource>(() => new EventSource(ListenAuthority(app), InstanceId));
+        var source = new Lazy<EventSourceReplica>(() => new EventSourceReplica(ListenAuthority(app), InstanceId));
         app.Use((context, next) =>
         {
             if (context.Request.Path.StartsWithSegments("/v2"))

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Registry.Api.Services;
 using Registry.Grains;
@@ -7,6 +8,13 @@ namespace Registry.Api.Oci;
 /// <summary>Tags list, catalog and referrers: answered from grain state, never by walking storage.</summary>
 public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> options)
 {
+    /// <summary>
+    /// Rendered tags pages, by the page object: the repository grain returns the same one until its
+    /// tags change (and a call within the process passes it by reference), so a list read again and
+    /// again is rendered once; an entry lives as long as the grain keeps its page.
+    /// </summary>
+    private readonly ConditionalWeakTable<TagsListing, byte[]> _renderedTags = new();
+
     private int MaxPage => options.Value.Limits.MaxPageSize;
 
     public async Task<IResult> TagsAsync(HttpContext context, string name)
@@ -22,7 +30,13 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
             return OciErrorCode.NameUnknown.WithDetail($"repository {name} is not known");
         }
 
-        var result = OciResult.Status(200).WithBody("application/json", listing.Json);
+        if (!_renderedTags.TryGetValue(listing, out var body))
+        {
+            body = RenderTags(name, listing);
+            _renderedTags.AddOrUpdate(listing, body);
+        }
+
+        var result = OciResult.Status(200).WithBody("application/json", body);
         return listing.NextLast is { } next
             ? result.WithHeader("Link", Query.NextLink($"/v2/{name}/tags/list", size, next))
             : result;
@@ -91,6 +105,21 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
             json.WriteEndObject();
         });
         return artifactType is null ? result : result.WithHeader("OCI-Filters-Applied", "artifactType");
+    }
+
+    /// <summary>The tags list body: <c>{"name":…,"tags":[…]}</c>.</summary>
+    private static byte[] RenderTags(string name, TagsListing listing)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + (listing.Tags.Count * 16));
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("name", name);
+            WriteNames(json, "tags", listing.Tags);
+            json.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
     }
 
     private static void WriteNames(System.Text.Json.Utf8JsonWriter json, string property, IReadOnlyList<string> names)

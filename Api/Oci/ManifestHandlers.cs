@@ -62,7 +62,7 @@ public sealed class ManifestHandlers(ManifestService manifests, IOptions<ApiOpti
         }
 
         var result = OciResult.Status(201)
-            .WithHeader("Location", $"/v2/{name}/manifests/{descriptor!.Digest}")
+            .WithHeader("Location", OciUrls.Manifest(name, descriptor!.Digest))
             .WithHeader("Docker-Content-Digest", descriptor.Digest);
         return descriptor.Subject is { } subject ? result.WithHeader("OCI-Subject", subject) : result;
     }

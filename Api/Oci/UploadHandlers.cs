@@ -25,7 +25,7 @@ public sealed class UploadHandlers(BlobService blobs)
             if (await blobs.MountAsync(name, mount, from, context.RequestAborted))
             {
                 return OciResult.Status(201)
-                    .WithHeader("Location", $"/v2/{name}/blobs/{mount}")
+                    .WithHeader("Location", OciUrls.Blob(name, mount))
                     .WithHeader("Docker-Content-Digest", mount);
             }
         }
@@ -144,16 +144,16 @@ public sealed class UploadHandlers(BlobService blobs)
     }
 
     private static OciResult Created(string name, string digest) => OciResult.Status(201)
-        .WithHeader("Location", $"/v2/{name}/blobs/{digest}")
+        .WithHeader("Location", OciUrls.Blob(name, digest))
         .WithHeader("Docker-Content-Digest", digest);
 
     private static OciResult Session(int status, string name, string id, long offset) => OciResult.Status(status)
-        .WithHeader("Location", $"/v2/{name}/blobs/uploads/{id}")
+        .WithHeader("Location", OciUrls.Upload(name, id))
         .WithHeader("Range", RangeOf(offset))
         .WithHeader("Docker-Upload-UUID", id);
 
     private static OciError AddSessionHeaders(OciError error, string name, string id, long offset) => error
-        .WithHeader("Location", $"/v2/{name}/blobs/uploads/{id}")
+        .WithHeader("Location", OciUrls.Upload(name, id))
         .WithHeader("Range", RangeOf(offset))
         .WithHeader("Docker-Upload-UUID", id);
 

@@ -206,6 +206,7 @@ public sealed class BlobService(
             return false;
         }
 
+        OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
         await grains.GetGrain<IRepositoryGrain>(name).MountBlob(digest, length, from);
         Log.BlobMounted(logger, name, digest, from);
         return true;
@@ -256,6 +257,7 @@ public sealed class BlobService(
         }
 
         await staging.CommitAsync(id, length, digest);
+        OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
         await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length);
         Log.BlobCommitted(logger, name, digest, length);
         return null;

@@ -43,6 +43,7 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         }
 
         await store.PutAsync(digest, body, ct);
+        OciUrls.SetEventTarget(OciUrls.Manifest(name, digest));
         var result = await repository.PutManifest(push);
         if (result.Outcome != ManifestPushOutcome.Accepted)
         {

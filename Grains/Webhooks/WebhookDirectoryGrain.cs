@@ -22,7 +22,7 @@ public sealed class WebhookDirectoryGrain : Grain, IWebhookDirectoryGrain
     private readonly IPersistentState<WebhookDirectoryState> _state;
     private readonly GroupCommit _commit;
 
-    public WebhookDirectoryGrain([PersistentState("webhook-directory", RegistryStorage.Name)] IPersistentState<WebhookDirectoryState> state)
+    public WebhookDirectoryGrain([PersistentState("webhook-directory", GrainStorageNames.Provider)] IPersistentState<WebhookDirectoryState> state)
     {
         _state = state;
         _commit = new GroupCommit(() => _state.WriteStateAsync(), DeactivateOnIdle);

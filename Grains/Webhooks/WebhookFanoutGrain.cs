@@ -13,7 +13,7 @@ namespace Registry.Grains;
 /// (<see cref="EventOutboxOptions.AwaitAcknowledgements"/>), the fanout then acknowledges the
 /// delivery's events to their repositories, also when no queue wanted them.
 /// </summary>
-[ImplicitStreamSubscription("registry-ns")]
+[ImplicitStreamSubscription(RegistryStreams.NamespaceStreamNamespace)]
 public sealed class WebhookFanoutGrain(IOptionsMonitor<WebhookOptions> options, IOptions<EventOutboxOptions> outbox) : Grain, IWebhookFanoutGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<RegistryEvent>
 {
     private readonly bool _acknowledge = outbox.Value.Acknowledges(EventConsumers.Webhooks);

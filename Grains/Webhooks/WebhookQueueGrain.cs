@@ -63,7 +63,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
     private DateTimeOffset _lastDropLog = DateTimeOffset.MinValue;
 
     public WebhookQueueGrain(
-        [PersistentState("webhook-queue", RegistryStorage.Name)] IPersistentState<WebhookQueueState> state,
+        [PersistentState("webhook-queue", GrainStorageNames.Provider)] IPersistentState<WebhookQueueState> state,
         IOptionsMonitor<WebhookOptions> options,
         WebhookSender sender,
         WebhookMetrics metrics,

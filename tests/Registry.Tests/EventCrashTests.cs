@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Registry.FaultHost;
 using Registry.Grains;
 
 namespace Registry.Tests;
@@ -36,7 +37,7 @@ public sealed class EventCrashTests
         }
 
         // The manifest PUT: its change is written, then the process dies before publishing.
-        await using (var crashing = await EmbeddedProcess.StartAsync(data.Path, audit, ("REGISTRY_FAILPOINT", "after-state-write")))
+        await using (var crashing = await EmbeddedProcess.StartCrashingAsync(data.Path, audit, CrashingFaults.StateWritePoint))
         {
             await Assert.ThrowsAsync<HttpRequestException>(async () =>
             {
@@ -107,7 +108,7 @@ public sealed class EventCrashTests
         // The manifest PUT: its change is written and its event handed to the memory streams; the
         // outbox is written once more (as the next change would write it), and the process dies
         // before the stream's consumers could store the event.
-        await using (var crashing = await EmbeddedProcess.StartAsync(data.Path, audit, [.. hooks, ("REGISTRY_FAILPOINT", "after-publish")]))
+        await using (var crashing = await EmbeddedProcess.StartCrashingAsync(data.Path, audit, CrashingFaults.PublishPoint, hooks))
         {
             await Assert.ThrowsAsync<HttpRequestException>(async () =>
             {
@@ -182,9 +183,22 @@ public sealed class EventCrashTests
 public static class EmbeddedProcess
 {
     public static Task<RegistryProcess> StartAsync(string dataDirectory, string? auditPath, params (string Key, string Value)[] settings)
-        => RegistryProcess.StartAsync(
+        => Start("Registry.Api.dll", dataDirectory, auditPath, settings);
+
+    /// <summary>
+    /// The registry in the fault host (<c>tests/Registry.FaultHost</c>), which ends the process at
+    /// <paramref name="point"/> of the first repository change (<see cref="CrashingFaults"/>).
+    /// </summary>
+    public static Task<RegistryProcess> StartCrashingAsync(string dataDirectory, string? auditPath, string point, params (string Key, string Value)[] settings)
+        => Start("Registry.FaultHost.dll", dataDirectory, auditPath, [.. settings, (CrashingFaults.Variable, point)]);
+
+    private static Task<RegistryProcess> Start(string assembly, string dataDirectory, string? auditPath, (string Key, string Value)[] settings)
+        => RegistryProcess.StartHostAsync(
+            assembly,
             connectionString: "",
             clusterId: "embedded",
+            httpPort: null,
+            siloPort: null,
             settings:
             [
                 ("Registry__Mode", "Embedded"),

@@ -130,7 +130,7 @@ public sealed class EventSubscriberTests
         new EventTarget(Oci.ManifestType, Oci.Digest(Oci.RandomBytes(16)), 100, repository, null, null, tag),
         new EventRequest("req", "127.0.0.1:1", "localhost", "PUT", "synthetic"),
         null,
-        new EventSource("127.0.0.1:0", "test"),
+        new EventSourceReplica("127.0.0.1:0", "test"),
         1);
 }
 

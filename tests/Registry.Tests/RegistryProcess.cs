@@ -5,7 +5,8 @@ namespace Registry.Tests;
 
 /// <summary>
 /// A registry replica as its own OS process (<c>dotnet Registry.Api.dll</c> from the test's output
-/// folder), in cluster mode against a shared Azurite. Can be killed hard (<c>kill -9</c>).
+/// folder), in cluster mode against a shared Azurite, or embedded (<see cref="EmbeddedProcess"/>).
+/// Can be killed hard (<c>kill -9</c>).
 /// </summary>
 public sealed class RegistryProcess : IAsyncDisposable
 {
@@ -52,7 +53,14 @@ public sealed class RegistryProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a cluster-mode replica and waits until it answers <c>/v2/</c>.</summary>
-    public static async Task<RegistryProcess> StartAsync(string connectionString, string clusterId, int? httpPort = null, int? siloPort = null, params (string Key, string Value)[] settings)
+    public static Task<RegistryProcess> StartAsync(string connectionString, string clusterId, int? httpPort = null, int? siloPort = null, params (string Key, string Value)[] settings)
+        => StartHostAsync("Registry.Api.dll", connectionString, clusterId, httpPort, siloPort, settings);
+
+    /// <summary>
+    /// Like <see cref="StartAsync"/>, running another host built on <c>RegistryApp</c> from the test's
+    /// output folder (<paramref name="assembly"/>, e.g. the fault host of the crash tests).
+    /// </summary>
+    public static async Task<RegistryProcess> StartHostAsync(string assembly, string connectionString, string clusterId, int? httpPort, int? siloPort, (string Key, string Value)[] settings)
     {
         var http = httpPort ?? Azurite.FreePort();
         var process = Start("Registry.Api.dll", connectionString, clusterId, http, siloPort, settings);

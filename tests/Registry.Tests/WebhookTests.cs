@@ -336,7 +336,7 @@ public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
         var endpoint = Webhooks.UniqueEndpoint("dedupe");
         await using var host = await RegistryHost.StartAsync(null, Webhooks.Endpoint(0, endpoint, receiver.Url));
         var queue = host.Service<IGrainFactory>().GetGrain<IWebhookQueueGrain>(WebhookQueueKey.Of(endpoint, "dedupe"));
-        RegistryEvent Event(string id) => new(id, DateTimeOffset.UtcNow, RegistryEvent.Push, new EventTarget(Webhooks.BlobType, Oci.Digest([1]), 1, "dedupe/x", null, null, null), EventRequest.None, null, EventSource.None, 0);
+        RegistryEvent Event(string id) => new(id, DateTimeOffset.UtcNow, RegistryEvent.Push, new EventTarget(Webhooks.BlobType, Oci.Digest([1]), 1, "dedupe/x", null, null, null), EventRequest.None, null, EventSourceReplica.None, 0);
 
         // As a stream delivers again after a failure, or a repository republishes its outbox after a crash.
         await queue.Enqueue(Event("first"));
