@@ -66,7 +66,4 @@ public static class WebhookQueueKey
 
     /// <summary>The endpoint name of a queue key (endpoint names contain no '/').</summary>
     public static string EndpointOf(string queueKey) => queueKey[..queueKey.IndexOf('/', StringComparison.Ordinal)];
-
-    /// <summary>The namespace stream key of a queue key.</summary>
-    public static string NamespaceOf(string queueKey) => queueKey[(queueKey.IndexOf('/', StringComparison.Ordinal) + 1)..];
 }

@@ -1,10 +1,13 @@
+using System.Collections;
+
 namespace Registry.Grains;
 
 /// <summary>
 /// The last <see cref="Capacity"/> distinct ids seen, for dropping redelivered events (delivery
-/// is at least once). Not thread-safe: one consumer owns it.
+/// is at least once); enumerates them oldest first, so an owner can store and reload the window.
+/// Not thread-safe: one consumer owns it.
 /// </summary>
-public sealed class RecentIds(int capacity)
+public sealed class RecentIds(int capacity) : IReadOnlyCollection<string>
 {
     private readonly HashSet<string> _set = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
@@ -31,4 +34,10 @@ public sealed class RecentIds(int capacity)
 
         return true;
     }
+
+    public Queue<string>.Enumerator GetEnumerator() => _order.GetEnumerator();
+
+    IEnumerator<string> IEnumerable<string>.GetEnumerator() => GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 }

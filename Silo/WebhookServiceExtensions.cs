@@ -1,7 +1,11 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Polly;
 using Registry.Grains;
 
 namespace Registry.Silo;
@@ -18,6 +22,26 @@ public static class WebhookServiceExtensions
         configuration.BindValidated(WebhookOptions.Section, new WebhookOptionsValidator());
         services.AddOptions<WebhookOptions>().Bind(configuration.GetSection(WebhookOptions.Section));
         services.TryAddSingleton<WebhookSender>();
+
+        // One pool for the process (connections are recycled, so the handler need not be).
+        // Only a per-attempt timeout here, no retry and no circuit breaker: the queue grain owns
+        // the durable retry schedule and an endpoint's failing state, which these would multiply or hide.
+        services.AddHttpClient(WebhookSender.ClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false,
+                UseCookies = false,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers()
+            .AddResilienceHandler("attempt-timeout", pipeline => pipeline
+                // The queue grain logs every failed attempt with its outcome already.
+                .ConfigureTelemetry(NullLoggerFactory.Instance)
+                .AddTimeout(new HttpTimeoutStrategyOptions
+                {
+                    TimeoutGenerator = args => ValueTask.FromResult(WebhookSender.AttemptTimeout(args.Context.GetRequestMessage())),
+                }));
         services.TryAddSingleton<WebhookMetrics>();
         return services;
     }

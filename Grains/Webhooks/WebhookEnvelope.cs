@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Registry.Grains;
 
@@ -13,90 +13,83 @@ public static class WebhookEnvelope
 {
     public const string MediaType = "application/vnd.docker.distribution.events.v2+json";
 
-    // Media types contain '+', which the default encoder would write as \u002B.
-    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     public static byte[] Serialize(IEnumerable<RegistryEvent> events)
-    {
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var json = new Utf8JsonWriter(buffer, Options))
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("events");
-            foreach (var e in events)
-            {
-                WriteEvent(json, e);
-            }
+        => JsonSerializer.SerializeToUtf8Bytes(new EnvelopeJson(events.Select(EventJson.Of).ToList()), WebhookJsonContext.Wire.EnvelopeJson);
 
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
+    /// <summary>One event as a JSON object (the watch endpoint sends these too).</summary>
+    public static byte[] SerializeEvent(RegistryEvent e)
+        => JsonSerializer.SerializeToUtf8Bytes(EventJson.Of(e), WebhookJsonContext.Wire.EventJson);
 
     /// <summary>RFC 3339 in UTC with as many fraction digits as needed, like Go's time.RFC3339Nano.</summary>
     public static string Timestamp(DateTimeOffset time)
         => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
+}
 
-    /// <summary>One event as a JSON object (the watch endpoint sends these too).</summary>
-    public static byte[] SerializeEvent(RegistryEvent e)
+// The wire shape: property order is declaration order; names are spelled out because consumers
+// match them exactly ("useragent", "instanceID"). Optional fields are left out when null or empty.
+
+internal sealed record EnvelopeJson(
+    [property: JsonPropertyName("events")] List<EventJson> Events);
+
+internal sealed record EventJson(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("timestamp")] string Timestamp,
+    [property: JsonPropertyName("action")] string Action,
+    [property: JsonPropertyName("target")] TargetJson Target,
+    [property: JsonPropertyName("request")] RequestJson Request,
+    [property: JsonPropertyName("actor")] ActorJson Actor,
+    [property: JsonPropertyName("source")] SourceJson Source,
+    [property: JsonPropertyName("generation")] long Generation)
+{
+    public static EventJson Of(RegistryEvent e)
     {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var json = new Utf8JsonWriter(buffer, Options))
-        {
-            WriteEvent(json, e);
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    public static void WriteEvent(Utf8JsonWriter json, RegistryEvent e)
-    {
-        json.WriteStartObject();
-        json.WriteString("id", e.Id);
-        json.WriteString("timestamp", Timestamp(e.Timestamp));
-        json.WriteString("action", e.Action);
-
         var t = e.Target;
-        json.WriteStartObject("target");
-        WriteIfSet(json, "mediaType", t.MediaType);
-        WriteIfSet(json, "digest", t.Digest);
-        json.WriteNumber("size", t.Size);
-        json.WriteNumber("length", t.Size);
-        json.WriteString("repository", t.Repository);
-        WriteIfSet(json, "fromRepository", t.FromRepository);
-        WriteIfSet(json, "url", t.Url);
-        WriteIfSet(json, "tag", t.Tag);
-        json.WriteEndObject();
-
         var r = e.Request;
-        json.WriteStartObject("request");
-        json.WriteString("id", r.Id);
-        json.WriteString("addr", r.Addr);
-        json.WriteString("host", r.Host);
-        json.WriteString("method", r.Method);
-        json.WriteString("useragent", r.UserAgent);
-        json.WriteEndObject();
-
-        json.WriteStartObject("actor");
-        WriteIfSet(json, "name", e.Actor);
-        json.WriteEndObject();
-
-        json.WriteStartObject("source");
-        json.WriteString("addr", e.Source.Addr);
-        json.WriteString("instanceID", e.Source.InstanceId);
-        json.WriteEndObject();
-
-        json.WriteNumber("generation", e.Generation);
-        json.WriteEndObject();
+        return new EventJson(
+            e.Id,
+            WebhookEnvelope.Timestamp(e.Timestamp),
+            e.Action,
+            new TargetJson(Optional(t.MediaType), Optional(t.Digest), t.Size, t.Size, t.Repository, Optional(t.FromRepository), Optional(t.Url), Optional(t.Tag)),
+            new RequestJson(r.Id, r.Addr, r.Host, r.Method, r.UserAgent),
+            new ActorJson(Optional(e.Actor)),
+            new SourceJson(e.Source.Addr, e.Source.InstanceId),
+            e.Generation);
     }
 
-    private static void WriteIfSet(Utf8JsonWriter json, string name, string? value)
-    {
-        if (!string.IsNullOrEmpty(value))
-        {
-            json.WriteString(name, value);
-        }
-    }
+    private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}
+
+internal sealed record TargetJson(
+    [property: JsonPropertyName("mediaType"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? MediaType,
+    [property: JsonPropertyName("digest"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Digest,
+    [property: JsonPropertyName("size")] long Size,
+    [property: JsonPropertyName("length")] long Length,
+    [property: JsonPropertyName("repository")] string Repository,
+    [property: JsonPropertyName("fromRepository"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? FromRepository,
+    [property: JsonPropertyName("url"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Url,
+    [property: JsonPropertyName("tag"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Tag);
+
+internal sealed record RequestJson(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("addr")] string Addr,
+    [property: JsonPropertyName("host")] string Host,
+    [property: JsonPropertyName("method")] string Method,
+    [property: JsonPropertyName("useragent")] string UserAgent);
+
+internal sealed record ActorJson(
+    [property: JsonPropertyName("name"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name);
+
+internal sealed record SourceJson(
+    [property: JsonPropertyName("addr")] string Addr,
+    [property: JsonPropertyName("instanceID")] string InstanceId);
+
+[JsonSerializable(typeof(EnvelopeJson))]
+[JsonSerializable(typeof(EventJson))]
+internal sealed partial class WebhookJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// Media types contain '+', which the default encoder writes as \u002B; consumers expect it
+    /// literally (the attribute options cannot name an encoder, so the context gets them here).
+    /// </summary>
+    public static WebhookJsonContext Wire { get; } = new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }

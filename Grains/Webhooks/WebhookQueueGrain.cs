@@ -11,7 +11,7 @@ public sealed class WebhookQueueState
     /// <summary>Events not yet delivered, oldest first.</summary>
     [Id(0)] public List<RegistryEvent> Pending { get; set; } = [];
 
-    /// <summary>Ids of the events most recently accepted, oldest first (at most <see cref="WebhookQueueGrain.RecentIdLimit"/>).</summary>
+    /// <summary>Ids of the events most recently accepted, oldest first (at most <see cref="WebhookQueueGrain.RecentIdLimit"/>): a snapshot of the grain's window taken at each write.</summary>
     [Id(1)] public List<string> RecentIds { get; set; } = [];
 
     /// <summary>Events dropped since the queue was created.</summary>
@@ -43,7 +43,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
     private readonly TimeProvider _time;
     private readonly ILogger<WebhookQueueGrain> _logger;
     private readonly GroupCommit _commit;
-    private readonly HashSet<string> _recent = new(StringComparer.Ordinal);
+    private readonly RecentIds _recent = new(RecentIdLimit);
 
     /// <summary>The pending delivery (immediate or after a backoff), if one is scheduled.</summary>
     private IGrainTimer? _timer;
@@ -91,7 +91,11 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _recent.UnionWith(S.RecentIds);
+        foreach (var id in S.RecentIds)
+        {
+            _recent.Add(id);
+        }
+
         if (S.Pending.Count > 0)
         {
             // Stored events always belong to a recorded queue; recording again is cheap and makes sure.
@@ -131,18 +135,6 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
 
         if (_recent.Add(@event.Id))
         {
-            S.RecentIds.Add(@event.Id);
-            var forget = S.RecentIds.Count - RecentIdLimit;
-            if (forget > 0)
-            {
-                for (var i = 0; i < forget; i++)
-                {
-                    _recent.Remove(S.RecentIds[i]);
-                }
-
-                S.RecentIds.RemoveRange(0, forget);
-            }
-
             S.Pending.Add(@event);
             var excess = S.Pending.Count - endpoint.MaxPending;
             if (excess > 0)
@@ -150,8 +142,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
                 Drop(excess, $"the queue holds more than MaxPending {endpoint.MaxPending} events");
             }
 
-            _version++;
-            ReportPending();
+            Changed();
         }
 
         // A duplicate waits for a write too: it returns only once what it carried is stored.
@@ -205,13 +196,13 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
                 if (Endpoint is not { } endpoint)
                 {
                     Drop(S.Pending.Count, "the endpoint is no longer configured");
-                    _version++;
-                    ReportPending();
+                    Changed();
                     await _commit.CommitAsync();
                     return;
                 }
 
-                var batch = S.Pending.Count <= endpoint.MaxEventsPerPost ? S.Pending.ToArray() : S.Pending.GetRange(0, endpoint.MaxEventsPerPost).ToArray();
+                // A copy: enqueues and drops change the queue while the POST is in flight.
+                var batch = S.Pending.GetRange(0, Math.Min(S.Pending.Count, endpoint.MaxEventsPerPost));
                 var attempt = await _sender.PostAsync(endpoint, WebhookEnvelope.Serialize(batch));
                 if (!attempt.Delivered)
                 {
@@ -251,9 +242,8 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
                 }
 
                 S.Pending.RemoveRange(0, delivered);
-                _version++;
                 _metrics.Delivered(endpoint.Name, delivered);
-                ReportPending();
+                Changed();
                 await _commit.CommitAsync();
             }
         }
@@ -293,12 +283,18 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         }
     }
 
+    /// <summary>After a change of the state: it needs a write, and the pending gauge follows.</summary>
+    private void Changed()
+    {
+        _version++;
+        ReportPending();
+    }
+
     private void ReportPending()
     {
         _metrics.PendingChanged(EndpointName, S.Pending.Count - _reportedPending);
         _reportedPending = S.Pending.Count;
     }
-
 
     private async Task WriteAsync()
     {
@@ -309,6 +305,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         }
 
         var covering = _version;
+        S.RecentIds = [.. _recent];
         await _state.WriteStateAsync();
         _durableVersion = Math.Max(_durableVersion, covering);
     }

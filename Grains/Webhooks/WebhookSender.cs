@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Polly.Timeout;
 
 namespace Registry.Grains;
 
@@ -6,31 +7,31 @@ namespace Registry.Grains;
 public readonly record struct WebhookAttempt(bool Delivered, string Outcome);
 
 /// <summary>
-/// POSTs envelopes to webhook endpoints: one pooled HTTP client for the process, redirects not
-/// followed (a 3xx counts as delivered, as in the reference registry), every attempt bounded by
-/// the endpoint's timeout. <see cref="CancelAll"/> ends the attempts in flight when the silo stops.
+/// POSTs envelopes to webhook endpoints through the named client <see cref="ClientName"/> (one
+/// connection pool for the process, redirects not followed: a 3xx counts as delivered, as in the
+/// reference registry). Its resilience handler bounds every attempt by the endpoint's timeout
+/// (<see cref="AttemptTimeout"/>); retries are the queue grain's. <see cref="CancelAll"/> ends
+/// the attempts in flight when the silo stops.
 /// </summary>
-public sealed class WebhookSender : IDisposable
+public sealed class WebhookSender(IHttpClientFactory clients) : IDisposable
 {
+    public const string ClientName = "registry-webhooks";
+
     private const string UserAgent = "orleans-registry-notifications/1";
 
-    private readonly HttpClient _client = new(new SocketsHttpHandler
-    {
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-    })
-    {
-        Timeout = System.Threading.Timeout.InfiniteTimeSpan,
-    };
+    /// <summary>Carries the endpoint's <see cref="WebhookEndpointOptions.Timeout"/> to the resilience handler.</summary>
+    private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("registry.webhook-timeout");
 
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <summary>The time one attempt of <paramref name="request"/> may take: its endpoint's Timeout.</summary>
+    public static TimeSpan AttemptTimeout(HttpRequestMessage? request)
+        => request is not null && request.Options.TryGetValue(TimeoutKey, out var timeout) ? timeout : new WebhookEndpointOptions().Timeout;
+
     public async Task<WebhookAttempt> PostAsync(WebhookEndpointOptions endpoint, byte[] body)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        timeout.CancelAfter(endpoint.Timeout);
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new ByteArrayContent(body) };
+        request.Options.Set(TimeoutKey, endpoint.Timeout);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue(WebhookEnvelope.MediaType);
         foreach (var (name, value) in endpoint.Headers)
         {
@@ -47,13 +48,17 @@ public sealed class WebhookSender : IDisposable
 
         try
         {
-            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _stopping.Token);
             var status = (int)response.StatusCode;
             return new WebhookAttempt(status is >= 200 and < 400, $"HTTP {status}");
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            return new WebhookAttempt(false, _stopping.IsCancellationRequested ? "the silo is stopping" : $"no answer within {endpoint.Timeout}");
+            return new WebhookAttempt(false, "the silo is stopping");
+        }
+        catch (TimeoutRejectedException)
+        {
+            return new WebhookAttempt(false, $"no answer within {endpoint.Timeout}");
         }
         catch (Exception e)
         {
@@ -74,9 +79,5 @@ public sealed class WebhookSender : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _client.Dispose();
-        _stopping.Dispose();
-    }
+    public void Dispose() => _stopping.Dispose();
 }
