@@ -18,13 +18,6 @@ public static partial class References
 
     public static bool LooksLikeDigest(string reference) => reference.Contains(':', StringComparison.Ordinal);
 
-    /// <summary>The namespace of a repository: its first path component, or "" for a single-component name.</summary>
-    public static string NamespaceOf(string name)
-    {
-        var slash = name.IndexOf('/', StringComparison.Ordinal);
-        return slash < 0 ? "" : name[..slash];
-    }
-
     public static HashAlgorithmName AlgorithmOf(string digest)
         => digest.StartsWith("sha512:", StringComparison.Ordinal) ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256;
 
