@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Registry.Api.Json;
 using Registry.Grains;
 
 namespace Registry.Api.Events;
@@ -89,27 +91,28 @@ public sealed class AuditLogSubscriber : IRegistryEventSubscriber, IDisposable
 
     public void Dispose() => _gate.Dispose();
 
-    private static byte[] Line(RegistryEvent e)
+    /// <summary>One record and its line feed.</summary>
+    internal static byte[] Line(RegistryEvent e)
     {
-        using var buffer = new MemoryStream();
+        var record = new AuditRecord(
+            e.Timestamp.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            e.Action,
+            e.Repository,
+            e.Target.Digest,
+            e.Target.Tag,
+            e.Target.MediaType,
+            e.Actor,
+            e.Request.Addr,
+            e.Request.UserAgent,
+            e.Id);
+        var buffer = new ArrayBufferWriter<byte>(256);
         using (var json = new Utf8JsonWriter(buffer))
         {
-            json.WriteStartObject();
-            json.WriteString("time", e.Timestamp.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
-            json.WriteString("action", e.Action);
-            json.WriteString("repository", e.Repository);
-            json.WriteString("digest", e.Target.Digest);
-            json.WriteString("tag", e.Target.Tag);
-            json.WriteString("mediaType", e.Target.MediaType);
-            json.WriteString("actor", e.Actor);
-            json.WriteString("addr", e.Request.Addr);
-            json.WriteString("userAgent", e.Request.UserAgent);
-            json.WriteString("id", e.Id);
-            json.WriteEndObject();
+            JsonSerializer.Serialize(json, record, ApiJsonContext.Default.AuditRecord);
         }
 
-        buffer.WriteByte((byte)'\n');
-        return buffer.ToArray();
+        buffer.Write("\n"u8);
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>The ids in the last lines of the file (up to 1 MiB of it).</summary>
@@ -138,15 +141,14 @@ public sealed class AuditLogSubscriber : IRegistryEventSubscriber, IDisposable
             {
                 try
                 {
-                    using var json = JsonDocument.Parse(line);
-                    if (json.RootElement.TryGetProperty("id", out var id) && id.GetString() is { Length: > 0 } value)
+                    if (JsonSerializer.Deserialize(line, ApiJsonContext.Default.AuditRecordId)?.Id is { Length: > 0 } value)
                     {
                         ids.Add(value);
                     }
                 }
                 catch (JsonException)
                 {
-                    // A line cut by a crash mid-append: nothing to learn from it.
+                    // A line cut by a crash mid-append (or not ours): nothing to learn from it.
                 }
             }
         }
@@ -161,3 +163,19 @@ public sealed class AuditLogSubscriber : IRegistryEventSubscriber, IDisposable
         return ids;
     }
 }
+
+/// <summary>One audit line; absent facts are written as <c>null</c>. <see cref="Time"/> is ISO 8601 UTC with seven fractional digits.</summary>
+internal sealed record AuditRecord(
+    string Time,
+    string Action,
+    string Repository,
+    string? Digest,
+    string? Tag,
+    string? MediaType,
+    string? Actor,
+    string Addr,
+    string UserAgent,
+    string Id);
+
+/// <summary>The one field read back from existing lines.</summary>
+internal sealed record AuditRecordId(string? Id);

@@ -1,8 +1,11 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using Registry.Api.Json;
 using Registry.Api.Oci;
 using Registry.Grains;
 
@@ -21,6 +24,9 @@ public sealed class WatchOptions
 /// <c>GET /apis/registry/v1/watch?namespace=&lt;ns&gt;[&amp;repository=&lt;name&gt;][&amp;since=&lt;id&gt;]</c>:
 /// the events of a namespace as server-sent events, read from the namespace's event log grain,
 /// so a watch on any replica sees changes made through every replica.
+/// Written by hand rather than with <c>TypedResults.ServerSentEvents</c>: that result sends no
+/// headers before the first event, cannot send comments (heartbeats) and gives every block a
+/// <c>data</c> line (so no id-only blocks), all of which clients of this stream rely on.
 /// </summary>
 public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> options, IHostApplicationLifetime lifetime, ILogger<WatchEndpoint> logger)
 {
@@ -30,6 +36,9 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
     public const string EmptyNamespace = "_";
 
     private const int PageSize = 256;
+
+    /// <summary>A comment line: EventSource ignores it, proxies see traffic.</summary>
+    private static readonly ReadOnlyMemory<byte> Heartbeat = ": heartbeat\n\n"u8.ToArray();
 
     private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(100);
 
@@ -67,13 +76,19 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
             while (true)
             {
                 var page = await log.ReadAfter(position, PageSize).WaitAsync(ct);
-                var sse = new StringBuilder();
+                var sse = new ArrayBufferWriter<byte>(1024);
                 if (page.Gap)
                 {
                     // Events after the client's id are gone (or the id is unknown): it must relist,
                     // then it continues from the oldest event kept.
                     position = page.Events.Count > 0 ? page.Events[0].Sequence - 1 : page.Last;
-                    sse.Append(CultureInfo.InvariantCulture, $"id: {position}\nevent: gap\ndata: {{\"requested\":{query.Since ?? position},\"oldest\":{page.First},\"last\":{page.Last}}}\n\n");
+                    Append(sse, string.Create(CultureInfo.InvariantCulture, $"id: {position}\nevent: gap\ndata: "));
+                    using (var json = new Utf8JsonWriter(sse))
+                    {
+                        JsonSerializer.Serialize(json, new WatchGap(query.Since ?? position, page.First, page.Last), ApiJsonContext.Default.WatchGap);
+                    }
+
+                    sse.Write("\n\n"u8);
                 }
 
                 var sentThrough = position;
@@ -82,9 +97,9 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                     position = logged.Sequence;
                     if (query.Matches(logged.Event))
                     {
-                        sse.Append(CultureInfo.InvariantCulture, $"id: {logged.Sequence}\nevent: {logged.Event.Action}\ndata: ");
-                        sse.Append(Encoding.UTF8.GetString(WebhookEnvelope.SerializeEvent(logged.Event)));
-                        sse.Append("\n\n");
+                        Append(sse, string.Create(CultureInfo.InvariantCulture, $"id: {logged.Sequence}\nevent: {logged.Event.Action}\ndata: "));
+                        sse.Write(WebhookEnvelope.SerializeEvent(logged.Event));
+                        sse.Write("\n\n"u8);
                         sentThrough = position;
                     }
                 }
@@ -93,12 +108,12 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                 {
                     // Events the filter skipped: an id-only block moves the client's resume point past them
                     // (EventSource records the id and dispatches nothing).
-                    sse.Append(CultureInfo.InvariantCulture, $"id: {position}\n\n");
+                    Append(sse, string.Create(CultureInfo.InvariantCulture, $"id: {position}\n\n"));
                 }
 
-                if (sse.Length > 0)
+                if (sse.WrittenCount > 0)
                 {
-                    await WriteAsync(response, sse.ToString(), ct);
+                    await WriteAsync(response, sse.WrittenMemory, ct);
                     lastWrite = clock.Elapsed;
                 }
 
@@ -112,7 +127,7 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                     var idle = clock.Elapsed - lastWrite;
                     if (idle >= heartbeat)
                     {
-                        await WriteAsync(response, ": heartbeat\n\n", ct);
+                        await WriteAsync(response, Heartbeat, ct);
                         lastWrite = clock.Elapsed;
                         idle = TimeSpan.Zero;
                     }
@@ -146,11 +161,14 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
         }
     }
 
-    private static async Task WriteAsync(HttpResponse response, string text, CancellationToken ct)
+    private static async Task WriteAsync(HttpResponse response, ReadOnlyMemory<byte> bytes, CancellationToken ct)
     {
-        await response.Body.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        await response.Body.WriteAsync(bytes, ct);
         await response.Body.FlushAsync(ct);
     }
+
+    /// <summary>Appends SSE field text (ASCII numbers and action names) as UTF-8.</summary>
+    private static void Append(ArrayBufferWriter<byte> sse, string text) => sse.Advance(Encoding.UTF8.GetBytes(text, sse.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length))));
 
     /// <summary>Validates the query; the event id comes from <c>Last-Event-ID</c> (a reconnect) or else <c>since</c>.</summary>
     internal static (WatchQuery? Query, OciError? Error) Parse(HttpRequest request)
@@ -202,3 +220,6 @@ public sealed record WatchQuery(string Namespace, string? Repository, long? Sinc
 {
     public bool Matches(RegistryEvent e) => Repository is null || e.Repository == Repository;
 }
+
+/// <summary>The data of a <c>gap</c> event: the id asked for, the oldest id kept and the last one.</summary>
+internal sealed record WatchGap(long Requested, long Oldest, long Last);

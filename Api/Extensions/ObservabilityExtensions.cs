@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
@@ -94,38 +93,7 @@ public static class ObservabilityExtensions
     private static HealthCheckOptions Probe(string tag) => new()
     {
         Predicate = check => check.Tags.Contains(tag),
-        ResponseWriter = WriteJsonAsync,
+        ResponseWriter = HealthResponseWriter.WriteAsync,
         AllowCachingResponses = false,
     };
-
-    /// <summary><c>{"status":"Healthy","checks":{"name":{"status":..,"description":..,"durationMs":..}}}</c></summary>
-    private static async Task WriteJsonAsync(HttpContext context, HealthReport report)
-    {
-        context.Response.ContentType = "application/json";
-        await using var json = new Utf8JsonWriter(context.Response.Body);
-        json.WriteStartObject();
-        json.WriteString("status", report.Status.ToString());
-        json.WriteStartObject("checks");
-        foreach (var (name, entry) in report.Entries)
-        {
-            json.WriteStartObject(name);
-            json.WriteString("status", entry.Status.ToString());
-            if (entry.Description is { } description)
-            {
-                json.WriteString("description", description);
-            }
-
-            if (entry.Exception is { } exception)
-            {
-                json.WriteString("error", exception.Message);
-            }
-
-            json.WriteNumber("durationMs", Math.Round(entry.Duration.TotalMilliseconds, 2));
-            json.WriteEndObject();
-        }
-
-        json.WriteEndObject();
-        json.WriteEndObject();
-        await json.FlushAsync(context.RequestAborted);
-    }
 }

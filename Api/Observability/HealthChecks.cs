@@ -1,5 +1,8 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Orleans.Runtime;
+using Registry.Api.Json;
 using Registry.Storage;
 
 namespace Registry.Api.Observability;
@@ -55,3 +58,33 @@ public sealed class StorageCheck(IBlobStore store) : IHealthCheck
             ? HealthCheckResult.Healthy("the storage driver answers")
             : HealthCheckResult.Unhealthy("the storage driver is unreachable or refuses writes");
 }
+
+/// <summary>The probes' answer: <c>{"status":"Healthy","checks":{"name":{"status":..,"description":..,"error":..,"durationMs":..}}}</c>.</summary>
+public static class HealthResponseWriter
+{
+    public static async Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(context.Response.Body, ToResponse(report), ApiJsonContext.Default.HealthResponse, context.RequestAborted);
+    }
+
+    internal static HealthResponse ToResponse(HealthReport report)
+    {
+        var checks = new Dictionary<string, HealthCheckEntry>(report.Entries.Count, StringComparer.Ordinal);
+        foreach (var (name, entry) in report.Entries)
+        {
+            checks[name] = new HealthCheckEntry(entry.Status.ToString(), entry.Description, entry.Exception?.Message, Math.Round(entry.Duration.TotalMilliseconds, 2));
+        }
+
+        return new HealthResponse(report.Status.ToString(), checks);
+    }
+}
+
+internal sealed record HealthResponse(string Status, IReadOnlyDictionary<string, HealthCheckEntry> Checks);
+
+/// <summary>One check; <c>description</c> and <c>error</c> only when there are some.</summary>
+internal sealed record HealthCheckEntry(
+    string Status,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error,
+    double DurationMs);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Net.Http.Headers;
 using Registry.Api.Services;
 
 namespace Registry.Api.Oci;
@@ -80,61 +81,44 @@ public sealed class BlobHandlers(BlobService blobs)
     }
 }
 
-/// <summary>One <c>bytes=</c> range of RFC 9110; several ranges or bad syntax are ignored (full body).</summary>
+/// <summary>One <c>bytes=</c> range of RFC 9110; several ranges, another unit or bad syntax are ignored (full body).</summary>
 public readonly record struct ByteRange(bool Valid, bool Satisfiable, long Start, long Length)
 {
     private static readonly ByteRange Ignore = new(false, true, 0, 0);
+    private static readonly ByteRange Unsatisfiable = new(false, false, 0, 0);
 
     public static ByteRange Parse(string header, long size)
     {
-        if (!header.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase) || header.Contains(',', StringComparison.Ordinal))
+        // The header parser is more lenient than this endpoint has been: it takes any unit, space
+        // around '=' and empty list elements ("bytes=0-1,"), all of which still mean the whole blob.
+        if (!header.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase)
+            || header.Contains(',', StringComparison.Ordinal)
+            || !RangeHeaderValue.TryParse(header, out var parsed)
+            || parsed.Ranges.Count != 1)
         {
             return Ignore;
         }
 
-        var spec = header.AsSpan(6).Trim();
-        var dash = spec.IndexOf('-');
-        if (dash < 0)
-        {
-            return Ignore;
-        }
-
-        var first = spec[..dash].Trim();
-        var last = spec[(dash + 1)..].Trim();
-        if (first.IsEmpty)
+        var range = parsed.Ranges.First();
+        if (range.From is not { } start)
         {
             // Suffix range: the last N bytes.
-            if (!long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out var suffix))
-            {
-                return Ignore;
-            }
-
+            var suffix = range.To.GetValueOrDefault();
             if (suffix == 0 || size == 0)
             {
-                return new ByteRange(false, false, 0, 0);
+                return Unsatisfiable;
             }
 
             var n = Math.Min(suffix, size);
             return new ByteRange(true, true, size - n, n);
         }
 
-        if (!long.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var start))
-        {
-            return Ignore;
-        }
-
-        var end = size - 1;
-        if (!last.IsEmpty && (!long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out end) || end < start))
-        {
-            return Ignore;
-        }
-
         if (start >= size)
         {
-            return new ByteRange(false, false, 0, 0);
+            return Unsatisfiable;
         }
 
-        end = Math.Min(end, size - 1);
+        var end = Math.Min(range.To ?? size - 1, size - 1);
         return new ByteRange(true, true, start, end - start + 1);
     }
 }

@@ -1,5 +1,8 @@
 using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
+using Registry.Api.Json;
 using Registry.Api.Services;
 using Registry.Grains;
 
@@ -32,7 +35,7 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
 
         if (!_renderedTags.TryGetValue(listing, out var body))
         {
-            body = RenderTags(name, listing);
+            body = JsonSerializer.SerializeToUtf8Bytes(new TagsPage(name, listing.Tags), ApiJsonContext.Default.TagsPage);
             _renderedTags.AddOrUpdate(listing, body);
         }
 
@@ -50,12 +53,7 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
         }
 
         var page = await grains.GetGrain<ICatalogGrain>(0).List(Query.Last(context.Request), size);
-        var result = OciResult.Json(200, "application/json", json =>
-        {
-            json.WriteStartObject();
-            WriteNames(json, "repositories", page.Names);
-            json.WriteEndObject();
-        });
+        var result = OciResult.Json(200, "application/json", new CatalogPage(page.Names), ApiJsonContext.Default.CatalogPage);
         return page.More && page.Names.Count > 0
             ? result.WithHeader("Link", Query.NextLink("/v2/_catalog", size, page.Names[^1]))
             : result;
@@ -70,66 +68,31 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
 
         var artifactType = context.Request.Query.TryGetValue("artifactType", out var filter) && filter.ToString().Length > 0 ? filter.ToString() : null;
         var referrers = await grains.GetGrain<IRepositoryGrain>(name).GetReferrers(digest, artifactType);
-        var result = OciResult.Json(200, MediaTypes.OciIndex, json =>
+        var manifests = new ReferrerDescriptor[referrers.Count];
+        for (var i = 0; i < manifests.Length; i++)
         {
-            json.WriteStartObject();
-            json.WriteNumber("schemaVersion", 2);
-            json.WriteString("mediaType", MediaTypes.OciIndex);
-            json.WriteStartArray("manifests");
-            foreach (var r in referrers)
-            {
-                json.WriteStartObject();
-                json.WriteString("mediaType", r.MediaType);
-                json.WriteString("digest", r.Digest);
-                json.WriteNumber("size", r.Size);
-                if (r.ArtifactType is not null)
-                {
-                    json.WriteString("artifactType", r.ArtifactType);
-                }
+            var r = referrers[i];
+            manifests[i] = new ReferrerDescriptor(r.MediaType, r.Digest, r.Size, r.ArtifactType, r.Annotations is { Count: > 0 } ? r.Annotations : null);
+        }
 
-                if (r.Annotations is { Count: > 0 })
-                {
-                    json.WriteStartObject("annotations");
-                    foreach (var (key, value) in r.Annotations)
-                    {
-                        json.WriteString(key, value);
-                    }
-
-                    json.WriteEndObject();
-                }
-
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        });
+        var result = OciResult.Json(200, MediaTypes.OciIndex, new ReferrersIndex(2, MediaTypes.OciIndex, manifests), ApiJsonContext.Default.ReferrersIndex);
         return artifactType is null ? result : result.WithHeader("OCI-Filters-Applied", "artifactType");
     }
-
-    /// <summary>The tags list body: <c>{"name":…,"tags":[…]}</c>.</summary>
-    private static byte[] RenderTags(string name, TagsListing listing)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + (listing.Tags.Count * 16));
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("name", name);
-            WriteNames(json, "tags", listing.Tags);
-            json.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    private static void WriteNames(System.Text.Json.Utf8JsonWriter json, string property, IReadOnlyList<string> names)
-    {
-        json.WriteStartArray(property);
-        foreach (var n in names)
-        {
-            json.WriteStringValue(n);
-        }
-
-        json.WriteEndArray();
-    }
 }
+
+/// <summary><c>{"name":…,"tags":[…]}</c>.</summary>
+internal sealed record TagsPage(string Name, IReadOnlyList<string> Tags);
+
+/// <summary><c>{"repositories":[..]}</c>.</summary>
+internal sealed record CatalogPage(IReadOnlyList<string> Repositories);
+
+/// <summary>The referrers answer: an OCI image index of the manifests that name the subject.</summary>
+internal sealed record ReferrersIndex(int SchemaVersion, string MediaType, IReadOnlyList<ReferrerDescriptor> Manifests);
+
+/// <summary>A referrer's descriptor; <c>artifactType</c> and <c>annotations</c> only when there are some.</summary>
+internal sealed record ReferrerDescriptor(
+    string MediaType,
+    string Digest,
+    long Size,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ArtifactType,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, string>? Annotations);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Registry.Api.Json;
 
 namespace Registry.Api.Oci;
 
@@ -44,6 +45,10 @@ public sealed class OciError(OciErrorCode code, string? detail) : IResult
         return this;
     }
 
+    /// <summary>The envelope's bytes.</summary>
+    internal byte[] ToJson()
+        => JsonSerializer.SerializeToUtf8Bytes(new OciErrorEnvelope([new OciErrorBody(Code.Code, Code.Message, Detail)]), ApiJsonContext.Default.OciErrorEnvelope);
+
     public async Task ExecuteAsync(HttpContext httpContext)
     {
         var response = httpContext.Response;
@@ -59,29 +64,13 @@ public sealed class OciError(OciErrorCode code, string? detail) : IResult
             return;
         }
 
-        using var buffer = new MemoryStream();
-        await using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("errors");
-            json.WriteStartObject();
-            json.WriteString("code", Code.Code);
-            json.WriteString("message", Code.Message);
-            if (Detail is null)
-            {
-                json.WriteNull("detail");
-            }
-            else
-            {
-                json.WriteString("detail", Detail);
-            }
-
-            json.WriteEndObject();
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        response.ContentLength = buffer.Length;
-        await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), httpContext.RequestAborted);
+        var body = ToJson();
+        response.ContentLength = body.Length;
+        await response.Body.WriteAsync(body, httpContext.RequestAborted);
     }
 }
+
+/// <summary><c>{"errors":[{"code":..,"message":..,"detail":..}]}</c>; <c>detail</c> is written even when null.</summary>
+internal sealed record OciErrorEnvelope(IReadOnlyList<OciErrorBody> Errors);
+
+internal sealed record OciErrorBody(string Code, string Message, string? Detail);

@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Registry.Api.Oci;
 
@@ -12,17 +12,9 @@ public sealed class OciResult(int status) : IResult
 
     public static OciResult Status(int status) => new(status);
 
-    /// <summary>Writes a JSON body with <paramref name="write"/>; the body is small (pages are capped).</summary>
-    public static OciResult Json(int status, string contentType, Action<Utf8JsonWriter> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            write(json);
-        }
-
-        return new OciResult(status).WithBody(contentType, buffer.WrittenMemory);
-    }
+    /// <summary>A JSON body serialized from <paramref name="value"/>; the body is small (pages are capped).</summary>
+    public static OciResult Json<T>(int status, string contentType, T value, JsonTypeInfo<T> type)
+        => new OciResult(status).WithBody(contentType, JsonSerializer.SerializeToUtf8Bytes(value, type));
 
     public OciResult WithHeader(string name, string value)
     {

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using Registry.Api.Json;
 using Registry.Api.Oci;
 
 namespace Registry.Api.Services;
@@ -31,16 +33,17 @@ public static class MediaTypes
             || mediaType.StartsWith("application/vnd.oci.image.layer.nondistributable.", StringComparison.Ordinal);
 }
 
-/// <summary>Validates manifest JSON against the image-spec's structure without re-serializing it.</summary>
+/// <summary>
+/// Validates manifest JSON against the image-spec's structure without re-serializing it: the
+/// bytes are read into typed documents for their facts only.
+/// </summary>
 public static class ManifestParser
 {
     public static ParsedManifest Parse(ReadOnlyMemory<byte> body, string? contentType, out OciError? error)
     {
-        error = null;
         try
         {
-            using var document = JsonDocument.Parse(body);
-            return Parse(document.RootElement, StripParameters(contentType), out error)!;
+            return Parse(body.Span, StripParameters(contentType), out error)!;
         }
         catch (JsonException e)
         {
@@ -49,23 +52,26 @@ public static class ManifestParser
         }
     }
 
-    private static ParsedManifest? Parse(JsonElement root, string? contentType, out OciError? error)
+    private static ParsedManifest? Parse(ReadOnlySpan<byte> body, string? contentType, out OciError? error)
     {
         error = null;
-        if (root.ValueKind != JsonValueKind.Object)
+
+        // The media type decides which document the body is, so it is read first; the fields of the
+        // other kinds are not looked at (an index may carry a 'config' of any shape, as before).
+        if (JsonSerializer.Deserialize(body, ApiJsonContext.Default.ManifestHeader) is not { } header)
         {
             return Fail("the manifest is not a JSON object", out error);
         }
 
-        var declared = OptionalString(root, "mediaType");
-        if (root.TryGetProperty("schemaVersion", out var schema) && schema.ValueKind == JsonValueKind.Number && schema.TryGetInt32(out var version) && version == 1
+        var declared = header.MediaType;
+        if (header.SchemaVersion == 1
             || contentType is MediaTypes.DockerSchema1 or MediaTypes.DockerSchema1Signed
             || declared is MediaTypes.DockerSchema1 or MediaTypes.DockerSchema1Signed)
         {
             return Fail("Docker schema 1 manifests are not supported; push schema 2 or OCI", out error);
         }
 
-        if (!root.TryGetProperty("schemaVersion", out schema) || schema.ValueKind != JsonValueKind.Number || !schema.TryGetInt32(out version) || version != 2)
+        if (header.SchemaVersion != 2)
         {
             return Fail("schemaVersion must be 2", out error);
         }
@@ -81,83 +87,109 @@ public static class ManifestParser
             return Fail($"the manifest declares mediaType '{declared}' but was sent as '{mediaType}'", out error);
         }
 
-        // An empty artifactType counts as missing: an image manifest's then is its config's media
-        // type and an index has none (distribution-spec, listing referrers).
-        var artifactType = OptionalString(root, "artifactType") is { Length: > 0 } declaredType ? declaredType : null;
-        var annotations = ReadAnnotations(root, out error);
-        if (error is not null)
+        return MediaTypes.IsIndex(mediaType)
+            ? ParseIndex(JsonSerializer.Deserialize(body, ApiJsonContext.Default.ImageIndexDocument)!, mediaType, out error)
+            : ParseImage(JsonSerializer.Deserialize(body, ApiJsonContext.Default.ImageManifestDocument)!, mediaType, out error);
+    }
+
+    private static ParsedManifest? ParseIndex(ImageIndexDocument index, string mediaType, out OciError? error)
+    {
+        if (!ReadCommon(index, out var subject, out var annotations, out error))
         {
             return null;
         }
 
-        string? subject = null;
-        if (root.TryGetProperty("subject", out var subjectElement))
+        if (index.Manifests is null)
         {
-            if (ReadDescriptor(subjectElement, "subject", out error) is not { } s)
+            return Fail("an index needs a 'manifests' array", out error);
+        }
+
+        var children = new List<string>(index.Manifests.Count);
+        foreach (var item in index.Manifests)
+        {
+            if (ReadDescriptor(item, "manifests[]", out error) is not { } d)
             {
                 return null;
+            }
+
+            children.Add(d.Digest);
+        }
+
+        return new ParsedManifest(mediaType, ArtifactTypeOf(index), subject, annotations, [], children.Distinct().ToArray());
+    }
+
+    private static ParsedManifest? ParseImage(ImageManifestDocument image, string mediaType, out OciError? error)
+    {
+        if (!ReadCommon(image, out var subject, out var annotations, out error))
+        {
+            return null;
+        }
+
+        if (image.Config is null || ReadDescriptor(image.Config, "config", out error) is not { } config)
+        {
+            error ??= OciErrorCode.ManifestInvalid.WithDetail("an image manifest needs a 'config' descriptor");
+            return null;
+        }
+
+        var blobs = new List<string> { config.Digest };
+        if (image.HasLayers)
+        {
+            if (image.Layers is null)
+            {
+                return Fail("'layers' must be an array", out error);
+            }
+
+            foreach (var item in image.Layers)
+            {
+                if (ReadDescriptor(item, "layers[]", out error) is not { } layer)
+                {
+                    return null;
+                }
+
+                if (!MediaTypes.IsForeignLayer(layer.MediaType))
+                {
+                    blobs.Add(layer.Digest);
+                }
+            }
+        }
+        else if (mediaType == MediaTypes.DockerManifest)
+        {
+            return Fail("a Docker image manifest needs a 'layers' array", out error);
+        }
+
+        return new ParsedManifest(mediaType, ArtifactTypeOf(image) ?? config.MediaType, subject, annotations, blobs.Distinct().ToArray(), []);
+    }
+
+    /// <summary>The subject and the annotations, which both kinds may carry.</summary>
+    private static bool ReadCommon(ManifestDocument document, out string? subject, out Dictionary<string, string>? annotations, out OciError? error)
+    {
+        subject = null;
+        annotations = document.Annotations;
+        error = null;
+        foreach (var (key, value) in annotations ?? [])
+        {
+            if (value is null)
+            {
+                Fail<bool>($"annotation '{key}' is not a string", out error);
+                return false;
+            }
+        }
+
+        if (document.HasSubject)
+        {
+            if (ReadDescriptor(document.Subject, "subject", out error) is not { } s)
+            {
+                return false;
             }
 
             subject = s.Digest;
         }
 
-        var blobs = new List<string>();
-        var children = new List<string>();
-        if (MediaTypes.IsIndex(mediaType))
-        {
-            if (!root.TryGetProperty("manifests", out var manifests) || manifests.ValueKind != JsonValueKind.Array)
-            {
-                return Fail("an index needs a 'manifests' array", out error);
-            }
-
-            foreach (var item in manifests.EnumerateArray())
-            {
-                if (ReadDescriptor(item, "manifests[]", out error) is not { } d)
-                {
-                    return null;
-                }
-
-                children.Add(d.Digest);
-            }
-        }
-        else
-        {
-            if (!root.TryGetProperty("config", out var config) || ReadDescriptor(config, "config", out error) is not { } c)
-            {
-                error ??= OciErrorCode.ManifestInvalid.WithDetail("an image manifest needs a 'config' descriptor");
-                return null;
-            }
-
-            blobs.Add(c.Digest);
-            artifactType ??= c.MediaType;
-            if (root.TryGetProperty("layers", out var layers))
-            {
-                if (layers.ValueKind != JsonValueKind.Array)
-                {
-                    return Fail("'layers' must be an array", out error);
-                }
-
-                foreach (var item in layers.EnumerateArray())
-                {
-                    if (ReadDescriptor(item, "layers[]", out error) is not { } l)
-                    {
-                        return null;
-                    }
-
-                    if (!MediaTypes.IsForeignLayer(l.MediaType))
-                    {
-                        blobs.Add(l.Digest);
-                    }
-                }
-            }
-            else if (mediaType == MediaTypes.DockerManifest)
-            {
-                return Fail("a Docker image manifest needs a 'layers' array", out error);
-            }
-        }
-
-        return new ParsedManifest(mediaType, artifactType, subject, annotations, blobs.Distinct().ToArray(), children.Distinct().ToArray());
+        return true;
     }
+
+    /// <summary>An empty artifactType counts as missing: an image manifest's then is its config's media type and an index has none (distribution-spec, listing referrers).</summary>
+    private static string? ArtifactTypeOf(ManifestDocument document) => document.ArtifactType is { Length: > 0 } declared ? declared : null;
 
     private static bool IsKnown(string? mediaType) => mediaType is not null && (MediaTypes.IsImage(mediaType) || MediaTypes.IsIndex(mediaType));
 
@@ -172,62 +204,31 @@ public static class ManifestParser
         return (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
     }
 
-    private static string? OptionalString(JsonElement element, string property)
-        => element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-
-    private static (string Digest, string MediaType)? ReadDescriptor(JsonElement element, string where, out OciError? error)
+    private static (string Digest, string MediaType)? ReadDescriptor(DescriptorDocument? descriptor, string where, out OciError? error)
     {
         error = null;
-        if (element.ValueKind != JsonValueKind.Object)
+        if (descriptor is null)
         {
             return Fail<(string, string)?>($"{where} is not a descriptor object", out error);
         }
 
-        var digest = OptionalString(element, "digest");
+        var digest = descriptor.Digest;
         if (digest is null || !References.IsValidDigest(digest))
         {
             return Fail<(string, string)?>($"{where} has a missing or invalid digest '{digest}'", out error);
         }
 
-        if (!element.TryGetProperty("size", out var size) || size.ValueKind != JsonValueKind.Number || !size.TryGetInt64(out var length) || length < 0)
+        if (descriptor.Size is not >= 0)
         {
             return Fail<(string, string)?>($"{where} {digest} needs a non-negative size", out error);
         }
 
-        var mediaType = OptionalString(element, "mediaType");
-        if (string.IsNullOrEmpty(mediaType))
+        if (string.IsNullOrEmpty(descriptor.MediaType))
         {
             return Fail<(string, string)?>($"{where} {digest} needs a mediaType", out error);
         }
 
-        return (digest, mediaType);
-    }
-
-    private static Dictionary<string, string>? ReadAnnotations(JsonElement root, out OciError? error)
-    {
-        error = null;
-        if (!root.TryGetProperty("annotations", out var annotations) || annotations.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        if (annotations.ValueKind != JsonValueKind.Object)
-        {
-            return Fail<Dictionary<string, string>?>("annotations must be an object of strings", out error);
-        }
-
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var property in annotations.EnumerateObject())
-        {
-            if (property.Value.ValueKind != JsonValueKind.String)
-            {
-                return Fail<Dictionary<string, string>?>($"annotation '{property.Name}' is not a string", out error);
-            }
-
-            result[property.Name] = property.Value.GetString()!;
-        }
-
-        return result;
+        return (digest, descriptor.MediaType);
     }
 
     private static ParsedManifest? Fail(string detail, out OciError? error) => Fail<ParsedManifest?>(detail, out error);
@@ -237,4 +238,76 @@ public static class ManifestParser
         error = OciErrorCode.ManifestInvalid.WithDetail(detail);
         return default!;
     }
+}
+
+/// <summary>
+/// What decides a manifest's kind. A <c>mediaType</c> that is not a string counts as absent, as
+/// it did when the document was walked by hand.
+/// </summary>
+internal sealed class ManifestHeader
+{
+    public int? SchemaVersion { get; set; }
+
+    [JsonConverter(typeof(LenientStringConverter))]
+    public string? MediaType { get; set; }
+}
+
+/// <summary>
+/// The fields an image manifest and an index share. Setters run only for properties present in
+/// the document, which tells an explicit <c>null</c> (refused) from an absent field.
+/// </summary>
+internal abstract class ManifestDocument
+{
+    [JsonConverter(typeof(LenientStringConverter))]
+    public string? ArtifactType { get; set; }
+
+    public Dictionary<string, string>? Annotations { get; set; }
+
+    public DescriptorDocument? Subject
+    {
+        get;
+        set
+        {
+            field = value;
+            HasSubject = true;
+        }
+    }
+
+    [JsonIgnore]
+    public bool HasSubject { get; private set; }
+}
+
+/// <summary>An OCI image manifest or a Docker schema 2 manifest.</summary>
+internal sealed class ImageManifestDocument : ManifestDocument
+{
+    public DescriptorDocument? Config { get; set; }
+
+    public List<DescriptorDocument?>? Layers
+    {
+        get;
+        set
+        {
+            field = value;
+            HasLayers = true;
+        }
+    }
+
+    [JsonIgnore]
+    public bool HasLayers { get; private set; }
+}
+
+/// <summary>An OCI image index or a Docker manifest list.</summary>
+internal sealed class ImageIndexDocument : ManifestDocument
+{
+    public List<DescriptorDocument?>? Manifests { get; set; }
+}
+
+/// <summary>The descriptor fields the registry checks; the others (urls, platform, annotations, data) stay in the bytes.</summary>
+internal sealed class DescriptorDocument
+{
+    public string? MediaType { get; set; }
+
+    public string? Digest { get; set; }
+
+    public long? Size { get; set; }
 }
