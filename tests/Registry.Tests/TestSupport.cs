@@ -13,6 +13,9 @@ public static class TestCategories
     /// <summary>Runs inside the test process only: the registry on 127.0.0.1, storage on temporary directories, units.</summary>
     public const string Fast = "Fast";
 
+    /// <summary>In the test process too, but long by design or run alone: measurements.</summary>
+    public const string Slow = "Slow";
+
     /// <summary>Starts registry processes (the built Api, as a cluster replica or to be killed mid-write).</summary>
     public const string Process = "Process";
 

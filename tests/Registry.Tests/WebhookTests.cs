@@ -374,7 +374,7 @@ public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
 [CollectionDefinition(nameof(WebhookLatencyCollection), DisableParallelization = true)]
 public sealed class WebhookLatencyCollection;
 
-[Trait("Category", TestCategories.Fast)]
+[Trait("Category", TestCategories.Slow)]
 [Collection(nameof(WebhookLatencyCollection))]
 public sealed class WebhookLatencyTests(ITestOutputHelper output)
 {
