@@ -10,8 +10,8 @@ using Azure.Storage.Blobs.Specialized;
 namespace Registry.Storage;
 
 /// <summary>
-/// Blobs in one Azure Blob Storage container, laid out like the filesystem driver:
-/// <c>blobs/{algorithm}/{xx}/{hex}</c> and <c>uploads/{id}/(info|data)</c>.
+/// Blobs in one Azure Blob Storage container, laid out by <see cref="StorageLayout"/> like the
+/// filesystem driver: <c>blobs/{algorithm}/{xx}/{hex}</c> and <c>uploads/{id}/(info|data)</c>.
 /// Upload bytes are staged as blocks of the block blob <c>uploads/{id}/data</c>, each named by
 /// its offset; every finished part commits the block list, so the staged bytes can be read back
 /// (to rebuild a hash on another replica). A verified upload becomes visible by a server-side
@@ -108,7 +108,7 @@ public sealed class AzureBlobStore : IBlobStore
     public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
     {
         // The listed marker first: a crash before the data blob exists leaves something the sweep finds.
-        await _container.GetBlobClient(UploadPath(uploadId, "info")).UploadAsync(
+        await _container.GetBlobClient(StorageLayout.UploadInfoPath(uploadId)).UploadAsync(
             BinaryData.Empty,
             new BlobUploadOptions
             {
@@ -224,19 +224,18 @@ public sealed class AzureBlobStore : IBlobStore
     public async Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
     {
         await Data(uploadId).DeleteIfExistsAsync(cancellationToken: cancellationToken);
-        await _container.GetBlobClient(UploadPath(uploadId, "info")).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+        await _container.GetBlobClient(StorageLayout.UploadInfoPath(uploadId)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
     }
 
     public async IAsyncEnumerable<StagedUpload> ListUploadsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = "uploads/", Traits = BlobTraits.Metadata }, cancellationToken))
+        await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = StorageLayout.UploadsPrefix, Traits = BlobTraits.Metadata }, cancellationToken))
         {
-            if (!item.Name.EndsWith("/info", StringComparison.Ordinal))
+            if (StorageLayout.UploadIdOfInfoPath(item.Name) is not { } id)
             {
                 continue;
             }
 
-            var id = item.Name["uploads/".Length..^"/info".Length];
             var startedAt = item.Metadata.TryGetValue(StartedAtKey, out var text) && long.TryParse(text, CultureInfo.InvariantCulture, out var ms)
                 ? DateTimeOffset.FromUnixTimeMilliseconds(ms)
                 : DateTimeOffset.MinValue;
@@ -297,33 +296,22 @@ public sealed class AzureBlobStore : IBlobStore
     private static string BlockId(long offset)
         => Convert.ToBase64String(Encoding.ASCII.GetBytes(offset.ToString("D20", CultureInfo.InvariantCulture)));
 
-    private BlobClient BlobFor(string digest)
-    {
-        var colon = digest.IndexOf(':', StringComparison.Ordinal);
-        var hex = digest[(colon + 1)..];
-        return _container.GetBlobClient($"blobs/{digest[..colon]}/{hex[..2]}/{hex}");
-    }
+    private BlobClient BlobFor(string digest) => _container.GetBlobClient(StorageLayout.BlobPath(digest));
 
-    private BlockBlobClient Data(string uploadId) => _container.GetBlockBlobClient(UploadPath(uploadId, "data"));
-
-    private static string UploadPath(string uploadId, string leaf) => $"uploads/{uploadId}/{leaf}";
+    private BlockBlobClient Data(string uploadId) => _container.GetBlockBlobClient(StorageLayout.UploadDataPath(uploadId));
 
     /// <summary>Stages what is written as blocks named by offset; disposing commits prefix + new blocks.</summary>
-    private sealed class BlockWriter(BlockBlobClient data, List<string> blocks, long offset) : Stream
+    private sealed class BlockWriter(BlockBlobClient data, List<string> blocks, long offset) : WriteOnlyStreamBase
     {
         private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         private int _filled;
         private long _offset = offset;
 
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Flush()
+        {
+            // Blocks are staged as they fill and committed at dispose.
+        }
+
         public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
@@ -341,9 +329,6 @@ public sealed class AzureBlobStore : IBlobStore
                 }
             }
         }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-            => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         /// <summary>Releases the buffer without staging or committing anything.</summary>
         public void Abandon()

@@ -16,8 +16,8 @@ namespace Registry.Storage;
 /// filesystem such as tmpfs), <see cref="TryOpen"/> returns null and the caller writes buffered.
 /// <para>
 /// A device with a write cache acknowledges a direct write before the bytes are durable; the
-/// <c>fsync</c> at commit then has to flush all of them, and the client waits for it (on the
-/// virtual disks measured, about 0.75 ms per MiB, a fifth of a second for 256 MiB). So when a
+/// <c>fsync</c> at commit then has to flush all of them, and the client waits for it (the cost
+/// measured is in docs/storage-layout.md). So when a
 /// write completes, at least 16 MiB are unflushed and no other buffer waits for the disk (the
 /// network is slower than the disk), the writer flushes the device cache in that idle time
 /// (<c>fdatasync</c>), leaving commit little to do. When the disk is the slower side, the next
@@ -27,7 +27,7 @@ namespace Registry.Storage;
 /// over an existing file, as the upload-session state write does right then, waits behind it.)
 /// </para>
 /// </remarks>
-internal sealed class DirectUploadWriter : Stream
+internal sealed class DirectUploadWriter : WriteOnlyStreamBase
 {
     private const int Alignment = 4096;
     private const int BufferSize = 4 * 1024 * 1024;
@@ -71,12 +71,6 @@ internal sealed class DirectUploadWriter : Stream
         _bufferStart = offset - (offset % Alignment);
         _filled = (int)(offset - _bufferStart);
     }
-
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <summary>
     /// Opens <paramref name="path"/> (which must exist) for direct writes from <paramref name="offset"/>,
@@ -186,9 +180,6 @@ internal sealed class DirectUploadWriter : Stream
         }
     }
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override void Write(byte[] buffer, int offset, int count)
         => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
@@ -196,10 +187,6 @@ internal sealed class DirectUploadWriter : Stream
     {
         // Bytes reach the file at dispose, when the last partial block can be cut to length.
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     /// <summary>Writes what is still buffered and sets the file's length; the bytes are then in the file.</summary>
     public override async ValueTask DisposeAsync()

@@ -4,22 +4,22 @@ using System.Runtime.CompilerServices;
 namespace Registry.Storage;
 
 /// <summary>
-/// Blobs under <c>{root}/blobs/{algorithm}/{first two hex}/{hex}</c>, uploads under
-/// <c>{root}/uploads/{id}/</c>. Every blob becomes visible by an atomic rename of a file
+/// Blobs and uploads under one directory, laid out as <see cref="StorageLayout"/> says
+/// (<c>blobs/{algorithm}/{first two hex}/{hex}</c>, <c>uploads/{id}/</c>). Every blob becomes visible by an atomic rename of a file
 /// that was flushed to disk first, so a crash never leaves a partial blob visible.
 /// </summary>
 public sealed class FileSystemBlobStore : IBlobStore
 {
-    private readonly string _blobs;
+    private readonly string _root;
     private readonly string _uploads;
     private readonly string _temp;
 
     public FileSystemBlobStore(string root)
     {
-        _blobs = Path.Combine(root, "blobs");
-        _uploads = Path.Combine(root, "uploads");
-        _temp = Path.Combine(root, "tmp");
-        DurableFiles.CreateDirectory(_blobs);
+        _root = root;
+        _uploads = StorageLayout.Under(root, StorageLayout.UploadsDirectory);
+        _temp = StorageLayout.Under(root, StorageLayout.TempDirectory);
+        DurableFiles.CreateDirectory(StorageLayout.Under(root, StorageLayout.BlobsDirectory));
         DurableFiles.CreateDirectory(_uploads);
         DurableFiles.CreateDirectory(_temp);
     }
@@ -95,21 +95,21 @@ public sealed class FileSystemBlobStore : IBlobStore
 
     public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
     {
-        var dir = UploadDir(uploadId);
-        Directory.CreateDirectory(dir);
-        await using (new FileStream(Path.Combine(dir, "data"), FileMode.OpenOrCreate, FileAccess.Write))
+        Directory.CreateDirectory(UploadDir(uploadId));
+        await using (new FileStream(UploadData(uploadId), FileMode.OpenOrCreate, FileAccess.Write))
         {
         }
 
         // Written aside and renamed, so the expiry sweep never reads a half-written start time.
-        var temp = Path.Combine(dir, "startedat.tmp");
+        var startedAtPath = StorageLayout.Under(_root, StorageLayout.UploadStartedAtPath(uploadId));
+        var temp = startedAtPath + ".tmp";
         await File.WriteAllTextAsync(temp, startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), cancellationToken);
-        File.Move(temp, Path.Combine(dir, "startedat"), overwrite: true);
+        File.Move(temp, startedAtPath, overwrite: true);
     }
 
     public Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(UploadDir(uploadId), "data");
+        var path = UploadData(uploadId);
         FileStream file;
         try
         {
@@ -145,7 +145,7 @@ public sealed class FileSystemBlobStore : IBlobStore
     {
         try
         {
-            var file = new FileStream(Path.Combine(UploadDir(uploadId), "data"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var file = new FileStream(UploadData(uploadId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
             return Task.FromResult<Stream>(new BoundedReadStream(file, length));
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -157,7 +157,7 @@ public sealed class FileSystemBlobStore : IBlobStore
     public Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
     {
         var dir = UploadDir(uploadId);
-        var data = Path.Combine(dir, "data");
+        var data = UploadData(uploadId);
         var target = BlobPath(digest);
         if (!File.Exists(target))
         {
@@ -213,7 +213,7 @@ public sealed class FileSystemBlobStore : IBlobStore
             DateTimeOffset startedAt;
             try
             {
-                var text = await File.ReadAllTextAsync(Path.Combine(dir, "startedat"), cancellationToken);
+                var text = await File.ReadAllTextAsync(StorageLayout.Under(_root, StorageLayout.UploadStartedAtPath(id)), cancellationToken);
                 startedAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(text, CultureInfo.InvariantCulture));
             }
             catch (Exception e) when (e is IOException or FormatException)
@@ -283,22 +283,18 @@ public sealed class FileSystemBlobStore : IBlobStore
         DurableFiles.FlushDirectoryOf(target);
     }
 
-    private string BlobPath(string digest)
-    {
-        var colon = digest.IndexOf(':', StringComparison.Ordinal);
-        var algorithm = digest[..colon];
-        var hex = digest[(colon + 1)..];
-        return Path.Combine(_blobs, algorithm, hex[..2], hex);
-    }
+    private string BlobPath(string digest) => StorageLayout.Under(_root, StorageLayout.BlobPath(digest));
 
-    private string UploadDir(string uploadId) => Path.Combine(_uploads, uploadId);
+    private string UploadDir(string uploadId) => StorageLayout.Under(_root, StorageLayout.UploadDirectory(uploadId));
+
+    private string UploadData(string uploadId) => StorageLayout.Under(_root, StorageLayout.UploadDataPath(uploadId));
 
     /// <summary>
     /// Starts the kernel's writeback of every few MiB as soon as they are written (Linux
     /// <c>sync_file_range</c>), so the disk works while the network still delivers and the
     /// <c>fsync</c> at commit finds little left to do. Elsewhere it is a plain pass-through.
     /// </summary>
-    private sealed class WritebackStream(FileStream inner, long offset) : Stream
+    private sealed class WritebackStream(FileStream inner, long offset) : WriteOnlyStreamBase
     {
         private const long Stride = 8 * 1024 * 1024;
         private const uint SyncFileRangeWrite = 2;
@@ -306,16 +302,8 @@ public sealed class FileSystemBlobStore : IBlobStore
         private long _position = offset;
         private long _started = offset;
 
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() => inner.Flush();
         public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count)
         {
@@ -328,9 +316,6 @@ public sealed class FileSystemBlobStore : IBlobStore
             await inner.WriteAsync(buffer, cancellationToken);
             Advance(buffer.Length);
         }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-            => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override ValueTask DisposeAsync() => inner.DisposeAsync();
 

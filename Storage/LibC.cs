@@ -7,7 +7,7 @@ namespace Registry.Storage;
 /// The libc calls the filesystem driver needs and .NET does not offer, or offers with failures
 /// ignored (its <c>fsync</c> shim reports a failed call as success). Linux and other Unix only.
 /// </summary>
-internal static class LibC
+internal static partial class LibC
 {
     /// <summary>
     /// Throws an <see cref="IOException"/> naming <paramref name="call"/> and the error it left
@@ -23,15 +23,15 @@ internal static class LibC
         }
     }
 
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
 
-    [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    public static extern int FSync(SafeFileHandle fd);
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    public static partial int FSync(SafeFileHandle fd);
 
-    [DllImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    public static extern int FDataSync(SafeFileHandle fd);
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    public static partial int FDataSync(SafeFileHandle fd);
 
-    [DllImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
-    public static extern int SyncFileRange(int fd, long offset, long nbytes, uint flags);
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    public static partial int SyncFileRange(int fd, long offset, long nbytes, uint flags);
 }

@@ -5,6 +5,7 @@ using Registry.Storage;
 namespace Registry.Tests;
 
 /// <summary>The storage contract against Azure Blob Storage (Azurite), plus what only block blobs show.</summary>
+[Trait("Category", TestCategories.Azurite)]
 public sealed class AzureBlobStoreTests(AzuriteFixture azurite) : BlobStoreContract, IClassFixture<AzuriteFixture>
 {
     private BlobContainerClient? _container;

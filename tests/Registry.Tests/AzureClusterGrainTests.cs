@@ -8,6 +8,7 @@ namespace Registry.Tests;
 /// activation per repository serializes writes from every silo, an upload session survives its silo,
 /// and the catalog sees repositories created anywhere.
 /// </summary>
+[Trait("Category", TestCategories.Azurite)]
 public sealed class AzureClusterGrainTests(AzuriteFixture azurite, ITestOutputHelper output) : IClassFixture<AzuriteFixture>
 {
     [Fact]

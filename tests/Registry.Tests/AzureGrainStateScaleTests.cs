@@ -9,6 +9,7 @@ namespace Registry.Tests;
 /// Cluster-mode grain state lives in Azure Blob Storage, so a repository may outgrow the 1 MiB limit
 /// of a table entity: 50,000 tags survive a restart of the whole cluster.
 /// </summary>
+[Trait("Category", TestCategories.Azurite)]
 public sealed class AzureGrainStateScaleTests(AzuriteFixture azurite, ITestOutputHelper output) : IClassFixture<AzuriteFixture>
 {
     private const int TagCount = 50_000;

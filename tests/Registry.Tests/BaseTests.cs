@@ -2,6 +2,7 @@ using System.Net;
 
 namespace Registry.Tests;
 
+[Trait("Category", TestCategories.Fast)]
 public sealed class BaseTests
 {
     [Fact]

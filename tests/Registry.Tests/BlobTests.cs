@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 
 namespace Registry.Tests;
 
+[Trait("Category", TestCategories.Fast)]
 public sealed class BlobTests
 {
     [Fact]

@@ -1,6 +1,8 @@
 namespace Registry.Tests;
 
 /// <summary>Events cross replicas: subscribers and watches on one process see changes made through another.</summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
 public sealed class ClusterEventTests
 {
     [Fact]

@@ -16,6 +16,8 @@ public sealed record PushedImage(string Name, string Tag, string Digest, byte[] 
 /// A replica killed with <c>kill -9</c> in the middle of a push sequence: what was acknowledged
 /// stays, the survivors take over the repositories whose grains lived on it.
 /// </summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
 public sealed class ClusterKillTests(ITestOutputHelper output)
 {
     [Fact]
@@ -310,6 +312,8 @@ public sealed class ClusterKillTests(ITestOutputHelper output)
 }
 
 /// <summary>The whole cluster stopped and started again on the same storage: nothing is lost.</summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
 public sealed class ClusterRestartTests(ITestOutputHelper output)
 {
     [Fact]

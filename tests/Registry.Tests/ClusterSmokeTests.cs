@@ -2,6 +2,8 @@ using System.Net;
 
 namespace Registry.Tests;
 
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
 public sealed class ClusterSmokeTests
 {
     [Fact]

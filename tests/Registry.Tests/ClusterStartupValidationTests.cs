@@ -5,6 +5,7 @@ using Registry.Silo;
 namespace Registry.Tests;
 
 /// <summary>Cluster mode with settings that cannot work refuses to start, naming the setting to fix.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class ClusterStartupValidationTests
 {
     /// <summary>Well-formed; nothing needs to listen there, since every case fails before connecting.</summary>

@@ -11,6 +11,9 @@ namespace Registry.Tests;
 /// through one is served by all, an upload may hop between them chunk by chunk, and concurrent
 /// writes to one tag through all three are serialized.
 /// </summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
+[Trait("Category", TestCategories.Skopeo)]
 public sealed class ClusterTests(ThreeReplicaCluster cluster, ITestOutputHelper output) : IClassFixture<ThreeReplicaCluster>, IDisposable
 {
     private const int MiB = 1024 * 1024;

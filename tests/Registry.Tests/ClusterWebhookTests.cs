@@ -3,6 +3,8 @@ using Xunit.Abstractions;
 namespace Registry.Tests;
 
 /// <summary>Webhooks in cluster mode: events travel on Azure Queue streams (polled) between replicas.</summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
 public sealed class ClusterWebhookTests(ITestOutputHelper output)
 {
     [Fact]

@@ -7,6 +7,7 @@ using Registry.Grains;
 namespace Registry.Tests;
 
 /// <summary>Concurrent pushes: every acknowledged write is kept, nothing is stored twice, nothing leaks.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class ConcurrencyTests
 {
     [Fact]

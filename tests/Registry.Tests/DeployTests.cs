@@ -14,6 +14,7 @@ namespace Registry.Tests;
 /// The Kubernetes manifests in deploy/ as kustomize renders them (the kubectl built-in, no
 /// cluster needed), and the Dockerfile as far as it can be checked without a Docker engine.
 /// </summary>
+[Trait("Category", TestCategories.Kubectl)]
 public sealed class DeployTests
 {
     private static readonly TimeSpan KubectlTimeout = TimeSpan.FromSeconds(60);

@@ -11,6 +11,7 @@ namespace Registry.Tests;
 /// they hold), loses nothing and invents nothing. The event goes out when the repository is next
 /// activated, and consumers see it exactly once.
 /// </summary>
+[Trait("Category", TestCategories.Process)]
 public sealed class EventCrashTests
 {
     [Fact]

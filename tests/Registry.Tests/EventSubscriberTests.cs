@@ -12,6 +12,7 @@ using Registry.Grains;
 namespace Registry.Tests;
 
 /// <summary>In-process subscribers: the audit log, a test subscriber, dedupe by event id.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class EventSubscriberTests
 {
     [Fact]

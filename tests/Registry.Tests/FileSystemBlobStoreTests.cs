@@ -3,6 +3,7 @@ using Registry.Storage;
 namespace Registry.Tests;
 
 /// <summary>The storage contract over a real temporary directory, plus what only the filesystem layout shows.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class FileSystemBlobStoreTests : BlobStoreContract
 {
     private TempDirectory? _root;

@@ -7,6 +7,7 @@ using Registry.Grains;
 namespace Registry.Tests;
 
 /// <summary>Grain state files under <c>{data}/state</c> are replaced atomically and survive a crash mid-write.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class GrainStateCrashTests
 {
     [Fact]

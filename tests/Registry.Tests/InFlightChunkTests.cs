@@ -5,6 +5,7 @@ using Registry.Grains;
 namespace Registry.Tests;
 
 /// <summary>A session that ends (cancelled, expired) while one of its chunks is still being written stays ended.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class InFlightChunkTests
 {
     /// <summary>More than the filesystem driver buffers (4 MiB), so part of it must reach the staged file.</summary>

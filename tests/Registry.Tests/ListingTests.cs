@@ -3,6 +3,7 @@ using System.Text.Json;
 
 namespace Registry.Tests;
 
+[Trait("Category", TestCategories.Fast)]
 public sealed class ListingTests
 {
     private static async Task<string[]> NamesAsync(HttpResponseMessage response, string property)

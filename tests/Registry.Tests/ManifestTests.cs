@@ -5,6 +5,7 @@ using Registry.Grains;
 
 namespace Registry.Tests;
 
+[Trait("Category", TestCategories.Fast)]
 public sealed class ManifestTests
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Registry.Tests;
 [CollectionDefinition(nameof(MetricsCollection), DisableParallelization = true)]
 public sealed class MetricsCollection;
 
+[Trait("Category", TestCategories.Fast)]
 [Collection(nameof(MetricsCollection))]
 public sealed class MetricsTests
 {

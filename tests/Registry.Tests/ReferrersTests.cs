@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 namespace Registry.Tests;
 
 /// <summary>The referrers API over plain HTTP: artifacts that name an image as their subject.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class ReferrersTests
 {
     private const string SbomType = "application/vnd.example.sbom";

@@ -10,6 +10,7 @@ namespace Registry.Tests;
 /// A registry stopped and started again on the same data directory serves everything it
 /// acknowledged before: manifests, blobs, tags, their history, the catalog and open uploads.
 /// </summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class RestartTests : IDisposable
 {
     private readonly string _data = Directory.CreateTempSubdirectory("registry-restart-").FullName;
@@ -177,6 +178,36 @@ public sealed class RestartTests : IDisposable
         }
     }
 
+    private static async Task<IReadOnlyList<TagHistoryEntry>> History(RegistryHost host, string name, string tag)
+        => await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IRepositoryGrain>(name).GetTagHistory(tag);
+
+    private static IEnumerable<string> ReferencedBlobs(System.Text.Json.JsonElement manifest)
+        => manifest.GetProperty("layers").EnumerateArray().Prepend(manifest.GetProperty("config")).Select(d => d.GetProperty("digest").GetString()!);
+
+    private static async Task<string> StartWithChunkAsync(HttpClient client, string name, byte[] content, int length)
+    {
+        string location;
+        using (var start = await client.PostAsync($"/v2/{name}/blobs/uploads/", null))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+            location = start.Headers.Location!.ToString();
+        }
+
+        using var patch = await client.SendAsync(HttpMethod.Patch, location, Oci.Octets(content, 0, length));
+        Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+        Assert.Equal($"0-{length - 1}", patch.Header("Range"));
+        return location;
+    }
+}
+
+/// <summary>The restart seen by a real client: what skopeo pushed before a restart, it pulls after it.</summary>
+[Trait("Category", TestCategories.Skopeo)]
+public sealed class SkopeoRestartTests : IDisposable
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("registry-restart-").FullName;
+
+    public void Dispose() => Skopeo.TryDelete(_data);
+
     [Fact]
     public async Task SkopeoPullsAfterARestartWhatItPushedBefore()
     {
@@ -217,26 +248,5 @@ public sealed class RestartTests : IDisposable
         {
             Skopeo.TryDelete(work);
         }
-    }
-
-    private static async Task<IReadOnlyList<TagHistoryEntry>> History(RegistryHost host, string name, string tag)
-        => await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IRepositoryGrain>(name).GetTagHistory(tag);
-
-    private static IEnumerable<string> ReferencedBlobs(System.Text.Json.JsonElement manifest)
-        => manifest.GetProperty("layers").EnumerateArray().Prepend(manifest.GetProperty("config")).Select(d => d.GetProperty("digest").GetString()!);
-
-    private static async Task<string> StartWithChunkAsync(HttpClient client, string name, byte[] content, int length)
-    {
-        string location;
-        using (var start = await client.PostAsync($"/v2/{name}/blobs/uploads/", null))
-        {
-            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
-            location = start.Headers.Location!.ToString();
-        }
-
-        using var patch = await client.SendAsync(HttpMethod.Patch, location, Oci.Octets(content, 0, length));
-        Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
-        Assert.Equal($"0-{length - 1}", patch.Header("Range"));
-        return location;
     }
 }

@@ -6,6 +6,7 @@ namespace Registry.Tests;
 /// End to end with a real client: skopeo pushes OCI layouts written on disk to the shared registry
 /// over plain HTTP on loopback, pulls them back into fresh layouts, and the digests must survive.
 /// </summary>
+[Trait("Category", TestCategories.Skopeo)]
 public sealed class SkopeoTests : IDisposable
 {
     private readonly string _work = Directory.CreateTempSubdirectory("skopeo-e2e-").FullName;

@@ -1,7 +1,33 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 
 namespace Registry.Tests;
+
+/// <summary>
+/// The values of the <c>Category</c> trait every test class carries, so the suite can be run in
+/// parts (<c>dotnet test --filter Category=Fast</c>; README, Development). A class may carry several.
+/// </summary>
+public static class TestCategories
+{
+    /// <summary>Runs inside the test process only: the registry on 127.0.0.1, storage on temporary directories, units.</summary>
+    public const string Fast = "Fast";
+
+    /// <summary>In the test process too, but long by design or run alone: measurements.</summary>
+    public const string Slow = "Slow";
+
+    /// <summary>Starts registry processes (the built Api, as a cluster replica or to be killed mid-write).</summary>
+    public const string Process = "Process";
+
+    /// <summary>Needs Azurite (tools/azurite), the Azure Storage emulator, which it starts.</summary>
+    public const string Azurite = "Azurite";
+
+    /// <summary>Needs the skopeo client.</summary>
+    public const string Skopeo = "Skopeo";
+
+    /// <summary>Needs kubectl, to render the deploy/ overlays.</summary>
+    public const string Kubectl = "Kubectl";
+}
 
 /// <summary>A real temporary directory, deleted when disposed.</summary>
 public sealed class TempDirectory : IDisposable
@@ -130,18 +156,27 @@ public sealed class HeldBackContent(byte[] content, int firstPart) : HttpContent
 
 public static class Eventually
 {
-    /// <summary>Waits until <paramref name="condition"/> holds, checking as often as it can, within the test bound.</summary>
+    private static readonly TimeSpan FirstPause = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan LongestPause = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, within the test bound. Checks at once, then
+    /// after pauses that double from 1 ms to at most 20 ms: a condition that holds soon is seen
+    /// soon, and the wait does not take a core from the code it waits for.
+    /// </summary>
     public static async Task HoldsAsync(Func<bool> condition, string what)
     {
-        var deadline = DateTime.UtcNow + Bounded.Timeout;
+        var started = Stopwatch.GetTimestamp();
+        var pause = FirstPause;
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline)
+            if (Stopwatch.GetElapsedTime(started) > Bounded.Timeout)
             {
                 throw new Xunit.Sdk.XunitException($"timed out waiting until {what}");
             }
 
-            await Task.Yield();
+            await Task.Delay(pause);
+            pause = pause * 2 < LongestPause ? pause * 2 : LongestPause;
         }
     }
 }

@@ -8,6 +8,7 @@ using Registry.Storage;
 namespace Registry.Tests;
 
 /// <summary>Abandoned upload sessions are swept with their staged bytes; live ones are not.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class UploadExpiryTests
 {
     private static readonly TimeSpan DefaultExpiry = TimeSpan.FromHours(24);

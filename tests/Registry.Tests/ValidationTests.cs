@@ -3,6 +3,7 @@ using System.Net;
 namespace Registry.Tests;
 
 /// <summary>Bad names, tags and digests get the error envelope and change nothing stored.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class ValidationTests
 {
     public static TheoryData<string> InvalidNames() => new()

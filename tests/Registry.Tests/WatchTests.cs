@@ -7,6 +7,7 @@ using Registry.Grains;
 namespace Registry.Tests;
 
 /// <summary><c>GET /apis/registry/v1/watch</c>: live events, resume by id, filters, gaps, heartbeats.</summary>
+[Trait("Category", TestCategories.Fast)]
 public sealed class WatchTests
 {
     private static string UniqueNamespace() => "w" + Guid.NewGuid().ToString("N")[..12];

@@ -81,6 +81,7 @@ public static class Webhooks
         => sorted[Math.Clamp((int)Math.Ceiling(fraction * sorted.Count) - 1, 0, sorted.Count - 1)];
 }
 
+[Trait("Category", TestCategories.Skopeo)]
 public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _work = Directory.CreateTempSubdirectory("webhook-test-").FullName;
@@ -373,6 +374,7 @@ public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
 [CollectionDefinition(nameof(WebhookLatencyCollection), DisableParallelization = true)]
 public sealed class WebhookLatencyCollection;
 
+[Trait("Category", TestCategories.Slow)]
 [Collection(nameof(WebhookLatencyCollection))]
 public sealed class WebhookLatencyTests(ITestOutputHelper output)
 {
