@@ -3,11 +3,9 @@ using Registry.Grains;
 
 namespace Registry.Tests;
 
-/// <summary>
-/// The silo's one composition root as each host uses it: the periodic jobs scheduled once per
-/// cluster, the headless silo joining a cluster, and a clean start of the real executable.
-/// </summary>
-public sealed class SiloCompositionTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+/// <summary>The embedded silo schedules the periodic jobs through the maintenance grain, with the configured periods.</summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class EmbeddedSiloCompositionTests
 {
     [Fact]
     public async Task EmbeddedSiloSchedulesEachPeriodicJobOnce()
@@ -16,12 +14,21 @@ public sealed class SiloCompositionTests(AzuriteFixture azurite) : IClassFixture
         var table = host.Service<IReminderTable>();
         var maintenance = host.Service<IGrainFactory>().GetGrain<IMaintenanceGrain>(0).GetGrainId();
 
-        var rows = await JobsAsync(table, maintenance, expected: 2);
+        var rows = await SiloCompositionTests.JobsAsync(table, maintenance, expected: 2);
 
         Assert.Equal(TimeSpan.FromMinutes(10), rows[MaintenanceGrain.UploadSweep]);
         Assert.Equal(TimeSpan.FromMinutes(1), rows[MaintenanceGrain.WebhookWake]);
     }
+}
 
+/// <summary>
+/// The silo's one composition root as the other hosts use it: the periodic jobs scheduled once per
+/// cluster, the headless silo joining a cluster, and a clean start of the real executable.
+/// </summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
+public sealed class SiloCompositionTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+{
     [Fact]
     public async Task ClusterSchedulesEachPeriodicJobOnceWhateverTheNumberOfSilos()
     {
@@ -78,7 +85,7 @@ public sealed class SiloCompositionTests(AzuriteFixture azurite) : IClassFixture
     }
 
     /// <summary>The maintenance grain's reminders and their periods, once <paramref name="expected"/> are registered.</summary>
-    private static async Task<Dictionary<string, TimeSpan>> JobsAsync(IReminderTable table, GrainId grain, int expected)
+    internal static async Task<Dictionary<string, TimeSpan>> JobsAsync(IReminderTable table, GrainId grain, int expected)
     {
         Dictionary<string, TimeSpan> rows = [];
         await Poll.UntilAsync(

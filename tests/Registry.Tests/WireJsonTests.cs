@@ -84,7 +84,7 @@ public sealed class WireJsonTests
             new EventTarget("application/vnd.oci.image.manifest.v1+json", "sha256:aa", 12, "team/app", null, null, null),
             new EventRequest("r1", "10.0.0.1:5555", "registry", "PUT", "skopeo/1.0"),
             null,
-            EventSource.None,
+            EventSourceReplica.None,
             3);
         Assert.Equal(
             """{"time":"2025-03-04T03:06:07.1234567Z","action":"push","repository":"team/app","digest":"sha256:aa","tag":null,"mediaType":"application/vnd.oci.image.manifest.v1\u002Bjson","actor":null,"addr":"10.0.0.1:5555","userAgent":"skopeo/1.0","id":"ev-1"}""" + "\n",
