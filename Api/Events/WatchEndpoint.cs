@@ -98,7 +98,7 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                     if (query.Matches(logged.Event))
                     {
                         Append(sse, string.Create(CultureInfo.InvariantCulture, $"id: {logged.Sequence}\nevent: {logged.Event.Action}\ndata: "));
-                        sse.Write(WebhookEnvelope.SerializeEvent(logged.Event));
+                        sse.Write(EventEnvelope.SerializeEvent(logged.Event));
                         sse.Write("\n\n"u8);
                         sentThrough = position;
                     }

@@ -8,9 +8,6 @@ namespace Registry.Grains;
 /// </summary>
 public sealed class WebhookMetrics
 {
-    /// <summary>The registry's meter (the same name as the API's <c>RegistryMetrics.MeterName</c>).</summary>
-    public const string MeterName = "Registry";
-
     public const string EndpointTag = "endpoint";
 
     private static readonly double[] LatencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -23,7 +20,7 @@ public sealed class WebhookMetrics
 
     public WebhookMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(MeterName);
+        var meter = meterFactory.Create(RegistryTelemetry.MeterName);
         _delivered = meter.CreateCounter<long>("registry.webhooks.delivered", "{event}", "Events a webhook endpoint accepted (2xx or 3xx).");
         _failedAttempts = meter.CreateCounter<long>("registry.webhooks.failed_attempts", "{attempt}", "POSTs to a webhook endpoint that failed: an error status, no answer within the timeout, or no connection.");
         _dropped = meter.CreateCounter<long>("registry.webhooks.dropped", "{event}", "Events dropped undelivered: the oldest of a full queue (MaxPending), or the queue of an endpoint no longer configured.");

@@ -203,7 +203,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
 
                 // A copy: enqueues and drops change the queue while the POST is in flight.
                 var batch = S.Pending.GetRange(0, Math.Min(S.Pending.Count, endpoint.MaxEventsPerPost));
-                var attempt = await _sender.PostAsync(endpoint, WebhookEnvelope.Serialize(batch));
+                var attempt = await _sender.PostAsync(endpoint, EventEnvelope.Serialize(batch));
                 if (!attempt.Delivered)
                 {
                     _failures++;

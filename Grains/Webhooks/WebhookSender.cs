@@ -32,7 +32,7 @@ public sealed class WebhookSender(IHttpClientFactory clients) : IDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new ByteArrayContent(body) };
         request.Options.Set(TimeoutKey, endpoint.Timeout);
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue(WebhookEnvelope.MediaType);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(EventEnvelope.MediaType);
         foreach (var (name, value) in endpoint.Headers)
         {
             if (!request.Headers.TryAddWithoutValidation(name, value))

@@ -63,7 +63,7 @@ public sealed class RegistryProcess : IAsyncDisposable
     public static async Task<RegistryProcess> StartHostAsync(string assembly, string connectionString, string clusterId, int? httpPort, int? siloPort, (string Key, string Value)[] settings)
     {
         var http = httpPort ?? Azurite.FreePort();
-        var process = Start("Registry.Api.dll", connectionString, clusterId, http, siloPort, settings);
+        var process = Start(assembly, connectionString, clusterId, http, siloPort, settings);
         try
         {
             await process.WaitUntilServingAsync(TimeSpan.FromSeconds(90));

@@ -45,15 +45,15 @@ public sealed class WebhookEnvelopeTests
     [Fact]
     public void AnEventIsWrittenInTheReferenceShape()
     {
-        Assert.Equal(FullJson, Encoding.UTF8.GetString(WebhookEnvelope.SerializeEvent(Full)));
-        Assert.Equal(BareJson, Encoding.UTF8.GetString(WebhookEnvelope.SerializeEvent(Bare)));
+        Assert.Equal(FullJson, Encoding.UTF8.GetString(EventEnvelope.SerializeEvent(Full)));
+        Assert.Equal(BareJson, Encoding.UTF8.GetString(EventEnvelope.SerializeEvent(Bare)));
     }
 
     [Fact]
     public void TheEnvelopeListsTheEventsInOrder()
     {
-        Assert.Equal($$"""{"events":[{{FullJson}},{{BareJson}}]}""", Encoding.UTF8.GetString(WebhookEnvelope.Serialize([Full, Bare])));
-        Assert.Equal("""{"events":[]}""", Encoding.UTF8.GetString(WebhookEnvelope.Serialize([])));
+        Assert.Equal($$"""{"events":[{{FullJson}},{{BareJson}}]}""", Encoding.UTF8.GetString(EventEnvelope.Serialize([Full, Bare])));
+        Assert.Equal("""{"events":[]}""", Encoding.UTF8.GetString(EventEnvelope.Serialize([])));
     }
 
     [Fact]

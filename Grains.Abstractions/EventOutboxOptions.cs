@@ -1,5 +1,3 @@
-using System.Diagnostics.Metrics;
-
 namespace Registry.Grains;
 
 /// <summary>
@@ -46,21 +44,4 @@ public sealed class EventOutboxOptions
 
     /// <summary>Whether <paramref name="consumer"/> must acknowledge the events it stores.</summary>
     public bool Acknowledges(EventConsumers consumer) => (Awaited & consumer) != 0;
-}
-
-/// <summary>Counts events the outbox dropped unacknowledged (<c>registry.events.outbox_dropped</c>).</summary>
-public sealed class EventOutboxMetrics
-{
-    private readonly Counter<long> _dropped;
-
-    public EventOutboxMetrics(IMeterFactory meterFactory)
-    {
-        var meter = meterFactory.Create(WebhookMetrics.MeterName);
-        _dropped = meter.CreateCounter<long>(
-            "registry.events.outbox_dropped",
-            "{event}",
-            "Published events a repository's outbox dropped before every consumer acknowledged them (Registry:Events:Outbox Capacity or MaxAge); a crash may then lose them.");
-    }
-
-    public void Dropped(int count) => _dropped.Add(count);
 }

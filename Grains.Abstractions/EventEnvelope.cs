@@ -6,19 +6,20 @@ using System.Text.Json.Serialization;
 namespace Registry.Grains;
 
 /// <summary>
-/// The reference registry's notification envelope, <c>{"events":[...]}</c>, with the fields its
+/// The JSON of events, shared by webhooks and the watch endpoint: the reference registry's
+/// notification envelope, <c>{"events":[...]}</c>, with the fields its
 /// webhook consumers read, in its order; plus our <c>generation</c>.
 /// </summary>
-public static class WebhookEnvelope
+public static class EventEnvelope
 {
     public const string MediaType = "application/vnd.docker.distribution.events.v2+json";
 
     public static byte[] Serialize(IEnumerable<RegistryEvent> events)
-        => JsonSerializer.SerializeToUtf8Bytes(new EnvelopeJson(events.Select(EventJson.Of).ToList()), WebhookJsonContext.Wire.EnvelopeJson);
+        => JsonSerializer.SerializeToUtf8Bytes(new EnvelopeJson(events.Select(EventJson.Of).ToList()), EventJsonContext.Wire.EnvelopeJson);
 
     /// <summary>One event as a JSON object (the watch endpoint sends these too).</summary>
     public static byte[] SerializeEvent(RegistryEvent e)
-        => JsonSerializer.SerializeToUtf8Bytes(EventJson.Of(e), WebhookJsonContext.Wire.EventJson);
+        => JsonSerializer.SerializeToUtf8Bytes(EventJson.Of(e), EventJsonContext.Wire.EventJson);
 
     /// <summary>RFC 3339 in UTC with as many fraction digits as needed, like Go's time.RFC3339Nano.</summary>
     public static string Timestamp(DateTimeOffset time)
@@ -47,7 +48,7 @@ internal sealed record EventJson(
         var r = e.Request;
         return new EventJson(
             e.Id,
-            WebhookEnvelope.Timestamp(e.Timestamp),
+            EventEnvelope.Timestamp(e.Timestamp),
             e.Action,
             new TargetJson(Optional(t.MediaType), Optional(t.Digest), t.Size, t.Size, t.Repository, Optional(t.FromRepository), Optional(t.Url), Optional(t.Tag)),
             new RequestJson(r.Id, r.Addr, r.Host, r.Method, r.UserAgent),
@@ -85,11 +86,11 @@ internal sealed record SourceJson(
 
 [JsonSerializable(typeof(EnvelopeJson))]
 [JsonSerializable(typeof(EventJson))]
-internal sealed partial class WebhookJsonContext : JsonSerializerContext
+internal sealed partial class EventJsonContext : JsonSerializerContext
 {
     /// <summary>
     /// Media types contain '+', which the default encoder writes as \u002B; consumers expect it
     /// literally (the attribute options cannot name an encoder, so the context gets them here).
     /// </summary>
-    public static WebhookJsonContext Wire { get; } = new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    public static EventJsonContext Wire { get; } = new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }
