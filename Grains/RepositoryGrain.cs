@@ -23,8 +23,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly IRepositoryFaults? _faults;
     private readonly GroupCommit _commit;
     private readonly EventOutbox _outbox;
-    private string[]? _sortedTags;
-    private (string? Last, int Limit, TagsListing Listing)? _lastListing;
+    private readonly TagsPages _tags = new();
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
@@ -55,68 +54,25 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
         => reason.ReasonCode == DeactivationReasonCode.ApplicationError ? Task.CompletedTask : _outbox.FlushAsync();
 
-    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(Refusal(push));
+    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(S.Refusal(push));
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
-        if (Refusal(push) is { } refused)
+        if (S.Refusal(push) is { } refused)
         {
             return refused;
         }
 
         var manifest = push.Manifest;
-        S.Manifests.TryAdd(manifest.Digest, manifest);
-        if (manifest.Subject is { } subject)
+        S.AddManifest(manifest);
+        if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
         {
-            var list = S.Referrers.TryGetValue(subject, out var existing) ? existing : S.Referrers[subject] = [];
-            if (!list.Contains(manifest.Digest))
-            {
-                list.Add(manifest.Digest);
-            }
-        }
-
-        if (push.Tag is { } tag)
-        {
-            if (!S.Tags.TryGetValue(tag, out var tagState))
-            {
-                S.Tags[tag] = tagState = new TagState();
-                TagsChanged();
-            }
-
-            tagState.Digest = manifest.Digest;
-            tagState.History.Add(new TagHistoryEntry(manifest.Digest, _time.GetUtcNow(), ++S.Generation));
-            var excess = tagState.History.Count - _options.Value.TagHistoryLimit;
-            if (excess > 0)
-            {
-                tagState.History.RemoveRange(0, excess);
-            }
+            _tags.Changed();
         }
 
         Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag);
         await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
-    }
-
-    /// <summary>Why a manifest cannot be accepted: the first blob or child manifest this repository lacks.</summary>
-    private ManifestPushResult? Refusal(ManifestPush push)
-    {
-        foreach (var blob in push.Blobs)
-        {
-            if (!S.Blobs.ContainsKey(blob))
-            {
-                return new ManifestPushResult(ManifestPushOutcome.BlobUnknown, blob, S.Generation);
-            }
-        }
-
-        foreach (var child in push.ChildManifests)
-        {
-            if (!S.Manifests.ContainsKey(child))
-            {
-                return new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, S.Generation);
-            }
-        }
-
-        return null;
     }
 
     public ValueTask<ManifestDescriptor?> ResolveTag(string tag)
@@ -125,32 +81,8 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public ValueTask<ManifestDescriptor?> GetManifest(string digest)
         => ValueTask.FromResult(S.Manifests.GetValueOrDefault(digest));
 
-    private void TagsChanged()
-    {
-        _sortedTags = null;
-        _lastListing = null;
-    }
-
     public ValueTask<TagsListing?> ListTags(string? last, int limit)
-    {
-        if (S.IsEmpty)
-        {
-            return ValueTask.FromResult<TagsListing?>(null);
-        }
-
-        // Clients page through the same list again and again (pulls resolve tags, CI polls): the
-        // last page is kept until the tags change, and returned as the same object.
-        if (_lastListing is { } cached && cached.Limit == limit && string.Equals(cached.Last, last, StringComparison.Ordinal))
-        {
-            return ValueTask.FromResult<TagsListing?>(cached.Listing);
-        }
-
-        _sortedTags ??= S.Tags.Keys.Order(StringComparer.Ordinal).ToArray();
-        var page = Paging.Page(_sortedTags, last, limit);
-        var listing = new TagsListing(page.Names, page.More && page.Names.Count > 0 ? page.Names[^1] : null);
-        _lastListing = (last, limit, listing);
-        return ValueTask.FromResult<TagsListing?>(listing);
-    }
+        => ValueTask.FromResult(S.IsEmpty ? null : _tags.Page(S.Tags.Keys, last, limit));
 
     public ValueTask<IReadOnlyList<TagHistoryEntry>> GetTagHistory(string tag)
     {
@@ -167,7 +99,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return false;
         }
 
-        TagsChanged();
+        _tags.Changed();
         S.Generation++;
         var manifest = S.Manifests.GetValueOrDefault(removed.Digest);
         Emit(RegistryEvent.Delete, manifest?.MediaType, removed.Digest, manifest?.Size ?? 0, tag);
@@ -177,27 +109,12 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<bool> DeleteManifest(string digest)
     {
-        if (!S.Manifests.Remove(digest, out var manifest))
+        if (!S.RemoveManifest(digest, out var manifest))
         {
             return false;
         }
 
-        foreach (var tag in S.Tags.Where(t => t.Value.Digest == digest).Select(t => t.Key).ToList())
-        {
-            S.Tags.Remove(tag);
-            TagsChanged();
-        }
-
-        if (manifest.Subject is { } subject && S.Referrers.TryGetValue(subject, out var referrers))
-        {
-            referrers.Remove(digest);
-            if (referrers.Count == 0)
-            {
-                S.Referrers.Remove(subject);
-            }
-        }
-
-        S.Generation++;
+        _tags.Changed();
         Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
         await SaveAndPublishAsync();
         return true;
@@ -223,19 +140,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     }
 
     public ValueTask<IReadOnlyList<Referrer>> GetReferrers(string subject, string? artifactType)
-    {
-        if (!S.Referrers.TryGetValue(subject, out var digests))
-        {
-            return ValueTask.FromResult<IReadOnlyList<Referrer>>([]);
-        }
-
-        IReadOnlyList<Referrer> referrers = digests
-            .Select(d => S.Manifests[d])
-            .Where(m => artifactType is null || m.ArtifactType == artifactType)
-            .Select(m => new Referrer(m.Digest, m.MediaType, m.Size, m.ArtifactType, m.Annotations))
-            .ToArray();
-        return ValueTask.FromResult(referrers);
-    }
+        => ValueTask.FromResult(S.ReferrersOf(subject, artifactType));
 
     public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(_outbox.Count);
 

@@ -25,6 +25,92 @@ public sealed class RepositoryState
     [Id(7)] public long EventSequence { get; set; }
 
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
+
+    // The changes below are the repository's rules on its own state; the grain decides when they
+    // happen and makes them durable.
+
+    /// <summary>Why a manifest cannot be accepted: the first blob or child manifest this repository lacks.</summary>
+    public ManifestPushResult? Refusal(ManifestPush push)
+    {
+        if (push.Blobs.FirstOrDefault(b => !Blobs.ContainsKey(b)) is { } blob)
+        {
+            return new ManifestPushResult(ManifestPushOutcome.BlobUnknown, blob, Generation);
+        }
+
+        return push.ChildManifests.FirstOrDefault(c => !Manifests.ContainsKey(c)) is { } child
+            ? new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, Generation)
+            : null;
+    }
+
+    /// <summary>Stores a manifest's descriptor and indexes it under its subject.</summary>
+    public void AddManifest(ManifestDescriptor manifest)
+    {
+        Manifests.TryAdd(manifest.Digest, manifest);
+        if (manifest.Subject is { } subject)
+        {
+            var list = Referrers.TryGetValue(subject, out var existing) ? existing : Referrers[subject] = [];
+            if (!list.Contains(manifest.Digest))
+            {
+                list.Add(manifest.Digest);
+            }
+        }
+    }
+
+    /// <summary>Points a tag at a manifest and records the write in its history (at most <paramref name="historyLimit"/>); true when the tag is new.</summary>
+    public bool MoveTag(string tag, string digest, DateTimeOffset at, int historyLimit)
+    {
+        var created = !Tags.TryGetValue(tag, out var state);
+        if (created)
+        {
+            Tags[tag] = state = new TagState();
+        }
+
+        state!.Digest = digest;
+        state.History.Add(new TagHistoryEntry(digest, at, ++Generation));
+        var excess = state.History.Count - historyLimit;
+        if (excess > 0)
+        {
+            state.History.RemoveRange(0, excess);
+        }
+
+        return created;
+    }
+
+    /// <summary>Removes a manifest, the tags that point at it and its place in the referrers index.</summary>
+    public bool RemoveManifest(string digest, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ManifestDescriptor? manifest)
+    {
+        if (!Manifests.Remove(digest, out manifest))
+        {
+            return false;
+        }
+
+        foreach (var tag in Tags.Where(t => t.Value.Digest == digest).Select(t => t.Key).ToList())
+        {
+            Tags.Remove(tag);
+        }
+
+        if (manifest.Subject is { } subject && Referrers.TryGetValue(subject, out var referrers))
+        {
+            referrers.Remove(digest);
+            if (referrers.Count == 0)
+            {
+                Referrers.Remove(subject);
+            }
+        }
+
+        Generation++;
+        return true;
+    }
+
+    /// <summary>The manifests that name <paramref name="subject"/>, optionally only those of one artifact type.</summary>
+    public IReadOnlyList<Referrer> ReferrersOf(string subject, string? artifactType)
+        => Referrers.TryGetValue(subject, out var digests)
+            ? digests
+                .Select(d => Manifests[d])
+                .Where(m => artifactType is null || m.ArtifactType == artifactType)
+                .Select(m => new Referrer(m.Digest, m.MediaType, m.Size, m.ArtifactType, m.Annotations))
+                .ToArray()
+            : [];
 }
 
 [GenerateSerializer, Alias("registry.tag-state")]

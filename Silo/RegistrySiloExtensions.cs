@@ -45,6 +45,7 @@ public static class RegistrySiloExtensions
         services.AddSingleton(Options.Create(options));
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
+        services.TryAddSingleton<RegistryMeter>();
 
         var azure = options.Mode == RegistryMode.Cluster ? AzureClientsOf(options) : null;
         services.AddRegistryStorage(options, azure);

@@ -19,9 +19,9 @@ public sealed class RegistryMetrics
     private readonly Counter<long> _bytesSent;
     private readonly Histogram<double> _storageDuration;
 
-    public RegistryMetrics(IMeterFactory meterFactory)
+    public RegistryMetrics(RegistryMeter registry)
     {
-        var meter = meterFactory.Create(RegistryTelemetry.MeterName);
+        var meter = registry.Meter;
         _bytesReceived = meter.CreateCounter<long>("registry.blob.bytes_received", "By", "Blob bytes received in upload request bodies.");
         _bytesSent = meter.CreateCounter<long>("registry.blob.bytes_sent", "By", "Blob bytes sent in GET responses.");
         _storageDuration = meter.CreateHistogram(

@@ -263,15 +263,8 @@ internal abstract class ManifestDocument
 
     public Dictionary<string, string>? Annotations { get; set; }
 
-    public DescriptorDocument? Subject
-    {
-        get;
-        set
-        {
-            field = value;
-            HasSubject = true;
-        }
-    }
+    // An explicit null is refused, an absent one is not: the setter runs only for a member present in the JSON.
+    public DescriptorDocument? Subject { get; set => (field, HasSubject) = (value, true); }
 
     [JsonIgnore]
     public bool HasSubject { get; private set; }
@@ -282,15 +275,7 @@ internal sealed class ImageManifestDocument : ManifestDocument
 {
     public DescriptorDocument? Config { get; set; }
 
-    public List<DescriptorDocument?>? Layers
-    {
-        get;
-        set
-        {
-            field = value;
-            HasLayers = true;
-        }
-    }
+    public List<DescriptorDocument?>? Layers { get; set => (field, HasLayers) = (value, true); }
 
     [JsonIgnore]
     public bool HasLayers { get; private set; }

@@ -18,9 +18,9 @@ public sealed class WebhookMetrics
     private readonly UpDownCounter<long> _pending;
     private readonly Histogram<double> _latency;
 
-    public WebhookMetrics(IMeterFactory meterFactory)
+    public WebhookMetrics(RegistryMeter registry)
     {
-        var meter = meterFactory.Create(RegistryTelemetry.MeterName);
+        var meter = registry.Meter;
         _delivered = meter.CreateCounter<long>("registry.webhooks.delivered", "{event}", "Events a webhook endpoint accepted (2xx or 3xx).");
         _failedAttempts = meter.CreateCounter<long>("registry.webhooks.failed_attempts", "{attempt}", "POSTs to a webhook endpoint that failed: an error status, no answer within the timeout, or no connection.");
         _dropped = meter.CreateCounter<long>("registry.webhooks.dropped", "{event}", "Events dropped undelivered: the oldest of a full queue (MaxPending), or the queue of an endpoint no longer configured.");

@@ -211,7 +211,7 @@ public sealed class EventOutboxTests
             _listener.SetMeasurementEventCallback<long>((_, value, _, _) => Dropped += value);
             _listener.Start();
             Commit = new GroupCommit(() => Outbox!.TrackWriteAsync(WriteAsync));
-            Outbox = new EventOutbox("team/app", () => State, Commit.CommitAsync, PublishAsync, StartTimer, options, new EventOutboxMetrics(meters), Time, NullLogger.Instance);
+            Outbox = new EventOutbox("team/app", () => State, Commit.CommitAsync, PublishAsync, StartTimer, options, new EventOutboxMetrics(new RegistryMeter(meters)), Time, NullLogger.Instance);
         }
 
         public RepositoryState State { get; }
