@@ -9,7 +9,6 @@ public sealed class ApiOptions : IValidatableObject
     /// <summary>The URL the HTTP API listens on. Loopback only unless set otherwise.</summary>
     public string Listen { get; set; } = "http://127.0.0.1:5000";
 
-    [ValidateObjectMembers]
     public LimitOptions Limits { get; set; } = new();
 
     /// <summary><see cref="Listen"/> as a URI, with Kestrel's wildcard hosts (<c>*</c>, <c>+</c>) read as 0.0.0.0.</summary>
@@ -21,21 +20,33 @@ public sealed class ApiOptions : IValidatableObject
         {
             yield return new ValidationResult($"Registry:Listen '{Listen}' is not an http(s) URL: use e.g. http://127.0.0.1:5000.");
         }
+
+        if (Limits.MaxManifestBytes < 4096)
+        {
+            yield return new ValidationResult($"Registry:Limits:MaxManifestBytes {Limits.MaxManifestBytes} is too small: use at least 4096 (the default is 4194304).");
+        }
+
+        if (Limits.MaxPageSize < 1)
+        {
+            yield return new ValidationResult($"Registry:Limits:MaxPageSize {Limits.MaxPageSize} must be at least 1 (the default is 10000).");
+        }
+
+        if (Limits.ManifestCacheBytes < 0)
+        {
+            yield return new ValidationResult($"Registry:Limits:ManifestCacheBytes {Limits.ManifestCacheBytes} must not be negative (0 turns the cache off).");
+        }
     }
 }
 
 public sealed class LimitOptions
 {
     /// <summary>The largest manifest body accepted; larger bodies get 413.</summary>
-    [Range(4096, int.MaxValue, ErrorMessage = "Registry:Limits:MaxManifestBytes is too small: use at least 4096 (the default is 4194304).")]
     public int MaxManifestBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>The most names one tags-list or catalog page returns; larger <c>n</c> is clamped.</summary>
-    [Range(1, int.MaxValue, ErrorMessage = "Registry:Limits:MaxPageSize must be at least 1 (the default is 10000).")]
     public int MaxPageSize { get; set; } = 10_000;
 
     /// <summary>Memory for manifest bytes kept by the API host (content-addressed, so never stale).</summary>
-    [Range(0, long.MaxValue, ErrorMessage = "Registry:Limits:ManifestCacheBytes must not be negative.")]
     public long ManifestCacheBytes { get; set; } = 32 * 1024 * 1024;
 }
 

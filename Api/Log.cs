@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Warning, "{Method} {Path} answered 503 (retry): {Failure}")]
     public static partial void Transient(ILogger logger, string failure, string method, string path);
 
+    [LoggerMessage(8, LogLevel.Warning, "Upload {UploadId} to {Repository} was cancelled but its staged bytes could not be removed; the upload sweep will")]
+    public static partial void DiscardFailed(ILogger logger, Exception exception, string repository, string uploadId);
+
     [LoggerMessage(7, LogLevel.Information, "Blob {Digest} mounted into {Repository} from {From}")]
     public static partial void BlobMounted(ILogger logger, string repository, string digest, string? from);
 }

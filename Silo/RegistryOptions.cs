@@ -17,20 +17,42 @@ public sealed partial class RegistryOptions : IValidatableObject
     public RegistryMode Mode { get; set; } = RegistryMode.Embedded;
 
     /// <summary>Where blobs, uploads and grain state live. Relative paths are taken from the working directory.</summary>
-    [Required(AllowEmptyStrings = false, ErrorMessage = "Registry:DataDirectory is empty: set it to a writable directory, e.g. Registry__DataDirectory=/var/lib/registry.")]
     public string DataDirectory { get; set; } = "data";
 
     public AzureStorageOptions Azure { get; set; } = new();
 
     /// <summary>The <c>Registry:Cluster</c> section: how silos find each other.</summary>
-    [ValidateObjectMembers]
     public SiloOptions Cluster { get; set; } = new();
 
-    [ValidateObjectMembers]
     public UploadOptions Uploads { get; set; } = new();
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            yield return new ValidationResult("Registry:DataDirectory is empty: set it to a writable directory, e.g. Registry__DataDirectory=/var/lib/registry.");
+        }
+
+        if (Cluster.SiloPort is < 0 or > 65535)
+        {
+            yield return new ValidationResult($"Registry:Cluster:SiloPort {Cluster.SiloPort} is not a port: use 0 (the mode's default) or 1-65535.");
+        }
+
+        if (Cluster.GatewayPort is < 0 or > 65535)
+        {
+            yield return new ValidationResult($"Registry:Cluster:GatewayPort {Cluster.GatewayPort} is not a port: use 0 (none) or 1-65535.");
+        }
+
+        if (Uploads.Expiry <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult($"Registry:Uploads:Expiry {Uploads.Expiry} must be a positive duration such as 24:00:00.");
+        }
+
+        if (Uploads.SweepInterval < TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult($"Registry:Uploads:SweepInterval {Uploads.SweepInterval} is too short: use at least 00:01:00 (a reminder's shortest period), such as 01:00:00.");
+        }
+
         if (Mode != RegistryMode.Cluster)
         {
             yield break;
@@ -99,25 +121,21 @@ public sealed class SiloOptions
     public string? AdvertisedAddress { get; set; }
 
     /// <summary>The silo-to-silo port; 0 (the default) picks a free loopback port in embedded mode and 11111 in cluster mode.</summary>
-    [Range(0, 65535, ErrorMessage = "Registry:Cluster:SiloPort {0} is not a port: use 0 (the mode's default) or 1-65535.")]
     public int SiloPort { get; set; }
 
     /// <summary>The Orleans gateway port for external clients; 0 (the default) opens none.</summary>
-    [Range(0, 65535, ErrorMessage = "Registry:Cluster:GatewayPort is not a port: use 0 (none) or 1-65535.")]
     public int GatewayPort { get; set; }
 }
 
 public sealed class UploadOptions
 {
     /// <summary>An upload session not finished within this time is deleted with its staged bytes.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00", ErrorMessage = "Registry:Uploads:Expiry must be a positive duration such as 24:00:00.")]
     public TimeSpan Expiry { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>How often expired upload sessions are looked for, once per cluster (at least every minute: an Orleans reminder).</summary>
-    [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00", ErrorMessage = "Registry:Uploads:SweepInterval must be a duration of at least 00:01:00 (a reminder's shortest period), such as 01:00:00.")]
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
 }
 
-/// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes for its attributes.</summary>
+/// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes (it calls <see cref="RegistryOptions.Validate"/>).</summary>
 [OptionsValidator]
 public sealed partial class RegistryOptionsValidator : IValidateOptions<RegistryOptions>;

@@ -28,9 +28,12 @@ public static class RegistrySiloExtensions
         builder.UseOrleans(silo => options = silo.AddRegistry(builder.Configuration));
 
         // Orleans' watchdog starts its stall check before it stamps the first participant check, so
-        // every start warns of a stall as long as the machine's uptime. Stalls the local health
-        // monitor acts on are still logged (Orleans.Runtime.MembershipService), and errors here too.
-        builder.Logging.AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error);
+        // every start warns of a stall as long as the machine's uptime: its warnings are kept back
+        // while the silo starts, and logged from then on (errors always).
+        var started = TimeProvider.System.GetTimestamp();
+        builder.Logging.AddFilter(
+            "Orleans.Runtime.Watchdog",
+            level => level >= LogLevel.Error || (level == LogLevel.Warning && TimeProvider.System.GetElapsedTime(started) > WatchdogStartupWindow));
         return options!;
     }
 
@@ -208,6 +211,9 @@ public static class RegistrySiloExtensions
     }
 
     private const int DefaultClusterSiloPort = 11111;
+
+    /// <summary>How long after the host is built the watchdog's warnings are held back (a silo start).</summary>
+    private static readonly TimeSpan WatchdogStartupWindow = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// At most this many publishes (each up to 32 events) go to a consumer in one delivery, in

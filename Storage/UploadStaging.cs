@@ -7,9 +7,19 @@ namespace Registry.Storage;
 /// </summary>
 public sealed class UploadStaging(IBlobStore store)
 {
-    /// <summary>Creates the empty staging area of a new upload.</summary>
-    public Task CreateAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
-        => store.CreateUploadAsync(uploadId, startedAt, cancellationToken);
+    /// <summary>Creates the empty staging area of a new upload; one that fails half-way is removed again.</summary>
+    public async Task CreateAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.CreateUploadAsync(uploadId, startedAt, cancellationToken);
+        }
+        catch
+        {
+            await store.DeleteUploadAsync(uploadId, CancellationToken.None);
+            throw;
+        }
+    }
 
     /// <summary>Opens a writer from <paramref name="offset"/> on; throws <see cref="UploadUnknownException"/> when the area is gone.</summary>
     public Task<Stream> OpenWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)

@@ -59,9 +59,9 @@ public sealed class BlobService(
     public async Task<OciError?> PutMonolithicAsync(string name, string digest, Stream body, CancellationToken ct)
     {
         var id = NewUploadId();
-        await staging.CreateAsync(id, time.GetUtcNow(), ct);
         try
         {
+            await staging.CreateAsync(id, time.GetUtcNow(), CancellationToken.None);
             using var hash = IncrementalHash.CreateHash(References.AlgorithmOf(digest));
             long length;
             await using (var writer = await staging.OpenWriterAsync(id, 0, ct))
@@ -184,8 +184,17 @@ public sealed class BlobService(
             return false;
         }
 
-        await staging.DiscardAsync(id);
         uploads.Ended();
+        try
+        {
+            await staging.DiscardAsync(id);
+        }
+        catch (Exception e)
+        {
+            // The session is gone, so the next upload sweep removes the bytes; the cancel stands.
+            Log.DiscardFailed(logger, e, name, id);
+        }
+
         return true;
     }
 

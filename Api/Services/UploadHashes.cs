@@ -24,6 +24,7 @@ public sealed class UploadHashes(TimeProvider time, IOptions<RegistryOptions> op
     /// <summary>Takes the hash of an upload if it covers exactly <paramref name="offset"/> bytes.</summary>
     public IncrementalHash? Take(string uploadId, long offset)
     {
+        CleanIfDue(time.GetUtcNow());
         if (!_entries.TryRemove(uploadId, out var entry))
         {
             return null;
@@ -41,12 +42,7 @@ public sealed class UploadHashes(TimeProvider time, IOptions<RegistryOptions> op
     public void Put(string uploadId, long offset, IncrementalHash hash)
     {
         var now = time.GetUtcNow();
-        var due = Interlocked.Read(ref _nextCleanup);
-        if (now.UtcTicks >= due && Interlocked.CompareExchange(ref _nextCleanup, (now + CleanupInterval).UtcTicks, due) == due)
-        {
-            ForgetOlderThan(now - options.Value.Uploads.Expiry);
-        }
-
+        CleanIfDue(now);
         var entry = new Entry(offset, hash, now);
         _entries.AddOrUpdate(uploadId, entry, (_, old) =>
         {
@@ -63,14 +59,22 @@ public sealed class UploadHashes(TimeProvider time, IOptions<RegistryOptions> op
         }
     }
 
-    /// <summary>Drops hashes of uploads untouched since <paramref name="cutoff"/>.</summary>
-    private void ForgetOlderThan(DateTimeOffset cutoff)
+    /// <summary>At most once a minute, drops the hashes of uploads untouched for longer than the upload expiry.</summary>
+    private void CleanIfDue(DateTimeOffset now)
     {
-        foreach (var (id, entry) in _entries)
+        var due = Interlocked.Read(ref _nextCleanup);
+        if (now.UtcTicks < due || Interlocked.CompareExchange(ref _nextCleanup, (now + CleanupInterval).UtcTicks, due) != due)
         {
-            if (entry.Touched < cutoff)
+            return;
+        }
+
+        var cutoff = now - options.Value.Uploads.Expiry;
+        foreach (var pair in _entries)
+        {
+            // Only the entry found old: a chunk may have just put a newer one under the same id.
+            if (pair.Value.Touched < cutoff && _entries.TryRemove(pair))
             {
-                Forget(id);
+                pair.Value.Hash.Dispose();
             }
         }
     }

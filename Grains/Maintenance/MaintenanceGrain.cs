@@ -7,8 +7,10 @@ using Orleans.Runtime;
 namespace Registry.Grains;
 
 /// <remarks>
-/// Reentrant so that a long sweep does not hold back the webhook wake-up or a silo's start call;
-/// a job still running when its reminder fires again is not started twice.
+/// A reminder tick or a silo's start only starts a job and returns: a sweep over many uploads
+/// may outlast a grain call's timeout. Reentrant, so the jobs run beside further calls; a job
+/// still running when its reminder fires again is not started twice, and the activation stays
+/// while one runs. Deactivation cancels what is running; the next tick starts it again.
 /// </remarks>
 [Reentrant]
 public sealed partial class MaintenanceGrain(
@@ -20,7 +22,11 @@ public sealed partial class MaintenanceGrain(
     public const string UploadSweep = "upload-sweep";
     public const string WebhookWake = "webhook-wake";
 
-    private readonly HashSet<string> _running = new(StringComparer.Ordinal);
+    /// <summary>Keeps the activation while a job runs, however long (renewed at each start).</summary>
+    private static readonly TimeSpan JobLease = TimeSpan.FromHours(2);
+
+    private readonly Dictionary<string, Task> _jobs = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
 
     public async Task Start()
     {
@@ -28,10 +34,21 @@ public sealed partial class MaintenanceGrain(
         await EnsureReminderAsync(WebhookWake, options.Value.WebhookWakeInterval);
 
         // After a restart, stored webhook events go out now rather than at the first tick.
-        await RunAsync(WebhookWake);
+        StartJob(WebhookWake);
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => RunAsync(reminderName);
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        StartJob(reminderName);
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_jobs.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        _stopping.Dispose();
+    }
 
     private async Task EnsureReminderAsync(string name, TimeSpan period)
     {
@@ -51,23 +68,29 @@ public sealed partial class MaintenanceGrain(
         return entry?.Period;
     }
 
-    private async Task RunAsync(string job)
+    private void StartJob(string job)
     {
-        if (!_running.Add(job))
+        if (_jobs.TryGetValue(job, out var running) && !running.IsCompleted)
         {
             return;
         }
 
+        DelayDeactivation(JobLease);
+        _jobs[job] = RunAsync(job, _stopping.Token);
+    }
+
+    private async Task RunAsync(string job, CancellationToken cancellationToken)
+    {
         try
         {
             switch (job)
             {
                 case UploadSweep:
-                    var expired = await sweeper.SweepAsync(time.GetUtcNow(), CancellationToken.None);
+                    var expired = await sweeper.SweepAsync(time.GetUtcNow(), cancellationToken);
                     LogSwept(logger, expired);
                     break;
                 case WebhookWake:
-                    var queues = await GrainFactory.GetGrain<IWebhookDirectoryGrain>(0).Wake();
+                    var queues = await GrainFactory.GetGrain<IWebhookDirectoryGrain>(0).Wake().WaitAsync(cancellationToken);
                     LogWoke(logger, queues);
                     break;
                 default:
@@ -80,14 +103,14 @@ public sealed partial class MaintenanceGrain(
                     break;
             }
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Deactivating: the next tick, wherever the grain then lives, runs the job again.
+        }
         catch (Exception e)
         {
             // The next tick tries again.
             LogJobFailed(logger, e, job);
-        }
-        finally
-        {
-            _running.Remove(job);
         }
     }
 

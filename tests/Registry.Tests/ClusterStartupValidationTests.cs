@@ -22,6 +22,29 @@ public sealed class ClusterStartupValidationTests
         { ["--Registry:Mode=Cluster", "--Registry:Azure:BlobServiceUri=https://storage.example.com/"], "Registry:Azure:TableServiceUri" },
     };
 
+    /// <summary>Settings of either mode, each with the whole message it must produce: the setting, the value and what to use instead.</summary>
+    public static TheoryData<string, string> BadValues() => new()
+    {
+        { "--Registry:Cluster:SiloPort=70000", "Registry:Cluster:SiloPort 70000 is not a port: use 0 (the mode's default) or 1-65535." },
+        { "--Registry:Cluster:GatewayPort=-1", "Registry:Cluster:GatewayPort -1 is not a port: use 0 (none) or 1-65535." },
+        { "--Registry:Uploads:Expiry=00:00:00", "Registry:Uploads:Expiry 00:00:00 must be a positive duration such as 24:00:00." },
+        { "--Registry:Uploads:SweepInterval=00:00:10", "Registry:Uploads:SweepInterval 00:00:10 is too short: use at least 00:01:00 (a reminder's shortest period), such as 01:00:00." },
+        { "--Registry:Limits:MaxManifestBytes=100", "Registry:Limits:MaxManifestBytes 100 is too small: use at least 4096 (the default is 4194304)." },
+        { "--Registry:Limits:MaxPageSize=0", "Registry:Limits:MaxPageSize 0 must be at least 1 (the default is 10000)." },
+        { "--Registry:Listen=ftp://127.0.0.1:5000", "Registry:Listen 'ftp://127.0.0.1:5000' is not an http(s) URL: use e.g. http://127.0.0.1:5000." },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadValues))]
+    public void ABadValueStopsTheHostWhileItIsBuiltWithAMessageThatSaysWhatToUse(string setting, string message)
+    {
+        using var data = new TempDirectory();
+
+        var failure = Assert.Throws<OptionsValidationException>(() => RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", setting]));
+
+        Assert.Equal([message], failure.Failures);
+    }
+
     [Theory]
     [MemberData(nameof(BadSettings))]
     public async Task RefusesToStartNamingTheSetting(string[] settings, string setting)

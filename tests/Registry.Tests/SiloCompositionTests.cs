@@ -1,5 +1,7 @@
+using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Registry.Grains;
+using Registry.Storage;
 
 namespace Registry.Tests;
 
@@ -18,6 +20,30 @@ public sealed class EmbeddedSiloCompositionTests
 
         Assert.Equal(TimeSpan.FromMinutes(10), rows[MaintenanceGrain.UploadSweep]);
         Assert.Equal(TimeSpan.FromMinutes(1), rows[MaintenanceGrain.WebhookWake]);
+    }
+
+    [Fact]
+    public async Task AnUploadSweepTickExpiresUploadsOlderThanTheExpiryWithTheirStagedBytes()
+    {
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:Uploads:Expiry=00:00:01");
+        var name = SharedRegistry.UniqueName("sweep");
+        using var start = await host.Client.PostAsync($"/v2/{name}/blobs/uploads/", null);
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var uploads = Path.Combine(host.DataDirectory, StorageLayout.UploadsDirectory);
+        Assert.Single(Directory.GetDirectories(uploads));
+
+        // What the reminder delivers every SweepInterval; a tick only starts the sweep, so ask until it has run past the expiry.
+        var tick = host.Service<IGrainFactory>().GetGrain<IMaintenanceGrain>(0).AsReference<IRemindable>();
+        await Poll.UntilAsync(
+            async () =>
+            {
+                await tick.ReceiveReminder(MaintenanceGrain.UploadSweep, default);
+                using var status = await host.Client.GetAsync(start.Headers.Location);
+                return status.StatusCode == HttpStatusCode.NotFound;
+            },
+            "a sweep tick expired the upload");
+
+        await Poll.UntilAsync(() => Task.FromResult(Directory.GetDirectories(uploads).Length == 0), "its staging area is gone");
     }
 }
 
