@@ -12,7 +12,7 @@ namespace Registry.Grains;
 /// </summary>
 public static class EventEnvelope
 {
-    public const string MediaType = "application/vnd.docker.distribution.events.v2+json";
+    public const string MediaType = "application/vnd.docker.distribution.events.v1+json";
 
     public static byte[] Serialize(IEnumerable<RegistryEvent> events)
         => JsonSerializer.SerializeToUtf8Bytes(new EnvelopeJson(events.Select(EventJson.Of).ToList()), EventJsonContext.Wire.EnvelopeJson);

@@ -13,6 +13,14 @@ public static class OciEndpointExtensions
         var source = new Lazy<EventSourceReplica>(() => new EventSourceReplica(ListenAuthority(app), InstanceId));
         app.Use((context, next) =>
         {
+            // Kestrel resolves "." and ".." before routing, so /v2/a/../b would act on b: a proxy
+            // that allows or blocks by path prefix would be fooled. Such a request target is refused.
+            if (HasDotSegment(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget))
+            {
+                context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+                return OciErrorCode.NameInvalid.WithDetail("a request path must not contain '.' or '..' segments").ExecuteAsync(context);
+            }
+
             if (context.Request.Path.StartsWithSegments("/v2"))
             {
                 context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
@@ -35,6 +43,28 @@ public static class OciEndpointExtensions
 
         var endpoint = app.Services.GetRequiredService<OciEndpoint>();
         app.Map("/v2/{**path}", (HttpContext context, string? path) => endpoint.HandleAsync(context, path));
+    }
+
+    /// <summary>Whether the path of a raw request target has a <c>.</c> or <c>..</c> segment, plain or percent-encoded.</summary>
+    internal static bool HasDotSegment(string? rawTarget)
+    {
+        if (string.IsNullOrEmpty(rawTarget))
+        {
+            return false;
+        }
+
+        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
+        var path = query < 0 ? rawTarget : rawTarget[..query];
+        foreach (var segment in path.Split('/'))
+        {
+            var decoded = segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase);
+            if (decoded is "." or "..")
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Identifies this process in events (<c>source.instanceID</c>).</summary>

@@ -108,7 +108,7 @@ public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
         // Every POST: the envelope's media type and the configured headers.
         foreach (var post in receiver.Posts)
         {
-            Assert.Equal("application/vnd.docker.distribution.events.v2+json", post.ContentType);
+            Assert.Equal("application/vnd.docker.distribution.events.v1+json", post.ContentType);
             Assert.Equal("s3cret", post.Headers["X-Hook-Token"]);
             Assert.Equal("Bearer abc", post.Headers["Authorization"]);
             using var envelope = JsonDocument.Parse(post.Body);

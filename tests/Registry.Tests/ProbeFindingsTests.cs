@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Registry.Storage;
+
+namespace Registry.Tests;
+
+/// <summary>Faults found by probing a running registry with malformed and abandoned requests; each stays fixed.</summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class ProbeFindingsTests
+{
+    private const string Bad = "@@BAD@@";
+
+    /// <summary>Where in a manifest a string with invalid UTF-8 is put.</summary>
+    public static TheoryData<string> InvalidUtf8Places() => ["annotation", "mediaType", "artifactType", "layerMediaType", "subjectDigest"];
+
+    [Theory]
+    [MemberData(nameof(InvalidUtf8Places))]
+    public async Task InvalidUtf8InAnyStringOfAManifestIsManifestInvalidAndStoresNothing(string place)
+    {
+        var host = await SharedRegistry.GetAsync();
+        var name = SharedRegistry.UniqueName("utf8");
+        var config = Oci.Json(new { architecture = "amd64", os = "linux" });
+        var layer = Oci.RandomBytes(100);
+        await host.Client.PushBlobAsync(name, config);
+        await host.Client.PushBlobAsync(name, layer);
+        var manifest = new Dictionary<string, object>
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = place == "mediaType" ? Bad : Oci.ManifestType,
+            ["config"] = Oci.Descriptor("application/vnd.oci.image.config.v1+json", config),
+            ["layers"] = new[] { place == "layerMediaType" ? new { mediaType = Bad, digest = Oci.Digest(layer), size = layer.Length } : new { mediaType = "application/vnd.oci.image.layer.v1.tar", digest = Oci.Digest(layer), size = layer.Length } },
+        };
+        switch (place)
+        {
+            case "annotation": manifest["annotations"] = new Dictionary<string, string> { ["org.example"] = Bad }; break;
+            case "artifactType": manifest["artifactType"] = Bad; break;
+            case "subjectDigest": manifest["subject"] = new { mediaType = Oci.ManifestType, digest = Bad, size = 10 }; break;
+        }
+
+        // 0xC3 0x28: a two-byte sequence whose second byte is not a continuation byte.
+        var bytes = ReplaceBad(Oci.Json(manifest), [0xC3, 0x28]);
+        using var put = await host.Client.PutManifestAsync(name, "v1", bytes);
+
+        await put.AssertErrorAsync(HttpStatusCode.BadRequest, "MANIFEST_INVALID");
+        using var byTag = await host.Client.GetAsync($"/v2/{name}/manifests/v1");
+        Assert.Equal(HttpStatusCode.NotFound, byTag.StatusCode);
+        using var byDigest = await host.Client.GetAsync($"/v2/{name}/manifests/{Oci.Digest(bytes)}");
+        Assert.Equal(HttpStatusCode.NotFound, byDigest.StatusCode);
+    }
+
+    public static TheoryData<string> DotSegmentTargets() =>
+    [
+        "/v2/a/../b/blobs/uploads/",
+        "/v2/a/%2e%2e/b/blobs/uploads/",
+        "/v2/a/%2E%2E/b/blobs/uploads/",
+        "/v2/a/./b/blobs/uploads/",
+        "/v2/a/%2e/b/blobs/uploads/",
+        "/v2/../livez",
+    ];
+
+    [Theory]
+    [MemberData(nameof(DotSegmentTargets))]
+    public async Task ADotSegmentInTheRequestTargetIsNameInvalidAndStartsNothing(string target)
+    {
+        await using var host = await RegistryHost.StartAsync();
+
+        var (status, body) = await RawAsync(host, $"POST {target} HTTP/1.1\r\nHost: {host.Authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+
+        Assert.Equal(400, status);
+        Assert.Contains("\"code\":\"NAME_INVALID\"", body, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(host.DataDirectory, StorageLayout.UploadsDirectory)));
+    }
+
+    [Fact]
+    public async Task AMonolithicUploadWhoseClientGoesAwayLeavesNoStagingBehind()
+    {
+        await using var host = await RegistryHost.StartAsync();
+        var uploads = Path.Combine(host.DataDirectory, StorageLayout.UploadsDirectory);
+        var content = Oci.RandomBytes(64 * 1024);
+
+        // The body announced is longer than what is sent before the client closes its side.
+        using (var client = new TcpClient())
+        {
+            await client.ConnectAsync(IPAddress.Loopback, host.BaseAddress.Port);
+            var stream = client.GetStream();
+            var head = $"POST /v2/gone/app/blobs/uploads/?digest={Oci.Digest(content)} HTTP/1.1\r\nHost: {host.Authority}\r\nContent-Type: application/octet-stream\r\nContent-Length: {content.Length * 4}\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+            await stream.WriteAsync(content);
+            await stream.FlushAsync();
+        }
+
+        // The request fails on the server's side after the close; then nothing it created remains.
+        await Poll.UntilAsync(() => Task.FromResult(Directory.Exists(uploads) && Directory.GetFileSystemEntries(uploads).Length == 0), "the aborted upload's staging is removed");
+        using var head2 = await host.Client.SendAsync(HttpMethod.Head, $"/v2/gone/app/blobs/{Oci.Digest(content)}");
+        Assert.Equal(HttpStatusCode.NotFound, head2.StatusCode);
+    }
+
+    private static byte[] ReplaceBad(byte[] json, byte[] with)
+    {
+        var marker = Encoding.ASCII.GetBytes(Bad);
+        var at = json.AsSpan().IndexOf(marker);
+        Assert.True(at >= 0);
+        return [.. json.AsSpan(0, at), .. with, .. json.AsSpan(at + marker.Length)];
+    }
+
+    /// <summary>Sends a request exactly as written (no client normalises its path) and reads the status and body.</summary>
+    private static async Task<(int Status, string Body)> RawAsync(RegistryHost host, string request)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, host.BaseAddress.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var response = await reader.ReadToEndAsync().WaitAsync(Bounded.Timeout);
+        var status = int.Parse(response.Split(' ', 3)[1], System.Globalization.CultureInfo.InvariantCulture);
+        var body = response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+        return (status, body);
+    }
+}
