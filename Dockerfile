@@ -41,6 +41,6 @@ VOLUME ["/var/lib/registry"]
 COPY --from=build /app ./
 USER $APP_UID
 
-# 5000: HTTP API, health, metrics; 11111: Orleans silo-to-silo; 30000: Orleans gateway (cluster mode).
-EXPOSE 5000 11111 30000
+# 5000: HTTP API, health, metrics; 11111: Orleans silo-to-silo (cluster mode). No Orleans gateway.
+EXPOSE 5000 11111
 ENTRYPOINT ["dotnet", "Registry.Api.dll"]

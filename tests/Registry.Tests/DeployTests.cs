@@ -47,7 +47,7 @@ public sealed class DeployTests
 
         Assert.Equal(5000, ContainerPort(container, "http"));
         Assert.Equal(11111, ContainerPort(container, "silo"));
-        Assert.Equal(30000, ContainerPort(container, "gateway"));
+        Assert.DoesNotContain(Items(container["ports"]), p => Path(p, "name") == "gateway");
 
         Assert.Equal(cpu, Path(container, "resources.requests.cpu"));
         Assert.Equal(memory, Path(container, "resources.requests.memory"));
@@ -102,7 +102,7 @@ public sealed class DeployTests
         Assert.Equal("0.0.0.0", listen.Host);
         Assert.Equal(ContainerPort(container, "http"), listen.Port);
         Assert.Equal(ContainerPort(container, "silo").ToString(CultureInfo.InvariantCulture), Path(config, "data.Registry__Cluster__SiloPort"));
-        Assert.Equal(ContainerPort(container, "gateway").ToString(CultureInfo.InvariantCulture), Path(config, "data.Registry__Cluster__GatewayPort"));
+        Assert.Equal("0", Path(config, "data.Registry__Cluster__GatewayPort"));
         Assert.False(string.IsNullOrWhiteSpace(Path(config, "data.Registry__Cluster__ClusterId")));
         Assert.False(string.IsNullOrWhiteSpace(Path(config, "data.Registry__Cluster__ServiceId")));
         Assert.False(string.IsNullOrWhiteSpace(Path(config, "data.Registry__Azure__Container")));
@@ -110,6 +110,32 @@ public sealed class DeployTests
 
         var advertised = Items(container["env"]).Single(e => Path(e, "name") == "Registry__Cluster__AdvertisedAddress");
         Assert.Equal("status.podIP", Path(advertised, "valueFrom.fieldRef.fieldPath"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public async Task NetworkPolicyAdmitsHttpFromAnywhereAndTheSiloPortOnlyFromRegistryPods(string overlay, int replicas, string cpu, string memory)
+    {
+        _ = (replicas, cpu, memory);
+        var rendered = await RenderAsync(overlay);
+        var policy = rendered.Single("NetworkPolicy", "registry");
+        var podLabels = (JsonObject)rendered.Deployment["spec"]!["template"]!["metadata"]!["labels"]!;
+
+        AssertSelects((JsonObject)policy["spec"]!["podSelector"]!["matchLabels"]!, podLabels, $"{overlay}: the NetworkPolicy");
+        Assert.Equal(["Ingress"], Strings(policy["spec"]!["policyTypes"]));
+        var rules = Items(policy["spec"]!["ingress"]).ToList();
+        Assert.Equal(2, rules.Count);
+
+        // Every admitted port, with who may use it: only http is open to all, only registry pods reach the silo.
+        var http = Assert.Single(rules, r => Items(r["ports"]).Any(p => Path(p, "port") == "http"));
+        Assert.Null(http["from"]);
+        Assert.Equal(["http"], Items(http["ports"]).Select(p => Path(p, "port")));
+        var silo = Assert.Single(rules, r => Items(r["ports"]).Any(p => Path(p, "port") == "silo"));
+        Assert.Equal(["silo"], Items(silo["ports"]).Select(p => Path(p, "port")));
+        var from = Assert.Single(Items(silo["from"]));
+        Assert.Null(from["namespaceSelector"]);
+        AssertSelects((JsonObject)from["podSelector"]!["matchLabels"]!, podLabels, $"{overlay}: the silo rule");
+        Assert.DoesNotContain(Items(rendered.RegistryContainer["ports"]), p => Path(p, "name") is not ("http" or "silo"));
     }
 
     [Theory]
@@ -225,7 +251,7 @@ public sealed class DeployTests
         var user = lines.Last(l => l.StartsWith("USER ", StringComparison.Ordinal))["USER ".Length..].Trim();
         Assert.True(user == "$APP_UID" || (long.TryParse(user, out var uid) && uid > 0), $"the image runs as a non-root uid, not `{user}`");
         var exposed = lines.Where(l => l.StartsWith("EXPOSE ", StringComparison.Ordinal)).SelectMany(l => l.Split(' ').Skip(1)).ToHashSet();
-        Assert.Superset(new HashSet<string> { "5000", "11111", "30000" }, exposed);
+        Assert.Equal(new HashSet<string> { "5000", "11111" }, exposed);
 
         var ignored = File.ReadAllLines(System.IO.Path.Combine(root, ".dockerignore"));
         Assert.Contains("**/bin/", ignored);
