@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Error, "Unhandled error on {Method} {Path}")]
     public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
 
+    [LoggerMessage(21, LogLevel.Debug, "{Method} {Path}: the client went away ({Failure})")]
+    public static partial void ClientGone(ILogger logger, string method, string path, string failure);
+
     [LoggerMessage(20, LogLevel.Warning, "{Method} {Path} answered 503 (retry): {Failure}")]
     public static partial void Transient(ILogger logger, string failure, string method, string path);
 

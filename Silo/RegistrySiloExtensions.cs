@@ -30,6 +30,8 @@ public static class RegistrySiloExtensions
         // Orleans' watchdog starts its stall check before it stamps the first participant check, so
         // every start warns of a stall as long as the machine's uptime: its warnings are kept back
         // while the silo starts, and logged from then on (errors always).
+        // Orleans places grains through a Polly pipeline that logs every placement at Information.
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         var started = TimeProvider.System.GetTimestamp();
         builder.Logging.AddFilter(
             "Orleans.Runtime.Watchdog",

@@ -18,12 +18,14 @@ public sealed class RegistryMetrics
     private readonly Counter<long> _bytesReceived;
     private readonly Counter<long> _bytesSent;
     private readonly Histogram<double> _storageDuration;
+    private readonly Counter<long> _clientGone;
 
     public RegistryMetrics(RegistryMeter registry)
     {
         var meter = registry.Meter;
         _bytesReceived = meter.CreateCounter<long>("registry.blob.bytes_received", "By", "Blob bytes received in upload request bodies.");
         _bytesSent = meter.CreateCounter<long>("registry.blob.bytes_sent", "By", "Blob bytes sent in GET responses.");
+        _clientGone = meter.CreateCounter<long>("registry.http.client_gone", "{request}", "Requests whose client reset or closed the connection, or stopped sending, before the answer.");
         _storageDuration = meter.CreateHistogram(
             "registry.storage.duration",
             "s",
@@ -31,6 +33,9 @@ public sealed class RegistryMetrics
             tags: null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = StorageBuckets });
     }
+
+    /// <summary>A <c>/v2</c> request whose client went away before it was answered.</summary>
+    public void ClientGone(Oci.OciRoute route) => _clientGone.Add(1, new KeyValuePair<string, object?>(RouteTag, RouteName(route)));
 
     public void BytesReceived(long bytes)
     {

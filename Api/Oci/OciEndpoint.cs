@@ -1,10 +1,11 @@
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Registry.Api.Observability;
 
 namespace Registry.Api.Oci;
 
 /// <summary>Routes every <c>/v2/</c> request to its handler after validating the repository name.</summary>
-public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, ManifestHandlers manifests, ListingHandlers listings, ILogger<OciEndpoint> logger)
+public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, ManifestHandlers manifests, ListingHandlers listings, RegistryMetrics metrics, ILogger<OciEndpoint> logger)
 {
     public async Task<IResult> HandleAsync(HttpContext context, string? path)
     {
@@ -38,8 +39,12 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
                 _ => OciErrorCode.Unsupported.WithDetail($"{method} is not supported here").WithHeader("Allow", Allowed(route.Route)),
             };
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (context.RequestAborted.IsCancellationRequested || e is ConnectionResetException || e.InnerException is ConnectionResetException)
         {
+            // The client went away (reset, closed, timed out): not a fault of ours. Counted, and
+            // logged at debug only, so a client cannot flood the log with stack traces.
+            metrics.ClientGone(route.Route);
+            Log.ClientGone(logger, method, context.Request.Path, e.GetType().Name);
             return Results.Empty;
         }
         catch (BadHttpRequestException)

@@ -60,6 +60,26 @@ public sealed class MetricsTests
         await ScrapeUntilAsync(host, text => Value(text, "registry_uploads_active") == Value(started, "registry_uploads_active") - 1);
     }
 
+    [Fact]
+    public async Task AClientThatResetsMidUploadIsCountedNotFailed()
+    {
+        await using var host = await RegistryHost.StartAsync();
+        var content = Oci.RandomBytes(64 * 1024);
+
+        // A body announced four times longer than sent, then a reset (linger 0) instead of the rest.
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync(IPAddress.Loopback, host.BaseAddress.Port);
+            var head = $"POST /v2/{SharedRegistry.UniqueName("reset")}/blobs/uploads/?digest={Oci.Digest(content)} HTTP/1.1\r\nHost: {host.Authority}\r\nContent-Length: {content.Length * 4}\r\n\r\n";
+            await client.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+            await client.GetStream().WriteAsync(content);
+            client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        }
+
+        var text = await ScrapeUntilAsync(host, text => Value(text, "registry_http_client_gone") >= 1);
+        Assert.Contains(Samples(text, "registry_http_client_gone"), s => s.Labels.Contains("registry_route=\"upload\"", StringComparison.Ordinal));
+    }
+
     /// <summary>Scrapes until <paramref name="condition"/> holds (the endpoint caches a scrape for 300 ms).</summary>
     private static async Task<string> ScrapeUntilAsync(RegistryHost host, Func<string, bool> condition)
     {

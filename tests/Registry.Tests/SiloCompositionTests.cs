@@ -104,10 +104,30 @@ public sealed class SiloCompositionTests(AzuriteFixture azurite) : IClassFixture
         await using var registry = await EmbeddedProcess.StartAsync(data.Path, null, ("Logging__LogLevel__Default", "Information"), ("Logging__LogLevel__Orleans", "Information"));
 
         await Poll.UntilAsync(() => Task.FromResult(registry.Output.Contains("Registry serving on", StringComparison.Ordinal)), "the start line is logged");
+
+        // Requests a client abandons (a reset mid-body) are not the registry's faults: no warning, no stack trace.
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync(System.Net.IPAddress.Loopback, registry.HttpPort);
+            var head = $"POST /v2/clean/app/blobs/uploads/?digest=sha256:{new string('0', 64)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n";
+            await client.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes(head + new string('x', 10_000)));
+            client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        }
+
+        await PushesAndPullsAsync(registry.Client);
         var output = registry.Output;
         Assert.Contains($"Registry serving on http://127.0.0.1:{registry.HttpPort} in Embedded mode, data in {Path.Combine(data.Path, "registry")}", output, StringComparison.Ordinal);
         Assert.DoesNotContain("warn:", output, StringComparison.Ordinal);
         Assert.DoesNotContain("fail:", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Polly", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Some ordinary traffic, so that what a running registry logs at Information is seen too.</summary>
+    private static async Task PushesAndPullsAsync(HttpClient client)
+    {
+        var name = SharedRegistry.UniqueName("clean");
+        var (_, manifest) = await client.PushImageAsync(name, "v1", layers: 1);
+        Assert.Equal(manifest, await client.GetByteArrayAsync($"/v2/{name}/manifests/v1"));
     }
 
     /// <summary>The maintenance grain's reminders and their periods, once <paramref name="expected"/> are registered.</summary>
