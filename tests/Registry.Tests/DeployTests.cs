@@ -174,7 +174,8 @@ public sealed class DeployTests
         var rendered = await RenderAsync("dev");
         var azurite = rendered.Single("Deployment", "azurite");
         var container = Items(azurite["spec"]!["template"]!["spec"]!["containers"]).Single();
-        Assert.StartsWith("mcr.microsoft.com/azure-storage/azurite", Path(container, "image"), StringComparison.Ordinal);
+        var tested = JsonNode.Parse(File.ReadAllText(System.IO.Path.Combine(RepoRoot(), "tools", "azurite", "package.json")))!["dependencies"]!["azurite"]!.GetValue<string>();
+        Assert.Equal($"mcr.microsoft.com/azure-storage/azurite:{tested}", Path(container, "image"));
         var args = Strings(container["command"]).Concat(Strings(container["args"])).ToList();
         Assert.Contains("--skipApiVersionCheck", args);
         Assert.Contains("--loose", args);
