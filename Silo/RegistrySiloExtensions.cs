@@ -79,6 +79,7 @@ public static class RegistrySiloExtensions
     /// <summary>Binds and validates the section once; the data directory becomes absolute.</summary>
     private static RegistryOptions Bind(IConfiguration configuration)
     {
+        RegistrySettings.VerifySilo(configuration);
         var options = configuration.BindValidated(RegistryOptions.Section, new RegistryOptionsValidator());
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
         return options;

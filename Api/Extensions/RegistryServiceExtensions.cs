@@ -14,6 +14,7 @@ public static class RegistryServiceExtensions
     /// </summary>
     public static ApiOptions AddRegistryApi(this WebApplicationBuilder builder)
     {
+        RegistrySettings.Verify(builder.Configuration, ("Limits", typeof(LimitOptions)), ("Audit", typeof(Events.AuditOptions)), ("Events:Watch", typeof(Events.WatchOptions)));
         var options = builder.Configuration.BindValidated(RegistryOptions.Section, new ApiOptionsValidator());
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));

@@ -34,6 +34,29 @@ public sealed class ClusterStartupValidationTests
         { "--Registry:Listen=ftp://127.0.0.1:5000", "Registry:Listen 'ftp://127.0.0.1:5000' is not an http(s) URL: use e.g. http://127.0.0.1:5000." },
     };
 
+    /// <summary>Typos the configuration binder would skip without a word, each with what the refusal must name.</summary>
+    public static TheoryData<string[], string> Typos() => new()
+    {
+        { ["--Registry:Webhook:Endpoints:0:Url=http://127.0.0.1:9/hook"], "Registry:Webhook is not a setting of the registry" },
+        { ["--Registry:Events:Wach:Heartbeat=00:00:01"], "Registry:Events:Wach is not a setting of the registry" },
+        { ["--Registry:Limits:MaxPageSise=5"], "'MaxPageSise'" },
+        { ["--Registry:Uploads:Expiry=soon"], "'Registry:Uploads:Expiry'" },
+        { ["--Registry:Webhooks:Endpoints:0:Name=a", "--Registry:Webhooks:Endpoints:0:Url=http://127.0.0.1:9/hook", "--Registry:Webhooks:Endpoints:0:Timeout=abc"], "'Registry:Webhooks:Endpoints:0:Timeout'" },
+        { ["--Registry:Webhooks:Endpoints:0:Name=a", "--Registry:Webhooks:Endpoints:0:Url=http://127.0.0.1:9/hook", "--Registry:Webhooks:Endpoints:0:Timout=00:00:01"], "'Timout'" },
+        { ["--Registry:Webhooks:Endpoints:0:Name=a", "--Registry:Webhooks:Endpoints:0:Url=http://127.0.0.1:9/hook", "--Registry:Webhooks:Endpoints:0:IgnoredActions:0=pussh"], "Registry:Webhooks:Endpoints:0:IgnoredActions:0 'pussh' is not an action" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Typos))]
+    public void AnUnknownSettingOrAnUnreadableValueStopsTheHostInsteadOfBeingSkipped(string[] settings, string named)
+    {
+        using var data = new TempDirectory();
+
+        var failure = Assert.Throws<OptionsValidationException>(() => RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", .. settings]));
+
+        Assert.Contains(failure.Failures, f => f.Contains(named, StringComparison.Ordinal));
+    }
+
     [Theory]
     [MemberData(nameof(BadValues))]
     public void ABadValueStopsTheHostWhileItIsBuiltWithAMessageThatSaysWhatToUse(string setting, string message)
