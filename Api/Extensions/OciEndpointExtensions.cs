@@ -46,25 +46,48 @@ public static class OciEndpointExtensions
     }
 
     /// <summary>Whether the path of a raw request target has a <c>.</c> or <c>..</c> segment, plain or percent-encoded.</summary>
-    internal static bool HasDotSegment(string? rawTarget)
+    /// <remarks>Runs on every request, so it allocates nothing and returns at once for a path without '.' or '%'.</remarks>
+    internal static bool HasDotSegment(ReadOnlySpan<char> rawTarget)
     {
-        if (string.IsNullOrEmpty(rawTarget))
+        var query = rawTarget.IndexOf('?');
+        var path = query < 0 ? rawTarget : rawTarget[..query];
+        if (path.IndexOfAny('.', '%') < 0)
         {
             return false;
         }
 
-        var query = rawTarget.IndexOf('?', StringComparison.Ordinal);
-        var path = query < 0 ? rawTarget : rawTarget[..query];
         foreach (var segment in path.Split('/'))
         {
-            var decoded = segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase);
-            if (decoded is "." or "..")
+            if (IsDots(path[segment]))
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>"." or "..", each dot possibly written %2e or %2E.</summary>
+    private static bool IsDots(ReadOnlySpan<char> segment)
+    {
+        var dots = 0;
+        for (var i = 0; i < segment.Length; dots++)
+        {
+            if (segment[i] == '.')
+            {
+                i++;
+            }
+            else if (segment.Length - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' && (segment[i + 2] | 0x20) == 'e')
+            {
+                i += 3;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        return dots is 1 or 2;
     }
 
     /// <summary>Identifies this process in events (<c>source.instanceID</c>).</summary>

@@ -72,6 +72,22 @@ public sealed class ProbeFindingsTests
         Assert.Empty(Directory.GetDirectories(Path.Combine(host.DataDirectory, StorageLayout.UploadsDirectory)));
     }
 
+    [Theory]
+    [InlineData("/v2/a/../b", true)]
+    [InlineData("/v2/a/./b", true)]
+    [InlineData("/v2/a/%2e%2E/b", true)]
+    [InlineData("/v2/a/.%2e/b", true)]
+    [InlineData("/v2/..", true)]
+    [InlineData("/v2/a/b/manifests/v1.2.3", false)]
+    [InlineData("/v2/a/.../b", false)]
+    [InlineData("/v2/a/.hidden/b", false)]
+    [InlineData("/v2/a/b%2e/c", false)]
+    [InlineData("/v2/a/b/tags/list?last=../x", false)]
+    [InlineData("/v2/", false)]
+    [InlineData("", false)]
+    public void DotSegmentsAreFoundInThePathOnly(string target, bool found)
+        => Assert.Equal(found, Registry.Api.Extensions.OciEndpointExtensions.HasDotSegment(target));
+
     [Fact]
     public async Task AMonolithicUploadWhoseClientGoesAwayLeavesNoStagingBehind()
     {
