@@ -25,7 +25,7 @@ public sealed class RegistryMetrics
         var meter = registry.Meter;
         _bytesReceived = meter.CreateCounter<long>("registry.blob.bytes_received", "By", "Blob bytes received in upload request bodies.");
         _bytesSent = meter.CreateCounter<long>("registry.blob.bytes_sent", "By", "Blob bytes sent in GET responses.");
-        _clientGone = meter.CreateCounter<long>("registry.http.client_gone", "{request}", "Requests whose client reset or closed the connection, or stopped sending, before the answer.");
+        _clientGone = meter.CreateCounter<long>("registry.http.client_gone", "{request}", "Requests the client ended before the answer: a reset or closed connection, a body that stopped early, stalled or could not be read.");
         _storageDuration = meter.CreateHistogram(
             "registry.storage.duration",
             "s",

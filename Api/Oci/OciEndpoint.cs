@@ -49,6 +49,9 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
         }
         catch (BadHttpRequestException)
         {
+            // A body that ended early (the client closed mid-body), stalled or was malformed: Kestrel
+            // answers it and logs it at debug; counted with the clients that went away.
+            metrics.ClientGone(route.Route);
             throw;
         }
         catch (Exception e) when (IsTransient(e))
