@@ -48,6 +48,10 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
     /// <summary>The pending delivery (immediate or after a backoff), if one is scheduled.</summary>
     private IGrainTimer? _timer;
 
+    /// <summary>When the scheduled delivery is due, and when the last POST was made (for <see cref="RetrySoon"/>).</summary>
+    private DateTimeOffset _dueAt;
+    private DateTimeOffset _lastAttempt = DateTimeOffset.MinValue;
+
     private bool _delivering;
     private int _failures;
 
@@ -148,6 +152,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         // A duplicate waits for a write too: it returns only once what it carried is stored.
         await _commit.CommitAsync();
         ScheduleDelivery(TimeSpan.Zero);
+        RetrySoon();
     }
 
     public Task Wake()
@@ -155,6 +160,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         if (S.Pending.Count > 0)
         {
             ScheduleDelivery(TimeSpan.Zero);
+            RetrySoon();
         }
         else
         {
@@ -177,6 +183,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
             return;
         }
 
+        _dueAt = _time.GetUtcNow() + due;
         _timer = this.RegisterGrainTimer(DeliverAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan)
         {
             Interleave = true,
@@ -203,6 +210,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
 
                 // A copy: enqueues and drops change the queue while the POST is in flight.
                 var batch = S.Pending.GetRange(0, Math.Min(S.Pending.Count, endpoint.MaxEventsPerPost));
+                _lastAttempt = _time.GetUtcNow();
                 var attempt = await _sender.PostAsync(endpoint, EventEnvelope.Serialize(batch));
                 if (!attempt.Delivered)
                 {
@@ -258,6 +266,37 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
             _delivering = false;
         }
     }
+
+    /// <summary>
+    /// A new event, or the periodic wake-up, while the queue backs off: the next attempt comes early,
+    /// but never sooner than <see cref="ProbeSpacing"/> after the last one. So an endpoint that is
+    /// back gets its events within seconds instead of after MaxBackoff, and a dead one is still
+    /// asked at most once per spacing, however many events arrive.
+    /// </summary>
+    private void RetrySoon()
+    {
+        if (_timer is null || _delivering || Endpoint is not { } endpoint)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var at = _lastAttempt + ProbeSpacing(endpoint) is var spaced && spaced > now ? spaced : now;
+        if (at >= _dueAt)
+        {
+            return;
+        }
+
+        _timer.Dispose();
+        _timer = null;
+        ScheduleDelivery(at - now);
+    }
+
+    /// <summary>The least time between attempts that <see cref="RetrySoon"/> brings forward: 5 s, within the endpoint's backoff range.</summary>
+    private static TimeSpan ProbeSpacing(WebhookEndpointOptions endpoint)
+        => TimeSpan.FromTicks(Math.Min(endpoint.MaxBackoff.Ticks, Math.Max(endpoint.InitialBackoff.Ticks, EarlyRetrySpacing.Ticks)));
+
+    private static readonly TimeSpan EarlyRetrySpacing = TimeSpan.FromSeconds(5);
 
     /// <summary>The wait before the next attempt: doubling from InitialBackoff, MaxBackoff once failing; with jitter (half to all of it).</summary>
     private TimeSpan Backoff(WebhookEndpointOptions endpoint)

@@ -206,6 +206,30 @@ public sealed class WebhookTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task AnEndpointBackFromAnOutageGetsItsEventsWithinSecondsOfTheNextEventNotAfterTheBackoff()
+    {
+        var down = true;
+        await using var receiver = await WebhookReceiver.StartAsync(respond: _ => Volatile.Read(ref down) ? 503 : 200);
+        var endpoint = Webhooks.UniqueEndpoint("outage");
+
+        // Failing after 2 attempts, and then retried only every 5-10 minutes.
+        await using var host = await RegistryHost.StartAsync(null, Webhooks.Endpoint(0, endpoint, receiver.Url, ("FailureThreshold", "2"), ("InitialBackoff", "00:00:00.05"), ("MaxBackoff", "00:10:00")));
+        var name = "hooks" + Guid.NewGuid().ToString("N")[..8] + "/app";
+        var before = await Webhooks.PushImageAsync(host.Client, name, "v1", layers: 1);
+        await Poll.UntilAsync(() => Task.FromResult(receiver.Attempts >= 2), "the endpoint has failed twice");
+
+        // The endpoint answers again; the next event brings the retry forward (at most 5 s after the last attempt).
+        Volatile.Write(ref down, false);
+        var after = await Webhooks.PushImageAsync(host.Client, name, "v2", layers: 1);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await receiver.WaitForAsync(events => events.Count >= before.Count + after.Count, "every event arrives", within: TimeSpan.FromSeconds(30));
+
+        Assert.Equal([.. before, .. after], receiver.Delivered.Select(e => e.Digest!).ToList());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"delivered {clock.Elapsed} after the endpoint came back");
+        output.WriteLine($"delivered {clock.Elapsed.TotalSeconds:F1} s after the next event; {receiver.Attempts} attempts in all");
+    }
+
+    [Fact]
     public async Task PendingDeliveriesSurviveARestart()
     {
         var data = Path.Combine(_work, "data");
