@@ -47,13 +47,14 @@ public sealed record NamePage(
 
 /// <summary>
 /// One page of a repository's tags list, plus the last tag of the page when more follow (for the
-/// <c>Link</c> header). The repository grain returns the same object for the same page until its
-/// tags change, so the HTTP host can render it once.
+/// <c>Link</c> header). <see cref="Stamp"/> is drawn anew whenever the repository's tags change,
+/// so the HTTP host renders a page once per stamp, whichever silo the grain lives on.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("registry.tags-page")]
 public sealed record TagsListing(
     [property: Id(0)] IReadOnlyList<string> Tags,
-    [property: Id(1)] string? NextLast);
+    [property: Id(1)] string? NextLast,
+    [property: Id(2)] long Stamp);
 
 [GenerateSerializer, Immutable, Alias("registry.referrer")]
 public sealed record Referrer(

@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using Registry.Api.Json;
 using Registry.Api.Services;
@@ -11,12 +11,11 @@ namespace Registry.Api.Oci;
 /// <summary>Tags list, catalog and referrers: answered from grain state, never by walking storage.</summary>
 public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> options)
 {
-    /// <summary>
-    /// Rendered tags pages, by the page object: the repository grain returns the same one until its
-    /// tags change (and a call within the process passes it by reference), so a list read again and
-    /// again is rendered once; an entry lives as long as the grain keeps its page.
-    /// </summary>
-    private readonly ConditionalWeakTable<TagsListing, byte[]> _renderedTags = new();
+    /// <summary>The memory rendered tags pages may take; a page a client pages through again is then rendered once.</summary>
+    private const long RenderedTagsBytes = 16 * 1024 * 1024;
+
+    /// <summary>Rendered tags pages by repository, tags stamp and page: a new stamp means other tags, so an entry is never stale.</summary>
+    private readonly MemoryCache _renderedTags = new(new MemoryCacheOptions { SizeLimit = RenderedTagsBytes });
 
     private int MaxPage => options.Value.Limits.MaxPageSize;
 
@@ -33,10 +32,11 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
             return OciErrorCode.NameUnknown.WithDetail($"repository {name} is not known");
         }
 
-        if (!_renderedTags.TryGetValue(listing, out var body))
+        var key = (name, listing.Stamp, Query.Last(context.Request), size);
+        if (!_renderedTags.TryGetValue(key, out byte[]? body) || body is null)
         {
             body = JsonSerializer.SerializeToUtf8Bytes(new TagsPage(name, listing.Tags), ApiJsonContext.Default.TagsPage);
-            _renderedTags.AddOrUpdate(listing, body);
+            _renderedTags.Set(key, body, new MemoryCacheEntryOptions { Size = body.Length });
         }
 
         var result = OciResult.Status(200).WithBody("application/json", body);
