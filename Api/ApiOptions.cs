@@ -11,8 +11,12 @@ public sealed class ApiOptions : IValidatableObject
 
     public LimitOptions Limits { get; set; } = new();
 
-    /// <summary><see cref="Listen"/> as a URI, with Kestrel's wildcard hosts (<c>*</c>, <c>+</c>) read as 0.0.0.0.</summary>
-    public Uri? ListenUri => Uri.TryCreate(Listen.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : null;
+    /// <summary><see cref="Listen"/> as a URI (see <see cref="ParseListen"/>).</summary>
+    public Uri? ListenUri => ParseListen(Listen);
+
+    /// <summary>A Kestrel listen address as a URI, its wildcard hosts (<c>*</c>, <c>+</c>) read as 0.0.0.0; null when it is not http(s).</summary>
+    public static Uri? ParseListen(string address)
+        => Uri.TryCreate(address.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : null;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -98,6 +98,6 @@ public static class OciEndpointExtensions
         var listen = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()
             ?? app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.Listen;
-        return new ApiOptions { Listen = listen }.ListenUri?.Authority ?? listen;
+        return ApiOptions.ParseListen(listen)?.Authority ?? listen;
     }
 }

@@ -26,13 +26,14 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
             return error!;
         }
 
-        var listing = await grains.GetGrain<IRepositoryGrain>(name).ListTags(Query.Last(context.Request), size);
+        var last = Query.Last(context.Request);
+        var listing = await grains.GetGrain<IRepositoryGrain>(name).ListTags(last, size);
         if (listing is null)
         {
             return OciErrorCode.NameUnknown.WithDetail($"repository {name} is not known");
         }
 
-        var key = (name, listing.Stamp, Query.Last(context.Request), size);
+        var key = (name, listing.Stamp, last, size);
         if (!_renderedTags.TryGetValue(key, out byte[]? body) || body is null)
         {
             body = JsonSerializer.SerializeToUtf8Bytes(new TagsPage(name, listing.Tags), ApiJsonContext.Default.TagsPage);
