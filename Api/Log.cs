@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Warning, "{Method} {Path} answered 503 (retry): {Failure}")]
     public static partial void Transient(ILogger logger, string failure, string method, string path);
 
+    [LoggerMessage(22, LogLevel.Warning, "{Method} {Path} answered 507: the storage is full")]
+    public static partial void OutOfSpace(ILogger logger, string method, string path);
+
     [LoggerMessage(8, LogLevel.Warning, "Upload {UploadId} to {Repository} was cancelled but its staged bytes could not be removed; the upload sweep will")]
     public static partial void DiscardFailed(ILogger logger, Exception exception, string repository, string uploadId);
 

@@ -19,7 +19,8 @@ internal static partial class LibC
         {
             // Read before anything else runs: formatting may call into native code that sets it.
             var errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"{call} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+            // The errno as HResult, as .NET's own IOExceptions carry it on Unix (StorageErrors reads it).
+            throw new IOException($"{call} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
         }
     }
 

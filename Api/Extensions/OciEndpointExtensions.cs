@@ -43,6 +43,9 @@ public static class OciEndpointExtensions
 
         var endpoint = app.Services.GetRequiredService<OciEndpoint>();
         app.Map("/v2/{**path}", (HttpContext context, string? path) => endpoint.HandleAsync(context, path));
+
+        // Any other path: an error body too, not an empty 404 (a client that lost its way sees why).
+        app.MapFallback(() => OciErrorCode.NameUnknown.WithDetail("no such endpoint"));
     }
 
     /// <summary>Whether the path of a raw request target has a <c>.</c> or <c>..</c> segment, plain or percent-encoded.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Registry.Api.Observability;
+using Registry.Storage;
 
 namespace Registry.Api.Oci;
 
@@ -53,6 +54,12 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
             // answers it and logs it at debug; counted with the clients that went away.
             metrics.ClientGone(route.Route);
             throw;
+        }
+        catch (Exception e) when (StorageErrors.IsOutOfSpace(e))
+        {
+            // Not a bug of ours: an operator must free space. Reads keep working, /readyz fails.
+            Log.OutOfSpace(logger, method, context.Request.Path);
+            return OciErrorCode.InsufficientStorage.WithDetail("the registry's storage is full; retry once space has been freed");
         }
         catch (Exception e) when (IsTransient(e))
         {

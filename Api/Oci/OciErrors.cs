@@ -27,6 +27,9 @@ public sealed record OciErrorCode(string Code, string Message, int Status)
     public static readonly OciErrorCode PaginationNumberInvalid = new("PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400);
     public static readonly OciErrorCode TagInvalid = new("TAG_INVALID", "manifest tag did not match URI", 400);
     public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", "service unavailable", 503);
+
+    /// <summary>The disk or quota is full: 507 rather than 503, so clients do not retry a write that cannot succeed until an operator acts (docs/api.md).</summary>
+    public static readonly OciErrorCode InsufficientStorage = new("UNAVAILABLE", "insufficient storage", 507);
     public static readonly OciErrorCode Unknown = new("UNKNOWN", "unknown error", 500);
 }
 

@@ -186,6 +186,10 @@ public static class EmbeddedProcess
     public static Task<RegistryProcess> StartAsync(string dataDirectory, string? auditPath, params (string Key, string Value)[] settings)
         => Start("Registry.Api.dll", dataDirectory, auditPath, settings);
 
+    /// <summary>Like <see cref="StartAsync"/>, through <paramref name="launcher"/> (see <see cref="RegistryProcess.StartHostAsync"/>).</summary>
+    public static Task<RegistryProcess> StartThroughAsync(IReadOnlyList<string> launcher, string dataDirectory, params (string Key, string Value)[] settings)
+        => Start("Registry.Api.dll", dataDirectory, auditPath: null, settings, launcher);
+
     /// <summary>
     /// The registry in the fault host (<c>tests/Registry.FaultHost</c>), which ends the process at
     /// <paramref name="point"/> of the first repository change (<see cref="CrashingFaults"/>).
@@ -193,7 +197,7 @@ public static class EmbeddedProcess
     public static Task<RegistryProcess> StartCrashingAsync(string dataDirectory, string? auditPath, string point, params (string Key, string Value)[] settings)
         => Start("Registry.FaultHost.dll", dataDirectory, auditPath, [.. settings, (CrashingFaults.Variable, point)]);
 
-    private static Task<RegistryProcess> Start(string assembly, string dataDirectory, string? auditPath, (string Key, string Value)[] settings)
+    private static Task<RegistryProcess> Start(string assembly, string dataDirectory, string? auditPath, (string Key, string Value)[] settings, IReadOnlyList<string>? launcher = null)
         => RegistryProcess.StartHostAsync(
             assembly,
             connectionString: "",
@@ -207,5 +211,6 @@ public static class EmbeddedProcess
                 ("Registry__Audit__Path", auditPath ?? ""),
                 ("DOTNET_DbgEnableMiniDump", "0"),
                 .. settings,
-            ]);
+            ],
+            launcher);
 }

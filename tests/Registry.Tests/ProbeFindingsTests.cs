@@ -73,6 +73,21 @@ public sealed class ProbeFindingsTests
     }
 
     [Theory]
+    [InlineData("GET", "/nothing")]
+    [InlineData("POST", "/v3/a/blobs/uploads/")]
+    [InlineData("DELETE", "/")]
+    public async Task ARequestOutsideTheApiGetsAnErrorBody(string method, string path)
+    {
+        var host = await SharedRegistry.GetAsync();
+
+        using var response = await host.Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        await response.AssertErrorAsync(HttpStatusCode.NotFound, "NAME_UNKNOWN");
+        using var live = await host.Client.GetAsync("/livez");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+    }
+
+    [Theory]
     [InlineData("/v2/a/../b", true)]
     [InlineData("/v2/a/./b", true)]
     [InlineData("/v2/a/%2e%2E/b", true)]

@@ -60,10 +60,11 @@ public sealed class RegistryProcess : IAsyncDisposable
     /// Like <see cref="StartAsync"/>, running another host built on <c>RegistryApp</c> from the test's
     /// output folder (<paramref name="assembly"/>, e.g. the fault host of the crash tests).
     /// </summary>
-    public static async Task<RegistryProcess> StartHostAsync(string assembly, string connectionString, string clusterId, int? httpPort, int? siloPort, (string Key, string Value)[] settings)
+    /// <remarks><paramref name="launcher"/> runs the host through a command (e.g. <c>unshare</c>), which must end by exec'ing its trailing arguments.</remarks>
+    public static async Task<RegistryProcess> StartHostAsync(string assembly, string connectionString, string clusterId, int? httpPort, int? siloPort, (string Key, string Value)[] settings, IReadOnlyList<string>? launcher = null)
     {
         var http = httpPort ?? Azurite.FreePort();
-        var process = Start(assembly, connectionString, clusterId, http, siloPort, settings);
+        var process = Start(assembly, connectionString, clusterId, http, siloPort, settings, launcher);
         try
         {
             await process.WaitUntilServingAsync(TimeSpan.FromSeconds(90));
@@ -81,16 +82,21 @@ public sealed class RegistryProcess : IAsyncDisposable
     public static RegistryProcess StartHeadlessSilo(string connectionString, string clusterId, params (string Key, string Value)[] settings)
         => Start("Registry.Silo.dll", connectionString, clusterId, httpPort: 0, siloPort: null, settings);
 
-    private static RegistryProcess Start(string assembly, string connectionString, string clusterId, int httpPort, int? siloPort, (string Key, string Value)[] settings)
+    private static RegistryProcess Start(string assembly, string connectionString, string clusterId, int httpPort, int? siloPort, (string Key, string Value)[] settings, IReadOnlyList<string>? launcher = null)
     {
         var silo = siloPort ?? Azurite.FreePort();
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(launcher is null ? "dotnet" : launcher[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
+        foreach (var argument in launcher?.Skip(1).Append("dotnet") ?? [])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         var env = start.Environment;
         env["Registry__Mode"] = "Cluster";
