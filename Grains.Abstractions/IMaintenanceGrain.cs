@@ -9,7 +9,8 @@ public interface IMaintenanceGrain : IGrainWithIntegerKey
 {
     /// <summary>
     /// Registers the periodic jobs where they are missing or their period changed, and runs the
-    /// catch-up work a restart needs (waking stored webhook queues). Every silo calls it once at start.
+    /// catch-up work a restart needs (waking stored webhook queues, and the repositories whose
+    /// outbox may hold events not yet delivered). Every silo calls it once its host has started.
     /// </summary>
     [Alias("start")]
     Task Start();

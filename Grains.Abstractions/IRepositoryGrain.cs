@@ -74,6 +74,13 @@ public interface IRepositoryGrain : IGrainWithStringKey
     /// </summary>
     [OneWay, Alias("events-persisted")]
     Task EventsPersisted(EventConsumers consumer, IReadOnlyList<string> eventIds);
+
+    /// <summary>
+    /// Activates the repository so that its outbox publishes what it still holds (a silo's start,
+    /// through <see cref="IOutboxDirectoryGrain"/>); one-way.
+    /// </summary>
+    [OneWay, Alias("wake-outbox")]
+    Task WakeOutbox();
 }
 
 /// <summary>

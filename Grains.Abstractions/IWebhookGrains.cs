@@ -29,13 +29,17 @@ public interface IWebhookQueueGrain : IGrainWithStringKey
     ValueTask<WebhookQueueStatus> GetStatus();
 }
 
-/// <summary>What a webhook queue holds and how its endpoint is doing.</summary>
+/// <summary>
+/// What a webhook queue holds and how its endpoint is doing; <c>Held</c> when its endpoint is not
+/// configured and its events are kept for its return.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("registry.webhook-queue-status")]
 public sealed record WebhookQueueStatus(
     [property: Id(0)] int Pending,
     [property: Id(1)] long Dropped,
     [property: Id(2)] int ConsecutiveFailures,
-    [property: Id(3)] bool Failing);
+    [property: Id(3)] bool Failing,
+    [property: Id(4)] bool Held = false);
 
 /// <summary>
 /// The registry of webhook queues that may hold events (key 0), so that every one of them is

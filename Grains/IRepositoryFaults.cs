@@ -16,4 +16,10 @@ public interface IRepositoryFaults
     /// (with the removal of the published event, where the outbox does not wait for acknowledgements).
     /// </summary>
     Task AfterPublishAsync(Func<Task> writeState);
+
+    /// <summary>
+    /// Whether events are kept from the streams while changes are acknowledged, as if every push
+    /// were followed by a crash before its consumers stored its event (the test then kills the process).
+    /// </summary>
+    bool HoldsEvents => false;
 }

@@ -23,6 +23,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly IRepositoryFaults? _faults;
     private readonly GroupCommit _commit;
     private readonly EventOutbox _outbox;
+    private readonly OutboxRecord _record;
     private readonly TagsPages _tags = new();
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
@@ -43,16 +44,34 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         _faults = faults;
         _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
         _outbox = new EventOutbox(this.GetPrimaryKeyString(), () => _state.State, _commit.CommitAsync, PublishAsync, StartTimer, outbox.Value, metrics, time, logger);
+        _record = new OutboxRecord(this.GetPrimaryKeyString(), () => GrainFactory.GetGrain<IOutboxDirectoryGrain>(0), logger);
     }
 
     private RepositoryState S => _state.State;
 
     private string Name => this.GetPrimaryKeyString();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken) => _outbox.ActivateAsync();
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await _record.ActivatedAsync(_outbox.Count);
+        await _outbox.ActivateAsync();
+    }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-        => reason.ReasonCode == DeactivationReasonCode.ApplicationError ? Task.CompletedTask : _outbox.FlushAsync();
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (reason.ReasonCode == DeactivationReasonCode.ApplicationError)
+        {
+            return;
+        }
+
+        await _outbox.FlushAsync();
+
+        // Not while the silo stops (the directory may be gone already): a stale record costs one activation at the next start.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        {
+            await _record.ClearAsync(_outbox.Count == 0 && !_outbox.HasUnrecordedRemovals);
+        }
+    }
 
     public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(S.Refusal(push));
 
@@ -150,6 +169,18 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return Task.CompletedTask;
     }
 
+    public Task WakeOutbox()
+    {
+        // Activating published the outbox; an activation with nothing to publish and no change of its own goes again.
+        _record.Woken();
+        if (_outbox.Count == 0 && !_outbox.HasUnrecordedRemovals && !_record.Recorded)
+        {
+            DeactivateOnIdle();
+        }
+
+        return Task.CompletedTask;
+    }
+
     private async Task AddBlobAsync(string digest, long size, string action, string? from)
     {
         if (!S.Blobs.TryAdd(digest, size))
@@ -190,6 +221,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     private async Task WriteAsync()
     {
+        await _record.EnsureAsync(_outbox.Count);
         if (!S.InCatalog)
         {
             await GrainFactory.GetGrain<ICatalogGrain>(0).Add(Name);
@@ -202,6 +234,11 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     /// <summary>Hands a batch of events to the registry-wide stream and to the repository's namespace stream.</summary>
     private async Task PublishAsync(IReadOnlyList<RegistryEvent> events)
     {
+        if (_faults is { HoldsEvents: true })
+        {
+            return;
+        }
+
         var provider = this.GetStreamProvider(RegistryStreams.Provider);
         _allEvents ??= provider.GetStream<RegistryEvent>(RegistryStreams.All);
         _namespaceEvents ??= provider.GetStream<RegistryEvent>(RegistryStreams.OfNamespace(events[0].Namespace));

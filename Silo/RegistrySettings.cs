@@ -72,9 +72,15 @@ public static class RegistrySettings
     /// <summary>Each endpoint on its own: the binder drops a list item it cannot read without a word.</summary>
     private static void VerifyWebhooks(IConfigurationSection webhooks, List<string> failures)
     {
-        foreach (var child in webhooks.GetChildren().Where(c => !c.Key.Equals("Endpoints", StringComparison.OrdinalIgnoreCase)))
+        foreach (var child in webhooks.GetChildren().Where(c => !c.Key.Equals("Endpoints", StringComparison.OrdinalIgnoreCase) && !c.Key.Equals("Purge", StringComparison.OrdinalIgnoreCase)))
         {
             failures.Add(Unknown(child.Path));
+        }
+
+        var purge = webhooks.GetSection("Purge");
+        if (purge.Value is not null || purge.GetChildren().Any(c => !int.TryParse(c.Key, out _) || c.Value is null))
+        {
+            failures.Add($"{purge.Path} is a list of endpoint names: set Purge:0, Purge:1, ….");
         }
 
         foreach (var endpoint in webhooks.GetSection("Endpoints").GetChildren())

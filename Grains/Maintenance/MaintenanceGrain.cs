@@ -22,24 +22,38 @@ public sealed partial class MaintenanceGrain(
     public const string UploadSweep = "upload-sweep";
     public const string WebhookWake = "webhook-wake";
 
+    /// <summary>At start only (no reminder): repositories whose outbox may hold events publish them.</summary>
+    public const string OutboxWake = "outbox-wake";
+
     /// <summary>Keeps the activation while a job runs, however long (renewed at each start).</summary>
     private static readonly TimeSpan JobLease = TimeSpan.FromHours(2);
 
     private readonly Dictionary<string, Task> _jobs = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <summary>A silo started and the outbox wake has not succeeded since: the minute's tick tries again.</summary>
+    private bool _outboxWakePending;
+
     public async Task Start()
     {
         await EnsureReminderAsync(UploadSweep, options.Value.UploadSweepInterval);
         await EnsureReminderAsync(WebhookWake, options.Value.WebhookWakeInterval);
 
-        // After a restart, stored webhook events go out now rather than at the first tick.
+        // After a restart, stored webhook events go out now rather than at the first tick, and
+        // events a crash kept from their consumers go out without waiting for a request.
         StartJob(WebhookWake);
+        _outboxWakePending = true;
+        StartJob(OutboxWake);
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status)
     {
         StartJob(reminderName);
+        if (reminderName == WebhookWake && _outboxWakePending)
+        {
+            StartJob(OutboxWake);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -93,6 +107,11 @@ public sealed partial class MaintenanceGrain(
                     var queues = await GrainFactory.GetGrain<IWebhookDirectoryGrain>(0).Wake().WaitAsync(cancellationToken);
                     LogWoke(logger, queues);
                     break;
+                case OutboxWake:
+                    var repositories = await GrainFactory.GetGrain<IOutboxDirectoryGrain>(0).Wake().WaitAsync(cancellationToken);
+                    _outboxWakePending = false;
+                    LogWokeOutboxes(logger, repositories);
+                    break;
                 default:
                     // A reminder of a job this version no longer has.
                     if (await this.GetReminder(job) is { } stale)
@@ -119,6 +138,9 @@ public sealed partial class MaintenanceGrain(
 
     [LoggerMessage(2, LogLevel.Debug, "Woke {Count} webhook queues that may hold events")]
     private static partial void LogWoke(ILogger logger, int count);
+
+    [LoggerMessage(4, LogLevel.Information, "Woke {Count} repositories whose outbox may hold events not yet delivered")]
+    private static partial void LogWokeOutboxes(ILogger logger, int count);
 
     [LoggerMessage(3, LogLevel.Warning, "The periodic job {Job} failed; it runs again at its next tick")]
     private static partial void LogJobFailed(ILogger logger, Exception exception, string job);

@@ -11,6 +11,16 @@ public sealed class WebhookOptions
     /// <summary>The endpoints that receive every event (except those they ignore).</summary>
     public List<WebhookEndpointOptions> Endpoints { get; set; } = [];
 
+    /// <summary>
+    /// Names of endpoints no longer configured whose queued events are to be deleted: the one
+    /// explicit removal. The queue of an endpoint that merely disappears from
+    /// <see cref="Endpoints"/> keeps its events until the endpoint is configured again.
+    /// </summary>
+    public List<string> Purge { get; set; } = [];
+
+    /// <summary>Whether queued events of <paramref name="name"/> are to be deleted (and it is not configured).</summary>
+    public bool Purges(string name) => Find(name) is null && Purge.Contains(name, StringComparer.Ordinal);
+
     public WebhookEndpointOptions? Find(string name)
         => Endpoints.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.Ordinal));
 }
@@ -129,6 +139,20 @@ public sealed partial class WebhookOptionsValidator : IValidateOptions<WebhookOp
                 {
                     failures.Add($"{at}:{setting} {value} must be a positive duration such as {example}.");
                 }
+            }
+        }
+
+        for (var i = 0; i < options.Purge.Count; i++)
+        {
+            var purge = options.Purge[i];
+            var at = $"{WebhookOptions.Section}:Purge:{i}";
+            if (string.IsNullOrEmpty(purge) || !EndpointName().IsMatch(purge))
+            {
+                failures.Add($"{at} '{purge}' is not a valid endpoint name: list the names of endpoints whose queued events are to be deleted.");
+            }
+            else if (names.Contains(purge))
+            {
+                failures.Add($"{at} '{purge}' is a configured endpoint: its queued events are deleted only once it is removed from {WebhookOptions.Section}:Endpoints.");
             }
         }
 

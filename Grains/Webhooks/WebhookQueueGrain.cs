@@ -5,19 +5,6 @@ using Orleans.Runtime;
 
 namespace Registry.Grains;
 
-[GenerateSerializer, Alias("registry.webhook-queue-state")]
-public sealed class WebhookQueueState
-{
-    /// <summary>Events not yet delivered, oldest first.</summary>
-    [Id(0)] public List<RegistryEvent> Pending { get; set; } = [];
-
-    /// <summary>Ids of the events most recently accepted, oldest first (at most <see cref="WebhookQueueGrain.RecentIdLimit"/>): a snapshot of the grain's window taken at each write.</summary>
-    [Id(1)] public List<string> RecentIds { get; set; } = [];
-
-    /// <summary>Events dropped since the queue was created.</summary>
-    [Id(2)] public long Dropped { get; set; }
-}
-
 /// <summary>
 /// One endpoint's queue for one namespace. <see cref="Enqueue"/> stores the event before it returns;
 /// delivery runs from a grain timer that interleaves with enqueues, so a slow or dead endpoint never
@@ -45,15 +32,12 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
     private readonly GroupCommit _commit;
     private readonly RecentIds _recent = new(RecentIdLimit);
 
-    /// <summary>The pending delivery (immediate or after a backoff), if one is scheduled.</summary>
-    private IGrainTimer? _timer;
-
-    /// <summary>When the scheduled delivery is due, and when the last POST was made (for <see cref="RetrySoon"/>).</summary>
-    private DateTimeOffset _dueAt;
-    private DateTimeOffset _lastAttempt = DateTimeOffset.MinValue;
+    private readonly WebhookRetrySchedule _schedule;
 
     private bool _delivering;
-    private int _failures;
+
+    /// <summary>The endpoint is not configured: the events are kept, not delivered.</summary>
+    private bool _held;
 
     /// <summary>Whether the directory is known to record this queue.</summary>
     private bool _inDirectory;
@@ -81,6 +65,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         _time = time;
         _logger = logger;
         _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
+        _schedule = new WebhookRetrySchedule(StartTimer, DeliverAsync, () => !_delivering && S.Pending.Count > 0, () => Endpoint, sender.ProbeAsync, time);
     }
 
     private WebhookQueueState S => _state.State;
@@ -106,7 +91,7 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
             await Directory.Add(Key);
             _inDirectory = true;
             ReportPending();
-            ScheduleDelivery(TimeSpan.Zero);
+            _schedule.Schedule(TimeSpan.Zero);
         }
     }
 
@@ -151,16 +136,16 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
 
         // A duplicate waits for a write too: it returns only once what it carried is stored.
         await _commit.CommitAsync();
-        ScheduleDelivery(TimeSpan.Zero);
-        RetrySoon();
+        _schedule.Schedule(TimeSpan.Zero);
+        _schedule.RetrySoon();
     }
 
     public Task Wake()
     {
         if (S.Pending.Count > 0)
         {
-            ScheduleDelivery(TimeSpan.Zero);
-            RetrySoon();
+            _schedule.Schedule(TimeSpan.Zero);
+            _schedule.RetrySoon();
         }
         else
         {
@@ -173,28 +158,10 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
     }
 
     public ValueTask<WebhookQueueStatus> GetStatus()
-        => ValueTask.FromResult(new WebhookQueueStatus(S.Pending.Count, S.Dropped, _failures, _failures >= (Endpoint?.FailureThreshold ?? int.MaxValue)));
-
-    /// <summary>Schedules a delivery unless one is running (it goes on until the queue is empty) or already scheduled.</summary>
-    private void ScheduleDelivery(TimeSpan due)
-    {
-        if (_delivering || _timer is not null || S.Pending.Count == 0)
-        {
-            return;
-        }
-
-        _dueAt = _time.GetUtcNow() + due;
-        _timer = this.RegisterGrainTimer(DeliverAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan)
-        {
-            Interleave = true,
-            KeepAlive = true,
-        });
-    }
+        => ValueTask.FromResult(new WebhookQueueStatus(S.Pending.Count, S.Dropped, _schedule.Failures, _schedule.Failures >= (Endpoint?.FailureThreshold ?? int.MaxValue), _held));
 
     private async Task DeliverAsync(CancellationToken cancellationToken)
     {
-        _timer?.Dispose();
-        _timer = null;
         _delivering = true;
         try
         {
@@ -202,41 +169,40 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
             {
                 if (Endpoint is not { } endpoint)
                 {
-                    Drop(S.Pending.Count, "the endpoint is no longer configured");
-                    Changed();
-                    await _commit.CommitAsync();
+                    await HoldOrPurgeAsync();
                     return;
                 }
+
+                _held = false;
 
                 // A copy: enqueues and drops change the queue while the POST is in flight.
                 var batch = S.Pending.GetRange(0, Math.Min(S.Pending.Count, endpoint.MaxEventsPerPost));
-                _lastAttempt = _time.GetUtcNow();
+                _schedule.Attempting();
                 var attempt = await _sender.PostAsync(endpoint, EventEnvelope.Serialize(batch));
                 if (!attempt.Delivered)
                 {
-                    _failures++;
                     _metrics.FailedAttempt(endpoint.Name);
-                    var delay = Backoff(endpoint);
-                    if (_failures == endpoint.FailureThreshold)
+                    _delivering = false;
+                    var delay = _schedule.Failed(endpoint, attempt.Unreachable);
+                    var failures = _schedule.Failures;
+                    if (failures == endpoint.FailureThreshold)
                     {
-                        WebhookLog.EndpointFailing(_logger, endpoint.Name, Key, _failures, attempt.Outcome, S.Pending.Count, delay);
+                        WebhookLog.EndpointFailing(_logger, endpoint.Name, Key, failures, attempt.Outcome, S.Pending.Count, delay);
                     }
                     else
                     {
-                        WebhookLog.AttemptFailed(_logger, endpoint.Name, Key, _failures, attempt.Outcome, delay);
+                        WebhookLog.AttemptFailed(_logger, endpoint.Name, Key, failures, attempt.Outcome, delay);
                     }
 
-                    _delivering = false;
-                    ScheduleDelivery(delay);
                     return;
                 }
 
-                if (_failures >= endpoint.FailureThreshold)
+                if (_schedule.Failures >= endpoint.FailureThreshold)
                 {
-                    WebhookLog.EndpointRecovered(_logger, endpoint.Name, Key, _failures);
+                    WebhookLog.EndpointRecovered(_logger, endpoint.Name, Key, _schedule.Failures);
                 }
 
-                _failures = 0;
+                _schedule.Succeeded();
 
                 // Overflow may have dropped the oldest events while the POST was in flight: what is
                 // left of the batch is still at the head.
@@ -268,43 +234,27 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
     }
 
     /// <summary>
-    /// A new event, or the periodic wake-up, while the queue backs off: the next attempt comes early,
-    /// but never sooner than <see cref="ProbeSpacing"/> after the last one. So an endpoint that is
-    /// back gets its events within seconds instead of after MaxBackoff, and a dead one is still
-    /// asked at most once per spacing, however many events arrive.
+    /// The endpoint is not configured. Its events are kept (a typo or a missing setting must not
+    /// lose them) and go out once it is configured again; only <see cref="WebhookOptions.Purge"/>,
+    /// the explicit removal, deletes them.
     /// </summary>
-    private void RetrySoon()
+    private async Task HoldOrPurgeAsync()
     {
-        if (_timer is null || _delivering || Endpoint is not { } endpoint)
+        if (!_options.CurrentValue.Purges(EndpointName))
         {
+            if (!_held)
+            {
+                _held = true;
+                WebhookLog.Held(_logger, EndpointName, Key, S.Pending.Count);
+            }
+
             return;
         }
 
-        var now = _time.GetUtcNow();
-        var at = _lastAttempt + ProbeSpacing(endpoint) is var spaced && spaced > now ? spaced : now;
-        if (at >= _dueAt)
-        {
-            return;
-        }
-
-        _timer.Dispose();
-        _timer = null;
-        ScheduleDelivery(at - now);
-    }
-
-    /// <summary>The least time between attempts that <see cref="RetrySoon"/> brings forward: 5 s, within the endpoint's backoff range.</summary>
-    private static TimeSpan ProbeSpacing(WebhookEndpointOptions endpoint)
-        => TimeSpan.FromTicks(Math.Min(endpoint.MaxBackoff.Ticks, Math.Max(endpoint.InitialBackoff.Ticks, EarlyRetrySpacing.Ticks)));
-
-    private static readonly TimeSpan EarlyRetrySpacing = TimeSpan.FromSeconds(5);
-
-    /// <summary>The wait before the next attempt: doubling from InitialBackoff, MaxBackoff once failing; with jitter (half to all of it).</summary>
-    private TimeSpan Backoff(WebhookEndpointOptions endpoint)
-    {
-        var nominal = _failures >= endpoint.FailureThreshold
-            ? endpoint.MaxBackoff
-            : TimeSpan.FromTicks((long)Math.Min(endpoint.MaxBackoff.Ticks, endpoint.InitialBackoff.Ticks * Math.Pow(2, _failures - 1)));
-        return nominal * (0.5 + (Random.Shared.NextDouble() * 0.5));
+        Drop(S.Pending.Count, $"the endpoint is listed in {WebhookOptions.Section}:Purge");
+        Changed();
+        await _commit.CommitAsync();
+        DeactivateOnIdle();
     }
 
     private void Drop(int count, string why)
@@ -335,6 +285,14 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         _reportedPending = S.Pending.Count;
     }
 
+    /// <summary>A timer that interleaves with calls; a scheduled attempt keeps the activation alive.</summary>
+    private IDisposable StartTimer(Func<CancellationToken, Task> callback, TimeSpan due, TimeSpan period)
+        => this.RegisterGrainTimer(callback, new GrainTimerCreationOptions(due, period)
+        {
+            Interleave = true,
+            KeepAlive = true,
+        });
+
     private async Task WriteAsync()
     {
         if (S.Pending.Count > 0 && !_inDirectory)
@@ -348,25 +306,4 @@ public sealed class WebhookQueueGrain : Grain, IWebhookQueueGrain
         await _state.WriteStateAsync();
         _durableVersion = Math.Max(_durableVersion, covering);
     }
-}
-
-internal static partial class WebhookLog
-{
-    [LoggerMessage(1, LogLevel.Debug, "Webhook {Endpoint} ({Queue}): attempt {Failures} failed ({Outcome}); next in {Delay}")]
-    public static partial void AttemptFailed(ILogger logger, string endpoint, string queue, int failures, string outcome, TimeSpan delay);
-
-    [LoggerMessage(2, LogLevel.Warning, "Webhook {Endpoint} ({Queue}) is failing: {Failures} attempts in a row failed, the last with {Outcome}; {Pending} events wait, retried every {Delay}")]
-    public static partial void EndpointFailing(ILogger logger, string endpoint, string queue, int failures, string outcome, int pending, TimeSpan delay);
-
-    [LoggerMessage(3, LogLevel.Information, "Webhook {Endpoint} ({Queue}) recovered after {Failures} failed attempts")]
-    public static partial void EndpointRecovered(ILogger logger, string endpoint, string queue, int failures);
-
-    [LoggerMessage(4, LogLevel.Warning, "Webhook {Endpoint} ({Queue}): dropped the {Count} oldest undelivered events because {Reason} ({Total} dropped in all)")]
-    public static partial void Dropped(ILogger logger, int count, string endpoint, string queue, string reason, long total);
-
-    [LoggerMessage(5, LogLevel.Warning, "Webhook queue {Queue} stopped delivering; its stored events go out from its next activation")]
-    public static partial void DeliveryStopped(ILogger logger, Exception exception, string queue);
-
-    [LoggerMessage(6, LogLevel.Information, "Could not remove the empty webhook queue {Queue} from the directory")]
-    public static partial void DirectoryRemoveFailed(ILogger logger, Exception exception, string queue);
 }

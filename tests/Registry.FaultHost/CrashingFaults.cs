@@ -2,7 +2,7 @@ using Registry.Grains;
 
 namespace Registry.FaultHost;
 
-/// <summary>Ends the process at once at the named crash point, saying which in its output.</summary>
+/// <summary>Ends the process at once at the named crash point, saying which in its output (or holds events back, <see cref="HoldEvents"/>).</summary>
 public sealed class CrashingFaults(string? point) : IRepositoryFaults
 {
     public const string Variable = "REGISTRY_FAULT";
@@ -10,6 +10,11 @@ public sealed class CrashingFaults(string? point) : IRepositoryFaults
     public const string StateWritePoint = "after-state-write";
 
     public const string PublishPoint = "after-publish";
+
+    /// <summary>Not a crash point: changes are acknowledged and their events never handed to the streams, until the test kills the process.</summary>
+    public const string HoldEvents = "hold-events";
+
+    public bool HoldsEvents => point == HoldEvents;
 
     public void AfterStateWrite()
     {

@@ -150,6 +150,63 @@ public sealed class EventCrashTests
         await AssertAuditedOnceEachAsync(audit, digest);
     }
 
+    [Fact]
+    public async Task AcknowledgedPushesKilledBeforeDeliveryReachEveryConsumerAfterARestartWithoutARequest()
+    {
+        using var data = new TempDirectory();
+        var audit = Path.Combine(data.Path, "audit.log");
+        await using var receiver = await WebhookReceiver.StartAsync();
+        (string, string)[] hooks =
+        [
+            ("Registry__Webhooks__Endpoints__0__Name", Webhooks.UniqueEndpoint("killed")),
+            ("Registry__Webhooks__Endpoints__0__Url", receiver.Url),
+        ];
+        var ns = "killed" + Guid.NewGuid().ToString("N")[..8];
+        string[] repositories = [$"{ns}/a", $"{ns}/b", $"{ns}-other/c"];
+        var expected = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+
+        // Every push is acknowledged (201) and its events are kept from the streams, as when the
+        // process dies before the consumers stored them; then the process is killed.
+        await using (var held = await EmbeddedProcess.StartCrashingAsync(data.Path, audit, CrashingFaults.HoldEvents, hooks))
+        {
+            foreach (var repository in repositories)
+            {
+                expected[repository] = await Webhooks.PushImageAsync(held.Client, repository, "v1", layers: 2);
+            }
+
+            Assert.Empty(receiver.Posts);
+            Assert.Empty(await AuditFile.ReadAsync(audit));
+            held.KillHard();
+        }
+
+        // No request for any repository after the restart: the silo's start wakes the recorded ones
+        // (well before the maintenance grain's first tick, a minute after the start, which retries a failed wake).
+        var total = expected.Values.Sum(d => d.Count);
+        await using var restarted = await EmbeddedProcess.StartAsync(data.Path, audit, hooks);
+        await receiver.WaitForAsync(events => events.Count >= total, $"the webhook has all {total} events", within: TimeSpan.FromSeconds(40));
+        await Poll.UntilAsync(async () => (await AuditFile.ReadAsync(audit)).Count >= total, $"the audit log has all {total} events");
+
+        var delivered = receiver.Delivered;
+        Assert.Equal(total, delivered.Count);
+        Assert.Equal(total, delivered.Select(e => e.Id).Distinct().Count());
+        var lines = await AuditFile.ReadAsync(audit);
+        Assert.Equal(total, lines.Count);
+        foreach (var repository in repositories)
+        {
+            Assert.Equal(expected[repository], delivered.Where(e => e.Repository == repository).Select(e => e.Digest!).ToList());
+            Assert.Equal(expected[repository], lines.Where(l => l.Str("repository") == repository).Select(l => l.Str("digest")!).ToList());
+        }
+
+        // The namespace's event log (watch) has them too, in order per repository.
+        await using var watch = await WatchStream.OpenAsync(restarted.Client, $"namespace={ns}&since=0");
+        string[] inNamespace = [$"{ns}/a", $"{ns}/b"];
+        var logged = await watch.ReadUntilAsync(e => e.Sequence == inNamespace.Sum(r => expected[r].Count));
+        foreach (var repository in inNamespace)
+        {
+            Assert.Equal(expected[repository], logged.Where(e => e.Repository == repository).Select(e => e.Digest!).ToList());
+        }
+    }
+
     /// <summary>After the crash and a second push: six audit lines, each event once, the crashed push among them once.</summary>
     private static async Task AssertAuditedOnceEachAsync(string audit, string crashedDigest)
     {

@@ -58,6 +58,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private readonly List<ReceivedPost> _posts = [];
     private readonly CancellationTokenSource _stopping = new();
     private int _count;
+    private int _probes;
     private TaskCompletionSource _posted = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private WebhookReceiver(WebApplication app, int port, Func<int, int> respond)
@@ -72,6 +73,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public string Url => $"http://127.0.0.1:{Port}/hook";
 
     public Func<int, int> Respond { get; set; }
+
+    /// <summary>The status a HEAD of the hook (the registry's probe) gets: 405 as from a POST-only receiver, unless told otherwise.</summary>
+    public Func<int> ProbeStatus { get; set; } = () => StatusCodes.Status405MethodNotAllowed;
+
+    /// <summary>How many HEADs (probes) arrived.</summary>
+    public int Probes => Volatile.Read(ref _probes);
 
     /// <summary>How many POSTs arrived (answered or not).</summary>
     public int Attempts => Volatile.Read(ref _count);
@@ -102,6 +109,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
         var app = builder.Build();
         var receiver = new WebhookReceiver(app, actualPort, respond ?? (_ => 200));
         app.MapPost("/hook", receiver.HandleAsync);
+        app.MapMethods("/hook", [HttpMethods.Head], (HttpContext context) =>
+        {
+            Interlocked.Increment(ref receiver._probes);
+            context.Response.StatusCode = receiver.ProbeStatus();
+        });
         await app.StartAsync();
         return receiver;
     }
