@@ -22,14 +22,24 @@ public sealed class ClusterWatchFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task AWatchOnASurvivorKeepsBeatingAndLosesNothingWhenTheLogsReplicaIsKilled()
     {
-        await using var cluster = await RegistryCluster.StartAsync("watchkill", 3, ("Registry__Events__Watch__Heartbeat", "00:00:01"));
+        // Each replica also feeds an audit log of its own (an in-process subscriber of the cluster's stream).
+        using var data = new TempDirectory();
+        await using var azurite = await Azurite.StartAsync();
+        var clusterId = RegistryCluster.NewClusterId("watchkill");
+        var replicas = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => RegistryProcess.StartAsync(
+            azurite.ConnectionString,
+            clusterId,
+            settings: [("Registry__Events__Watch__Heartbeat", "00:00:01"), ("Registry__Audit__Path", Path.Combine(data.Path, $"audit-{i}.log"))])));
+        await using var stop = new AsyncDisposables(replicas);
+        var audits = replicas.Select((r, i) => (Replica: r, Path: Path.Combine(data.Path, $"audit-{i}.log"))).ToArray();
+        string Output() => string.Join("\n", replicas.Select(r => $"==== :{r.HttpPort} (exited {r.HasExited})\n{r.Output}"));
         var ns = "w" + Guid.NewGuid().ToString("N")[..12];
         var name = $"{ns}/app";
 
         // The namespace's log activates on one of the three with the first push; that one is killed.
-        await cluster.Replicas[0].Client.PushImageAsync(name, "v0", layers: 1);
-        var host = await LogHostAsync(cluster.Replicas);
-        var survivors = cluster.Replicas.Where(r => r != host).ToArray();
+        await replicas[0].Client.PushImageAsync(name, "v0", layers: 1);
+        var host = await LogHostAsync(replicas);
+        var survivors = replicas.Where(r => r != host).ToArray();
         var watcher = survivors[0];
         output.WriteLine($"the log of '{ns}' lives on :{host.HttpPort}; watching through :{watcher.HttpPort}");
 
@@ -60,7 +70,7 @@ public sealed class ClusterWatchFailoverTests(ITestOutputHelper output)
             var deadline = Stopwatch.StartNew();
             while (!events.Any(e => e.Tag == "after4"))
             {
-                Assert.True(deadline.Elapsed < Bounded.Timeout, $"the events after the kill did not all arrive; seen: {string.Join(", ", events.Select(e => e.Tag))}\n{cluster.Output()}");
+                Assert.True(deadline.Elapsed < Bounded.Timeout, $"the events after the kill did not all arrive; seen: {string.Join(", ", events.Select(e => e.Tag))}\n{Output()}");
                 var watch = streams[^1];
                 if (watch.TryNext(out var e))
                 {
@@ -81,7 +91,7 @@ public sealed class ClusterWatchFailoverTests(ITestOutputHelper output)
             var arrived = Stopwatch.GetElapsedTime(killed);
             var silence = LongestSilence(streams, killed);
             output.WriteLine($"after the kill: longest silence of the watch {silence.TotalSeconds:F1} s (heartbeat {Heartbeat.TotalSeconds:F0} s), {streams.Count - 1} reconnect(s), the last event arrived {arrived.TotalSeconds:F1} s after the kill");
-            Assert.True(silence <= MaxSilence, $"the watch was silent for {silence.TotalSeconds:F1} s after the kill\n{cluster.Output()}");
+            Assert.True(silence <= MaxSilence, $"the watch was silent for {silence.TotalSeconds:F1} s after the kill\n{Output()}");
 
             // Every push once, in the order acknowledged, under ids that only grow.
             var pushes = events.Where(e => e.Event == "push" && e.Tag is not null).ToList();
@@ -89,6 +99,15 @@ public sealed class ClusterWatchFailoverTests(ITestOutputHelper output)
             Assert.Equal(events.Count, events.Select(e => e.EventId).Distinct().Count());
             Assert.Equal(events.Count, events.Select(e => e.Sequence).Distinct().Count());
             Assert.True(events.Select(e => e.Sequence).SequenceEqual(events.Select(e => e.Sequence).Order()), string.Join(", ", events.Select(e => e.Id)));
+
+            // The survivors' in-process subscribers got every push too, each once.
+            foreach (var (replica, path) in audits.Where(a => a.Replica != host))
+            {
+                await Poll.UntilAsync(async () => (await AuditFile.ReadAsync(path)).Any(l => l.Str("tag") == "after4"), $"the audit log of :{replica.HttpPort} has the last push");
+                var logged = (await AuditFile.ReadAsync(path)).Where(l => l.Str("repository") == name && l.Str("tag") is not null).ToList();
+                Assert.Equal(tags, logged.Select(l => l.Str("tag")));
+                Assert.Equal(logged.Count, logged.Select(l => l.Str("id")).Distinct().Count());
+            }
         }
         finally
         {
@@ -137,5 +156,17 @@ public sealed class ClusterWatchFailoverTests(ITestOutputHelper output)
         }
 
         return longest;
+    }
+
+    /// <summary>Disposes the replicas (each stops its process) when the test ends, whatever happened.</summary>
+    private sealed class AsyncDisposables(IEnumerable<IAsyncDisposable> items) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var item in items)
+            {
+                await item.DisposeAsync();
+            }
+        }
     }
 }
