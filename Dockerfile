@@ -12,6 +12,7 @@ ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # or not, must be listed here (tests/Registry.Tests/DeployTests.cs checks it).
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY Api/Api.csproj Api/
+COPY Server/Server.csproj Server/
 COPY Silo/Silo.csproj Silo/
 COPY Grains/Grains.csproj Grains/
 COPY Grains.Abstractions/Grains.Abstractions.csproj Grains.Abstractions/

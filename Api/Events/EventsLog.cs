@@ -19,4 +19,10 @@ internal static partial class EventsLog
 
     [LoggerMessage(6, LogLevel.Warning, "Could not read the tail of the audit log {Path}; ids already logged may be logged again")]
     public static partial void AuditSeedFailed(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(7, LogLevel.Information, "The event log of namespace '{Namespace}' did not answer a watch ({Error}: {Message}); heartbeats go on and it is asked again")]
+    public static partial void WatchLogUnanswered(ILogger logger, string @namespace, string error, string message);
+
+    [LoggerMessage(8, LogLevel.Information, "The event log of namespace '{Namespace}' answers a watch again after {Seconds:F1} s")]
+    public static partial void WatchLogAnswered(ILogger logger, string @namespace, double seconds);
 }

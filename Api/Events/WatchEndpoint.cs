@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -37,8 +36,11 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
 
     private const int PageSize = 256;
 
-    /// <summary>A comment line: EventSource ignores it, proxies see traffic.</summary>
-    private static readonly ReadOnlyMemory<byte> Heartbeat = ": heartbeat\n\n"u8.ToArray();
+    /// <summary>How long one long poll of the log lasts; the heartbeats are written meanwhile regardless.</summary>
+    private static readonly TimeSpan PollWindow = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a new watch waits for its position before it is answered 503 (the log may be activating).</summary>
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(100);
 
@@ -65,17 +67,17 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         var ct = stop.Token;
         var log = grains.GetGrain<INamespaceEventLogGrain>(query.Namespace);
-        var heartbeat = options.Value.Heartbeat;
-        var clock = Stopwatch.StartNew();
+        var watch = new WatchConnection(response, options.Value.Heartbeat, query.Namespace, logger, ct);
         try
         {
-            var position = query.Since ?? await log.GetLastSequence().WaitAsync(ct);
+            // Positioned before the headers go out: an event pushed once the client has them is sent.
+            var position = query.Since ?? await log.GetLastSequence().WaitAsync(StartTimeout, ct);
             await response.StartAsync(ct);
-            await response.Body.FlushAsync(ct);
-            var lastWrite = clock.Elapsed;
+            await watch.WriteAsync(ReadOnlyMemory<byte>.Empty);
             while (true)
             {
-                var page = await log.ReadAfter(position, PageSize).WaitAsync(ct);
+                var after = position;
+                var page = await watch.AskLogAsync(_ => log.ReadAfter(after, PageSize), TimeSpan.Zero);
                 var sse = new ArrayBufferWriter<byte>(1024);
                 if (page.Gap)
                 {
@@ -113,8 +115,7 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
 
                 if (sse.WrittenCount > 0)
                 {
-                    await WriteAsync(response, sse.WrittenMemory, ct);
-                    lastWrite = clock.Elapsed;
+                    await watch.WriteAsync(sse.WrittenMemory);
                 }
 
                 if (page.Events.Count >= PageSize)
@@ -124,21 +125,15 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
 
                 while (true)
                 {
-                    var idle = clock.Elapsed - lastWrite;
-                    if (idle >= heartbeat)
-                    {
-                        await WriteAsync(response, Heartbeat, ct);
-                        lastWrite = clock.Elapsed;
-                        idle = TimeSpan.Zero;
-                    }
-
-                    var asked = clock.Elapsed;
-                    if (await log.WaitAfter(position, heartbeat - idle, ct).WaitAsync(ct) > position)
+                    // Short polls: a log that moved to another silo is found within one poll and its grace.
+                    var asked = watch.Elapsed;
+                    var waitedFor = position;
+                    if (await watch.AskLogAsync(token => log.WaitAfter(waitedFor, PollWindow, token), PollWindow) > position)
                     {
                         break;
                     }
 
-                    if (clock.Elapsed - asked < MinimumWait)
+                    if (watch.Elapsed - asked < MinimumWait)
                     {
                         // The log answered at once with nothing new (its silo is stopping): do not spin.
                         await Task.Delay(MinimumWait, ct);
@@ -159,12 +154,6 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                 await OciErrorCode.Unavailable.WithDetail("the namespace's event log is not available; retry").ExecuteAsync(context);
             }
         }
-    }
-
-    private static async Task WriteAsync(HttpResponse response, ReadOnlyMemory<byte> bytes, CancellationToken ct)
-    {
-        await response.Body.WriteAsync(bytes, ct);
-        await response.Body.FlushAsync(ct);
     }
 
     /// <summary>Appends SSE field text (ASCII numbers and action names) as UTF-8.</summary>

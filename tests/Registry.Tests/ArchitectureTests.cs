@@ -37,6 +37,23 @@ public sealed class ArchitectureTests
         Assert.Contains("Registry.Storage", references);
     }
 
+    [Fact]
+    public void TheRegistryIsALibraryItsExecutableAndTheSampleHostOnlyRun()
+    {
+        Assert.Equal("Registry.Server", typeof(RegistryApp).Assembly.GetName().Name);
+        foreach (var host in new[] { "Registry.Api", "Registry.Samples.SubscriberHost" })
+        {
+            using var file = File.OpenRead(Path.Combine(AppContext.BaseDirectory, host + ".dll"));
+            using var pe = new PEReader(file);
+            var metadata = pe.GetMetadataReader();
+            var references = metadata.AssemblyReferences.Select(h => metadata.GetString(metadata.GetAssemblyReference(h).Name)).ToArray();
+            Assert.Contains("Registry.Server", references);
+
+            // A host needs the library, never the registry's own executable.
+            Assert.DoesNotContain("Registry.Api", references);
+        }
+    }
+
     private static string[] Names(Type type) => type.Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToArray();
 
     /// <summary>The types the assembly of <paramref name="type"/> uses from the assembly named <paramref name="assembly"/>.</summary>

@@ -254,6 +254,10 @@ public static class EmbeddedProcess
     public static Task<RegistryProcess> StartCrashingAsync(string dataDirectory, string? auditPath, string point, params (string Key, string Value)[] settings)
         => Start("Registry.FaultHost.dll", dataDirectory, auditPath, [.. settings, (CrashingFaults.Variable, point)]);
 
+    /// <summary>Another host built on the registry library, from the test's output folder (e.g. the subscriber sample).</summary>
+    public static Task<RegistryProcess> StartHostAsync(string assembly, string dataDirectory, params (string Key, string Value)[] settings)
+        => Start(assembly, dataDirectory, null, settings);
+
     private static Task<RegistryProcess> Start(string assembly, string dataDirectory, string? auditPath, (string Key, string Value)[] settings, IReadOnlyList<string>? launcher = null)
         => RegistryProcess.StartHostAsync(
             assembly,

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -36,6 +37,7 @@ public sealed class WatchStream : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Channel<SseEvent> _events = Channel.CreateUnbounded<SseEvent>();
     private readonly Task _reader;
+    private readonly List<long> _activity = [];
     private int _comments;
 
     private WatchStream(HttpResponseMessage response)
@@ -49,6 +51,21 @@ public sealed class WatchStream : IAsyncDisposable
 
     /// <summary>Comment lines received (heartbeats).</summary>
     public int Comments => Volatile.Read(ref _comments);
+
+    /// <summary>Whether the server ended the stream (or the connection broke).</summary>
+    public bool Ended => _reader.IsCompleted;
+
+    /// <summary>When each line arrived and when the stream ended (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public long[] Activity
+    {
+        get
+        {
+            lock (_activity)
+            {
+                return [.. _activity];
+            }
+        }
+    }
 
     public static async Task<WatchStream> OpenAsync(HttpClient client, string query, string? lastEventId = null)
     {
@@ -127,6 +144,7 @@ public sealed class WatchStream : IAsyncDisposable
             var data = new List<string>();
             while (await reader.ReadLineAsync(_stop.Token) is { } line)
             {
+                Record();
                 if (line.Length == 0)
                 {
                     if (id is not null)
@@ -169,7 +187,16 @@ public sealed class WatchStream : IAsyncDisposable
         }
         finally
         {
+            Record();
             _events.Writer.TryComplete();
+        }
+    }
+
+    private void Record()
+    {
+        lock (_activity)
+        {
+            _activity.Add(Stopwatch.GetTimestamp());
         }
     }
 }
