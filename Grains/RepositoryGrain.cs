@@ -192,7 +192,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     {
         if (!S.InCatalog)
         {
-            await GrainFactory.GetGrain<ICatalogGrain>(0).Add(Name);
+            await RegistryCatalog.AddAsync(GrainFactory, Name);
             S.InCatalog = true;
         }
 
