@@ -2,13 +2,36 @@ using Orleans.Concurrency;
 
 namespace Registry.Grains;
 
-/// <summary>The sorted set of repository names, so <c>_catalog</c> never walks storage.</summary>
-[Alias("registry.catalog")]
-public interface ICatalogGrain : IGrainWithIntegerKey
+/// <summary>
+/// The root of the catalog (key 0): which shards (<see cref="ICatalogShardGrain"/>) hold names, so
+/// a listing asks only those. Written when a shard gets its first name, at most
+/// <see cref="RegistryCatalog.ShardCount"/> times in a registry's life.
+/// </summary>
+[Alias("registry.catalog-index")]
+public interface ICatalogIndexGrain : IGrainWithIntegerKey
 {
+    /// <summary>Records that <paramref name="shard"/> holds names; returns once that is durable.</summary>
+    [Alias("add-shard")]
+    Task AddShard(int shard);
+
+    /// <summary>The shards that hold names, ascending.</summary>
+    [ReadOnly, Alias("shards")]
+    ValueTask<int[]> Shards();
+}
+
+/// <summary>One shard of the catalog (key: 0 to <see cref="RegistryCatalog.ShardCount"/> − 1): the repository names that hash to it, sorted.</summary>
+[Alias("registry.catalog-shard")]
+public interface ICatalogShardGrain : IGrainWithIntegerKey
+{
+    /// <summary>Adds a repository; returns once the shard's stored state holds it.</summary>
     [Alias("add")]
     Task Add(string repository);
 
+    /// <summary>Adds many repositories at once (the catalog of an earlier version moving in); returns once stored.</summary>
+    [Alias("add-many")]
+    Task AddMany(IReadOnlyList<string> repositories);
+
+    /// <summary>Up to <paramref name="limit"/> names after <paramref name="last"/>, in ordinal order.</summary>
     [ReadOnly, Alias("list")]
     ValueTask<NamePage> List(string? last, int limit);
 }

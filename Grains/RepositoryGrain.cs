@@ -224,7 +224,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         await _record.EnsureAsync(_outbox.Count);
         if (!S.InCatalog)
         {
-            await GrainFactory.GetGrain<ICatalogGrain>(0).Add(Name);
+            await RegistryCatalog.AddAsync(GrainFactory, Name);
             S.InCatalog = true;
         }
 

@@ -6,6 +6,8 @@
 #   bench/scaleout.sh [--quick]
 #
 #   --quick  short windows and few requests, for trying the script out (not for the docs)
+#   --create-only  only the repository creation phase (repo-create), printed and kept in
+#                  bench/results/scaleout-create-*.md; docs/benchmarks-scaleout.md is left alone
 #
 # Azurite listens on free 127.0.0.1 ports with a temporary directory; each run gets its own
 # cluster id, service id and container name, so the runs share nothing in it. Registry processes
@@ -17,10 +19,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 QUICK=()
+CREATE_ONLY=""
 for arg in "$@"; do
   case "$arg" in
-    --quick) QUICK=(--quick) ;;
-    *) echo "usage: bench/scaleout.sh [--quick]" >&2; exit 64 ;;
+    --quick) QUICK+=(--quick) ;;
+    --create-only) CREATE_ONLY=1; QUICK+=(--create-only) ;;
+    *) echo "usage: bench/scaleout.sh [--quick] [--create-only]" >&2; exit 64 ;;
   esac
 done
 COMMAND="bench/scaleout.sh${*:+ $*}"
@@ -150,6 +154,13 @@ run() {
   cat "${json%.json}.md"
   stop_registries
 }
+
+if [ -n "$CREATE_ONLY" ]; then
+  run 1 "1 process" "$RESULTS/scaleout-create-1.json"
+  run "$REPLICAS" "$REPLICAS processes" "$RESULTS/scaleout-create-$REPLICAS.json"
+  log "done: bench/results/scaleout-create-1.md, scaleout-create-$REPLICAS.md"
+  exit "$STATUS"
+fi
 
 rm -f "$RESULTS/scaleout-1.json" "$RESULTS/scaleout-$REPLICAS.json"
 run 1 "1 process" "$RESULTS/scaleout-1.json"

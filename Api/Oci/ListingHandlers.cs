@@ -53,7 +53,7 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
             return error!;
         }
 
-        var page = await grains.GetGrain<ICatalogGrain>(0).List(Query.Last(context.Request), size);
+        var page = await RegistryCatalog.ListAsync(grains, Query.Last(context.Request), size);
         var result = OciResult.Json(200, "application/json", new CatalogPage(page.Names), ApiJsonContext.Default.CatalogPage);
         return page.More && page.Names.Count > 0
             ? result.WithHeader("Link", Query.NextLink("/v2/_catalog", size, page.Names[^1]))

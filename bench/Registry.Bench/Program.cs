@@ -11,7 +11,7 @@ using Registry.Bench;
 //   Registry.Bench report --ours ours.json --reference reference.json --out docs/benchmarks.md [--command TEXT]
 //                         [--ours-setup TEXT] [--reference-setup TEXT] [--disk-mbps A,B,C]
 //   Registry.Bench scaleout --url http://127.0.0.1:PORT [--url …] [--pid PID …] [--storage-pid PID] [--label TEXT]
-//                           [--json out.json] [--quick]
+//                           [--json out.json] [--quick] [--create-only]
 //   (the same load spread round robin over every --url, processes of one cluster; see bench/scaleout.sh)
 //   Registry.Bench scaleout-report --one one.json --three three.json --out docs/benchmarks-scaleout.md
 //                                  [--command TEXT] [--setup TEXT]
@@ -56,7 +56,7 @@ try
 
     if (args.Length > 0 && args[0] == "scaleout")
     {
-        var s = Arguments.Parse(args[1..], ["--url", "--pid", "--storage-pid", "--label", "--json"], ["--quick"]);
+        var s = Arguments.Parse(args[1..], ["--url", "--pid", "--storage-pid", "--label", "--json"], ["--quick", "--create-only"]);
         var urls = s.GetAll("--url").Select(LoopbackUrl).ToArray();
         if (urls.Length == 0)
         {
@@ -70,7 +70,8 @@ try
             s.Get("--storage-pid") is { } storage ? int.Parse(storage, CultureInfo.InvariantCulture) : null,
             s.Get("--label") ?? $"{urls.Length} process(es)",
             s.Has("--quick"),
-            s.Get("--json"));
+            s.Get("--json"),
+            s.Has("--create-only"));
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {

@@ -11,9 +11,10 @@ namespace Registry.Bench;
 /// each request sent to the next process in turn (round robin), plus a sequential probe of the
 /// cost of a cross-silo grain call on the manifest GET path.
 /// </summary>
-public sealed record ScaleOutOptions(IReadOnlyList<Uri> Urls, IReadOnlyList<int> Pids, int? StoragePid, string Label, bool Quick, string? JsonPath)
+/// <param name="CreateOnly">Only the repository creation phase (<c>--create-only</c>), for measuring the catalog alone.</param>
+public sealed record ScaleOutOptions(IReadOnlyList<Uri> Urls, IReadOnlyList<int> Pids, int? StoragePid, string Label, bool Quick, string? JsonPath, bool CreateOnly = false)
 {
-    public static readonly string[] PhaseNames = ["manifest-get", "tag-setup", "tag-put", "blob-push", "cross-silo"];
+    public static readonly string[] PhaseNames = ["manifest-get", "tag-setup", "tag-put", "repo-create", "blob-push", "cross-silo"];
 
     public int Connections => 64;
 
@@ -32,6 +33,14 @@ public sealed record ScaleOutOptions(IReadOnlyList<Uri> Urls, IReadOnlyList<int>
     public int BlobPushes => Quick ? 40 : 400;
 
     public int BlobConcurrency => 8;
+
+    /// <summary>New repositories of the <c>repo-create</c> phase, each created by its first push.</summary>
+    public int CreateRepositories => Quick ? 32 : 128;
+
+    public int CreateConcurrency => 16;
+
+    /// <summary>The most the <c>repo-create</c> phase may run; what is not created by then counts as not created.</summary>
+    public TimeSpan CreateLimit => TimeSpan.FromSeconds(60);
 
     public int BlobRepositories => 16;
 
@@ -190,6 +199,12 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
             }
 
             await PrepareSourceAsync(ct);
+            if (options.CreateOnly)
+            {
+                await PhaseAsync("repo-create", () => RepoCreateAsync(ct));
+                return Finish();
+            }
+
             await PhaseAsync("manifest-get", () => ManifestGetAsync(ct));
             var tagRepos = Enumerable.Range(0, options.TagRepositories).Select(i => Repo($"tags-{i:D4}")).ToArray();
             await PhaseAsync("tag-setup", async () =>
@@ -198,13 +213,14 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
                 return tagRepos.Length * _blobs.Length;
             });
             await PhaseAsync("tag-put", () => TagPutAsync(tagRepos, ct));
+            await PhaseAsync("repo-create", () => RepoCreateAsync(ct));
             var blobs = PrepareBlobs();
             await PhaseAsync("blob-push", () => BlobPushAsync(blobs, ct));
             await PhaseAsync("cross-silo", () => CrossSiloAsync(ct));
-            _result.RssAfterMiB = [.. _probes.Select(p => (p.Read()?.VmRssKiB ?? 0) / 1024.0)];
         }
         finally
         {
+            _result.RssAfterMiB = [.. _probes.Select(p => (p.Read()?.VmRssKiB ?? 0) / 1024.0)];
             foreach (var probe in _probes)
             {
                 await probe.DisposeAsync();
@@ -221,9 +237,14 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
             }
         }
 
-        _result.Notes.Add($"{options.Label}: load average {loadAtStart} at start, {SystemCpu.LoadAverage()} at end (nproc {Environment.ProcessorCount}).");
-        _result.TotalSeconds = total.Elapsed.TotalSeconds;
-        return _result;
+        return Finish();
+
+        ScaleOutResult Finish()
+        {
+            _result.Notes.Add($"{options.Label}: load average {loadAtStart} at start, {SystemCpu.LoadAverage()} at end (nproc {Environment.ProcessorCount}).");
+            _result.TotalSeconds = total.Elapsed.TotalSeconds;
+            return _result;
+        }
     }
 
     private async Task PhaseAsync(string name, Func<Task<long>> body)
@@ -341,6 +362,88 @@ public sealed class ScaleOutBenchmark(ScaleOutOptions options, TextWriter log)
 
         return done.Length > 0 ? done : throw new BenchException("no repository was set up for the tag PUTs");
     }
+
+    /// <summary>
+    /// New repositories, each created by its first push of the small image (its two blobs mounted
+    /// from the source, then the manifest PUT by tag: 3 requests, each to the next process), by
+    /// concurrent workers; then the catalog is paged through each process and must list every
+    /// repository whose push was acknowledged, at once.
+    /// </summary>
+    private async Task<long> RepoCreateAsync(CancellationToken ct)
+    {
+        var repositories = Enumerable.Range(0, options.CreateRepositories).Select(i => Repo($"new-{i:D4}")).ToArray();
+        var latencies = new double[repositories.Length];
+        var next = -1;
+        var watch = Stopwatch.StartNew();
+        var deadline = Stopwatch.GetTimestamp() + (long)(options.CreateLimit.TotalSeconds * _frequency);
+        var workers = Enumerable.Range(0, options.CreateConcurrency).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while (Stopwatch.GetTimestamp() < deadline && (i = Interlocked.Increment(ref next)) < repositories.Length)
+            {
+                var started = Stopwatch.GetTimestamp();
+                foreach (var (digest, _) in _blobs)
+                {
+                    await _clients[NextIndex()].MountAsync(repositories[i], digest, _source, ct);
+                }
+
+                await _clients[NextIndex()].PutManifestAsync(repositories[i], "v1", _manifest, ct);
+                latencies[i] = (Stopwatch.GetTimestamp() - started) * 1000.0 / _frequency;
+            }
+        }, ct)).ToArray();
+        await Task.WhenAll(workers);
+        var seconds = watch.Elapsed.TotalSeconds;
+        var created = repositories.Where((_, i) => latencies[i] > 0).ToArray();
+        var done = latencies.Where(l => l > 0).Order().ToArray();
+        log.WriteLine($"  {created.Length} of {repositories.Length} repositories created in {seconds:F1} s");
+        var note = $"{repositories.Length} repositories, {options.CreateConcurrency} concurrent, {created.Length} created";
+        _result.Metrics.Add(new Metric("repo_create_rps", $"New repositories (first push: 2 mounts + manifest PUT), {options.CreateConcurrency} concurrent", "repos/s", created.Length / seconds, true, note));
+        _result.Metrics.Add(new Metric("repo_create_p50_ms", "New repository latency p50", "ms", Percentile(done, 0.5), false));
+        _result.Metrics.Add(new Metric("repo_create_p99_ms", "New repository latency p99", "ms", Percentile(done, 0.99), false));
+        if (created.Length < repositories.Length)
+        {
+            _result.Errors.Add($"repo-create: {repositories.Length - created.Length} of {repositories.Length} repositories were not created within {options.CreateLimit.TotalSeconds:F0} s");
+        }
+
+        // The catalog lists every acknowledged repository at once (registration is durable before the push is acknowledged).
+        var listWatch = Stopwatch.StartNew();
+        foreach (var client in _clients)
+        {
+            var listed = await ListCatalogAfterAsync(client, Repo("new-"), ct);
+            var missing = created.Except(listed, StringComparer.Ordinal).Count();
+            if (missing > 0 || !listed.SequenceEqual(listed.Order(StringComparer.Ordinal)))
+            {
+                _result.Errors.Add($"repo-create: the catalog through {client.Base} missed {missing} of {created.Length} created repositories or was out of order");
+            }
+        }
+
+        var listMs = listWatch.Elapsed.TotalMilliseconds / N;
+        _result.Metrics.Add(new Metric("repo_create_list_ms", "Catalog read of those repositories, pages of 50", "ms", listMs, false));
+        return created.Length * (_blobs.Length + 1);
+    }
+
+    /// <summary>The repositories the catalog lists after <paramref name="after"/> that start with it, paged by 50 through its Link headers.</summary>
+    private static async Task<List<string>> ListCatalogAfterAsync(RegistryClient client, string after, CancellationToken ct)
+    {
+        var names = new List<string>();
+        string? next = $"/v2/_catalog?n=50&last={Uri.EscapeDataString(after)}";
+        while (next is not null)
+        {
+            using var response = await client.Http.GetAsync(client.Resolve(next), ct);
+            await RegistryClient.ExpectAsync(response, HttpStatusCode.OK, "catalog page");
+            using var json = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(ct));
+            var page = json.RootElement.GetProperty("repositories").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            names.AddRange(page.Where(n => n.StartsWith(after, StringComparison.Ordinal)));
+            next = page.Length > 0 && page[^1].StartsWith(after, StringComparison.Ordinal) && response.Headers.TryGetValues("Link", out var link)
+                ? link.First().Split(';')[0].Trim('<', '>', ' ')
+                : null;
+        }
+
+        return names;
+    }
+
+    private static double? Percentile(double[] sorted, double q)
+        => sorted.Length == 0 ? null : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 
     /// <summary>
     /// Tag PUTs spread over many repositories: PUT i tags a manifest of its own (an annotation
