@@ -6,9 +6,11 @@ namespace Registry.Grains;
 [Alias("registry.catalog")]
 public interface ICatalogGrain : IGrainWithIntegerKey
 {
+    [RetryOnFailover]
     [Alias("add")]
     Task Add(string repository);
 
+    [RetryOnFailover]
     [ReadOnly, Alias("list")]
     ValueTask<NamePage> List(string? last, int limit);
 }
