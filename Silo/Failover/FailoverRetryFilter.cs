@@ -43,16 +43,22 @@ internal sealed partial class FailoverRetryFilter(
             RequestContext.Set(FailoverCall.ContextKey, Guid.NewGuid().ToString("N"));
         }
 
+        await RetryAsync(context.Invoke, context.InterfaceName, context.MethodName);
+    }
+
+    /// <summary>Runs <paramref name="attempt"/> until it succeeds, fails otherwise than by a silo failure, or the budget is spent.</summary>
+    internal async Task RetryAsync(Func<Task> attempt, string @interface, string method)
+    {
         var started = time.GetTimestamp();
-        for (var attempt = 1; ; attempt++)
+        for (var n = 1; ; n++)
         {
             try
             {
-                await context.Invoke();
-                if (attempt > 1)
+                await attempt();
+                if (n > 1)
                 {
-                    metrics.Absorbed(context.InterfaceName, context.MethodName);
-                    LogAbsorbed(logger, context.InterfaceName, context.MethodName, attempt, time.GetElapsedTime(started).TotalMilliseconds);
+                    metrics.Absorbed(@interface, method);
+                    LogAbsorbed(logger, @interface, method, n, time.GetElapsedTime(started).TotalMilliseconds);
                 }
 
                 return;
@@ -60,15 +66,15 @@ internal sealed partial class FailoverRetryFilter(
             catch (Exception e) when (IsSiloFailure(e))
             {
                 var elapsed = time.GetElapsedTime(started);
-                var delay = Backoff(attempt);
+                var delay = Backoff(n);
                 if (elapsed + delay > _budget || lifetime.ApplicationStopping.IsCancellationRequested)
                 {
-                    metrics.GaveUp(context.InterfaceName, context.MethodName);
-                    LogGaveUp(logger, context.InterfaceName, context.MethodName, attempt, elapsed.TotalMilliseconds, e.GetType().Name);
+                    metrics.GaveUp(@interface, method);
+                    LogGaveUp(logger, @interface, method, n, elapsed.TotalMilliseconds, e.GetType().Name);
                     throw;
                 }
 
-                LogRetrying(logger, context.InterfaceName, context.MethodName, attempt, e.GetType().Name, e.Message);
+                LogRetrying(logger, @interface, method, n, e.GetType().Name, e.Message);
                 await Task.Delay(delay, time);
             }
         }
