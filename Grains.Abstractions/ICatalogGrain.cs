@@ -11,10 +11,12 @@ namespace Registry.Grains;
 public interface ICatalogIndexGrain : IGrainWithIntegerKey
 {
     /// <summary>Records that <paramref name="shard"/> holds names; returns once that is durable.</summary>
+    [RetryOnFailover]
     [Alias("add-shard")]
     Task AddShard(int shard);
 
     /// <summary>The shards that hold names, ascending.</summary>
+    [RetryOnFailover]
     [ReadOnly, Alias("shards")]
     ValueTask<int[]> Shards();
 }
@@ -24,14 +26,17 @@ public interface ICatalogIndexGrain : IGrainWithIntegerKey
 public interface ICatalogShardGrain : IGrainWithIntegerKey
 {
     /// <summary>Adds a repository; returns once the shard's stored state holds it.</summary>
+    [RetryOnFailover]
     [Alias("add")]
     Task Add(string repository);
 
     /// <summary>Adds many repositories at once (the catalog of an earlier version moving in); returns once stored.</summary>
+    [RetryOnFailover]
     [Alias("add-many")]
     Task AddMany(IReadOnlyList<string> repositories);
 
     /// <summary>Up to <paramref name="limit"/> names after <paramref name="last"/>, in ordinal order.</summary>
+    [RetryOnFailover]
     [ReadOnly, Alias("list")]
     ValueTask<NamePage> List(string? last, int limit);
 }

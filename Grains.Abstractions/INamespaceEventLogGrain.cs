@@ -18,6 +18,7 @@ public interface INamespaceEventLogGrain : IGrainWithStringKey
     /// the last one, the page says <see cref="EventLogPage.Gap"/> and starts at the oldest kept
     /// (or is empty, positioned at the last one).
     /// </summary>
+    [RetryOnFailover]
     [Alias("read-after")]
     Task<EventLogPage> ReadAfter(long sequence, int max);
 
@@ -30,6 +31,7 @@ public interface INamespaceEventLogGrain : IGrainWithStringKey
     Task<long> WaitAfter(long sequence, TimeSpan timeout, CancellationToken cancellationToken = default);
 
     /// <summary>The number of the last event kept (0 before the first).</summary>
+    [RetryOnFailover]
     [AlwaysInterleave, Alias("last-sequence")]
     Task<long> GetLastSequence();
 }

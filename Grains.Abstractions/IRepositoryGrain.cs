@@ -11,6 +11,7 @@ namespace Registry.Grains;
 public interface IRepositoryGrain : IGrainWithStringKey
 {
     /// <summary>Accepts a manifest when everything it references is present, and moves the tag if one is given.</summary>
+    [RetryOnFailover(WithCallId = true)]
     [Alias("put-manifest")]
     Task<ManifestPushResult> PutManifest(ManifestPush push);
 
@@ -18,45 +19,57 @@ public interface IRepositoryGrain : IGrainWithStringKey
     /// What <see cref="PutManifest"/> would refuse the manifest for right now (a missing blob or
     /// child manifest), or null; lets a push store the manifest's bytes only when they may be kept.
     /// </summary>
+    [RetryOnFailover]
     [Alias("check-manifest")]
     ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push);
 
+    [RetryOnFailover]
     [Alias("resolve-tag")]
     ValueTask<ManifestDescriptor?> ResolveTag(string tag);
 
+    [RetryOnFailover]
     [Alias("get-manifest")]
     ValueTask<ManifestDescriptor?> GetManifest(string digest);
 
     /// <summary>A page of the tags list; null when the repository is unknown.</summary>
+    [RetryOnFailover]
     [Alias("list-tags")]
     ValueTask<TagsListing?> ListTags(string? last, int limit);
 
     /// <summary>The acknowledged writes of a tag, newest first.</summary>
+    [RetryOnFailover]
     [Alias("tag-history")]
     ValueTask<IReadOnlyList<TagHistoryEntry>> GetTagHistory(string tag);
 
+    [RetryOnFailover(WithCallId = true)]
     [Alias("delete-tag")]
     Task<bool> DeleteTag(string tag);
 
     /// <summary>Deletes a manifest and every tag that points at it.</summary>
+    [RetryOnFailover(WithCallId = true)]
     [Alias("delete-manifest")]
     Task<bool> DeleteManifest(string digest);
 
     /// <summary>Lets the repository serve a blob whose bytes are verified and stored.</summary>
+    [RetryOnFailover]
     [Alias("link-blob")]
     Task LinkBlob(string digest, long size);
 
     /// <summary>Like <see cref="LinkBlob"/>, for a blob mounted from another repository (<paramref name="from"/>, if named).</summary>
+    [RetryOnFailover]
     [Alias("mount-blob")]
     Task MountBlob(string digest, long size, string? from);
 
     /// <summary>The size of a blob this repository may serve, or null.</summary>
+    [RetryOnFailover]
     [Alias("blob-size")]
     ValueTask<long?> GetBlobSize(string digest);
 
+    [RetryOnFailover(WithCallId = true)]
     [Alias("unlink-blob")]
     Task<bool> UnlinkBlob(string digest);
 
+    [RetryOnFailover]
     [Alias("referrers")]
     ValueTask<IReadOnlyList<Referrer>> GetReferrers(string subject, string? artifactType);
 
@@ -64,6 +77,7 @@ public interface IRepositoryGrain : IGrainWithStringKey
     /// How many events the outbox holds: of durable changes and not yet published, or (where the
     /// outbox waits for acknowledgements) published and not yet acknowledged by every consumer.
     /// </summary>
+    [RetryOnFailover]
     [Alias("outbox-length")]
     ValueTask<int> GetOutboxLength();
 

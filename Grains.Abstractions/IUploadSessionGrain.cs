@@ -29,9 +29,11 @@ public sealed record ChunkLease(
 [Alias("registry.upload-session")]
 public interface IUploadSessionGrain : IGrainWithStringKey
 {
+    [RetryOnFailover]
     [Alias("start")]
     Task<UploadStatus> Start(string repository);
 
+    [RetryOnFailover]
     [ReadOnly, Alias("status")]
     ValueTask<UploadStatus?> GetStatus(string repository);
 
@@ -40,17 +42,21 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     /// written by the process whose silo is <paramref name="writer"/>. A lease whose writer the
     /// cluster has declared dead is taken over: that process will never end its chunk.
     /// </summary>
+    [RetryOnFailover]
     [Alias("begin-chunk")]
     Task<ChunkLease> BeginChunk(string repository, long? start, SiloAddress writer);
 
     /// <summary>Records a written chunk; null when the session ended (cancelled, expired) while it was written.</summary>
+    [RetryOnFailover]
     [Alias("end-chunk")]
     Task<UploadStatus?> EndChunk(long start, long length);
 
+    [RetryOnFailover]
     [Alias("abort-chunk")]
     Task AbortChunk();
 
     /// <summary>Ends the session: its staged bytes are committed or discarded by the caller.</summary>
+    [RetryOnFailover]
     [Alias("finish")]
     Task Finish();
 
@@ -62,6 +68,7 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     /// Ends the session when it started before <paramref name="cutoff"/> or is unknown (staged bytes
     /// left by a crash); true tells the caller to remove the staged bytes.
     /// </summary>
+    [RetryOnFailover]
     [Alias("expire")]
     Task<bool> ExpireIfStartedBefore(DateTimeOffset cutoff);
 }

@@ -77,10 +77,17 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
+        if (await IsRetryOfAppliedCallAsync())
+        {
+            return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
+        }
+
         if (S.Refusal(push) is { } refused)
         {
             return refused;
         }
+
+        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
 
         var manifest = push.Manifest;
         S.AddManifest(manifest);
@@ -113,10 +120,17 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<bool> DeleteTag(string tag)
     {
+        if (await IsRetryOfAppliedCallAsync())
+        {
+            return true;
+        }
+
         if (!S.Tags.Remove(tag, out var removed))
         {
             return false;
         }
+
+        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
 
         _tags.Changed();
         S.Generation++;
@@ -128,10 +142,17 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<bool> DeleteManifest(string digest)
     {
+        if (await IsRetryOfAppliedCallAsync())
+        {
+            return true;
+        }
+
         if (!S.RemoveManifest(digest, out var manifest))
         {
             return false;
         }
+
+        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
 
         _tags.Changed();
         Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
@@ -148,10 +169,17 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<bool> UnlinkBlob(string digest)
     {
+        if (await IsRetryOfAppliedCallAsync())
+        {
+            return true;
+        }
+
         if (!S.Blobs.Remove(digest, out var size))
         {
             return false;
         }
+
+        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
 
         Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null);
         await SaveAndPublishAsync();
@@ -190,6 +218,22 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();
+    }
+
+    /// <summary>
+    /// Whether this call is the retry of one whose change the state holds already (its first attempt
+    /// was applied, its answer lost with a silo): then it is only made durable again, in case the
+    /// first attempt's write is still in flight, and answered as the first attempt was.
+    /// </summary>
+    private async ValueTask<bool> IsRetryOfAppliedCallAsync()
+    {
+        if (!S.WasApplied(FailoverCall.Id))
+        {
+            return false;
+        }
+
+        await SaveAndPublishAsync();
+        return true;
     }
 
     /// <summary>

@@ -24,7 +24,39 @@ public sealed class RepositoryState
     /// <summary>The sequence number of the last event put into the outbox.</summary>
     [Id(7)] public long EventSequence { get; set; }
 
+    /// <summary>
+    /// The ids of the recent calls whose change this state holds (<see cref="FailoverCall"/>), so a
+    /// call retried after a failover whose first attempt was applied is not applied twice.
+    /// </summary>
+    [Id(8)] public List<AppliedCall> AppliedCalls { get; set; } = [];
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
+
+    /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>
+    public static readonly TimeSpan AppliedCallWindow = TimeSpan.FromMinutes(2);
+
+    public const int AppliedCallLimit = 512;
+
+    /// <summary>Whether the change of call <paramref name="id"/> is in this state already.</summary>
+    public bool WasApplied(string? id) => id is not null && AppliedCalls.Exists(c => c.Id == id);
+
+    /// <summary>Records that this state holds the change of call <paramref name="id"/>; forgets ids out of the window.</summary>
+    public void RecordApplied(string? id, DateTimeOffset at)
+    {
+        if (id is null)
+        {
+            return;
+        }
+
+        var cutoff = at - AppliedCallWindow;
+        AppliedCalls.RemoveAll(c => c.At < cutoff);
+        if (AppliedCalls.Count >= AppliedCallLimit)
+        {
+            AppliedCalls.RemoveRange(0, AppliedCalls.Count - AppliedCallLimit + 1);
+        }
+
+        AppliedCalls.Add(new AppliedCall(id, at));
+    }
 
     // The changes below are the repository's rules on its own state; the grain decides when they
     // happen and makes them durable.
@@ -124,3 +156,6 @@ public sealed class TagState
 
 [GenerateSerializer, Alias("registry.outbox-entry")]
 public sealed record OutboxEntry([property: Id(0)] long Sequence, [property: Id(1)] RegistryEvent Event);
+
+[GenerateSerializer, Alias("registry.applied-call")]
+public sealed record AppliedCall([property: Id(0)] string Id, [property: Id(1)] DateTimeOffset At);

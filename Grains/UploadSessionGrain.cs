@@ -79,6 +79,12 @@ public sealed class UploadSessionGrain(
             return null;
         }
 
+        if (length > 0 && state.State.Offset == start + length && state.State.Parts.LastOrDefault() == new UploadPart(start, length))
+        {
+            // Retried after a failover that lost the answer of an attempt already recorded.
+            return Status();
+        }
+
         if (start != state.State.Offset)
         {
             throw new InvalidOperationException($"chunk at {start} does not continue upload {Id} at {state.State.Offset}");

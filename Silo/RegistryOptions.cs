@@ -43,6 +43,21 @@ public sealed partial class RegistryOptions : IValidatableObject
             yield return new ValidationResult($"Registry:Cluster:GatewayPort {Cluster.GatewayPort} is not a port: use 0 (none) or 1-65535.");
         }
 
+        if (Cluster.FailoverRetryBudget < TimeSpan.Zero || Cluster.FailoverRetryBudget > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult($"Registry:Cluster:FailoverRetryBudget {Cluster.FailoverRetryBudget} is out of range: use 00:00:00 (no retries) up to 00:01:00; the default 00:00:15 covers a replica's death declaration.");
+        }
+
+        if (Cluster.ProbeTimeout < TimeSpan.FromMilliseconds(500) || Cluster.ProbeTimeout > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult($"Registry:Cluster:ProbeTimeout {Cluster.ProbeTimeout} is out of range: use 00:00:00.5 up to 00:01:00 (default 00:00:02).");
+        }
+
+        if (Cluster.MissedProbesLimit is < 1 or > 10)
+        {
+            yield return new ValidationResult($"Registry:Cluster:MissedProbesLimit {Cluster.MissedProbesLimit} is out of range: use 1-10 (default 3).");
+        }
+
         if (Uploads.Expiry <= TimeSpan.Zero)
         {
             yield return new ValidationResult($"Registry:Uploads:Expiry {Uploads.Expiry} must be a positive duration such as 24:00:00.");
@@ -125,6 +140,26 @@ public sealed class SiloOptions
 
     /// <summary>The Orleans gateway port for external clients; 0 (the default) opens none.</summary>
     public int GatewayPort { get; set; }
+
+    /// <summary>
+    /// How long a grain call that failed because its silo died is retried (only calls safe to
+    /// retry) before the request gets 503: long enough for the cluster to declare a killed replica
+    /// dead (<see cref="ProbeTimeout"/> × <see cref="MissedProbesLimit"/> and a vote). 0 disables.
+    /// </summary>
+    public TimeSpan FailoverRetryBudget { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often a silo probes each other and how long a probe may take (Orleans' ProbeTimeout).</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Missed probes after which a silo votes another dead (Orleans' NumMissedProbesLimit).</summary>
+    public int MissedProbesLimit { get; set; } = 3;
+
+    /// <summary>
+    /// Whether the silo takes its identity from its Kubernetes pod and watches the pods of its
+    /// cluster (Microsoft.Orleans.Hosting.Kubernetes). Unset: on in cluster mode when the pod's
+    /// downward-API variables POD_NAME and POD_NAMESPACE and the API's KUBERNETES_SERVICE_HOST are set.
+    /// </summary>
+    public bool? Kubernetes { get; set; }
 }
 
 public sealed class UploadOptions

@@ -10,6 +10,7 @@ using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Registry.Grains;
+using Registry.Silo.Failover;
 using Registry.Storage;
 
 namespace Registry.Silo;
@@ -60,6 +61,8 @@ public static class RegistrySiloExtensions
         services.TryAddSingleton<UploadMetrics>();
         services.AddSingleton<IUploadSweeper, UploadSweeper>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RegistrySiloLifecycle>();
+        services.TryAddSingleton<FailoverMetrics>();
+        silo.AddOutgoingGrainCallFilter<FailoverRetryFilter>();
 
         // Orleans sizes its grain-location cache for a million grains up front (~18 MiB); a
         // registry's hot set is its active repositories and uploads, far fewer.
@@ -194,6 +197,19 @@ public static class RegistrySiloExtensions
                 o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, cluster.GatewayPort);
             }
         });
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            // A killed replica is declared dead after MissedProbesLimit probes of ProbeTimeout each
+            // (docs/operations.md has the measured trade-off); two votes as in Orleans' default.
+            o.ProbeTimeout = cluster.ProbeTimeout;
+            o.NumMissedProbesLimit = cluster.MissedProbesLimit;
+        });
+        if (KubernetesHosting.IsEnabled(cluster))
+        {
+            // Identity (silo name = pod name, pod IP) from the pod; a deleted pod's silo is declared dead at once.
+            silo.UseKubernetesHosting();
+        }
+
         silo.UseAzureStorageClustering(o => o.TableServiceClient = azure.Tables);
         silo.UseAzureTableReminderService(o => o.TableServiceClient = azure.Tables);
         silo.AddAzureBlobGrainStorage(GrainStorageNames.Provider, (OptionsBuilder<AzureBlobStorageOptions> builder) => builder.Configure<Serializer>((o, serializer) =>

@@ -192,6 +192,13 @@ public static class ScaleOutReport
             Directory.CreateDirectory(directory);
         }
 
+        // The failover section is written by bench/failover.sh; a rerun of this report keeps it.
+        const string failover = "<!-- failover: bench/failover.sh -->";
+        if (File.Exists(path) && (await File.ReadAllTextAsync(path)) is var previous && previous.IndexOf(failover, StringComparison.Ordinal) is >= 0 and var at)
+        {
+            md.Append('\n').Append(previous[at..]);
+        }
+
         await File.WriteAllTextAsync(path, md.ToString());
     }
 

@@ -140,6 +140,55 @@ public sealed class DeployTests
 
     [Theory]
     [MemberData(nameof(Overlays))]
+    public async Task PodsTakeTheirIdentityFromTheDownwardApiAndMayOnlyReadAndWatchPods(string overlay, int replicas, string cpu, string memory)
+    {
+        _ = (replicas, cpu, memory);
+        var rendered = await RenderAsync(overlay);
+        var container = rendered.RegistryContainer;
+        var config = rendered.EnvironmentConfigMap;
+
+        // What Orleans' Kubernetes hosting reads (and what turns it on): the pod's name, namespace and IP.
+        foreach (var (name, field) in new[] { ("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"), ("POD_IP", "status.podIP") })
+        {
+            var variable = Items(container["env"]).SingleOrDefault(e => Path(e, "name") == name);
+            Assert.True(variable is not null, $"{overlay}: the registry container needs {name} from the downward API");
+            Assert.Equal(field, Path(variable, "valueFrom.fieldRef.fieldPath"));
+        }
+
+        // The labels it finds the cluster's pods by equal the configured ids, so it never needs to patch them.
+        var labels = rendered.Deployment["spec"]!["template"]!["metadata"]!["labels"]!;
+        Assert.Equal(Path(config, "data.Registry__Cluster__ServiceId"), Path(labels, "orleans/serviceId"));
+        Assert.Equal(Path(config, "data.Registry__Cluster__ClusterId"), Path(labels, "orleans/clusterId"));
+
+        // The registry's pods mount their account's token; the account gives none to other pods by default.
+        var accountName = Path(rendered.PodSpec, "serviceAccountName");
+        var account = rendered.Single("ServiceAccount", accountName);
+        Assert.Equal("false", Path(account, "automountServiceAccountToken"));
+        Assert.Equal("true", Path(rendered.PodSpec, "automountServiceAccountToken"));
+        foreach (var other in rendered.Objects.Where(o => Path(o, "kind") == "Deployment" && Path(o, "metadata.name") != "registry"))
+        {
+            Assert.Equal("false", Path(other, "spec.template.spec.automountServiceAccountToken"));
+        }
+
+        // Exactly: read, list, watch and patch pods, in the namespace; no delete, nothing cluster-wide.
+        Assert.DoesNotContain(rendered.Objects, o => Path(o, "kind") is "ClusterRole" or "ClusterRoleBinding");
+        var binding = Assert.Single(rendered.Objects, o => Path(o, "kind") == "RoleBinding"
+            && Items(o["subjects"]).Any(s => Path(s, "kind") == "ServiceAccount" && Path(s, "name") == accountName));
+        Assert.Equal("Role", Path(binding, "roleRef.kind"));
+        Assert.All(Items(binding["subjects"]), s => Assert.Null(s["namespace"]));
+        var role = rendered.Single("Role", Path(binding, "roleRef.name"));
+        var rule = Assert.Single(Items(role["rules"]));
+        Assert.Equal([""], Strings(rule["apiGroups"]));
+        Assert.Equal(["pods"], Strings(rule["resources"]));
+        Assert.Equal(["get", "list", "patch", "watch"], Strings(rule["verbs"]).Order(StringComparer.Ordinal));
+
+        // And the Orleans gateway stays closed: the token does not open another way to the grains.
+        Assert.Equal("0", Path(config, "data.Registry__Cluster__GatewayPort"));
+        Assert.DoesNotContain(Items(container["ports"]), p => Path(p, "name") is not ("http" or "silo"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
     public async Task ServiceAndDisruptionBudgetSelectTheDeploymentsPods(string overlay, int replicas, string cpu, string memory)
     {
         _ = (cpu, memory);

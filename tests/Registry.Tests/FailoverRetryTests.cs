@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime.Messaging;
+using Registry.Grains;
+using Registry.Silo;
+using Registry.Silo.Failover;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// What the failover retry filter decides (which methods, which failures, how long), on the
+/// filter a real embedded registry composed; the kill of a real replica is in <see cref="FailoverTests"/>.
+/// </summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class FailoverRetryTests
+{
+    /// <summary>Every method of the grains the API calls, and whether a silo failure may send it again (with a call id).</summary>
+    public static TheoryData<Type, string, string> Methods() => new()
+    {
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.PutManifest), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.CheckManifest), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.ResolveTag), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetManifest), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.ListTags), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetTagHistory), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteTag), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteManifest), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.LinkBlob), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.MountBlob), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetBlobSize), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.UnlinkBlob), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetReferrers), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetOutboxLength), "retry" },
+
+        // One-way: nobody waits for an answer to retry on.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.EventsPersisted), "never" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.Start), "retry" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.GetStatus), "retry" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.BeginChunk), "retry" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.EndChunk), "retry" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.AbortChunk), "retry" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.Finish), "retry" },
+
+        // A retry after an applied cancel would answer 404 to a DELETE that succeeded.
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.Cancel), "never" },
+        { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.ExpireIfStartedBefore), "retry" },
+        { typeof(ICatalogGrain), nameof(ICatalogGrain.Add), "retry" },
+        { typeof(ICatalogGrain), nameof(ICatalogGrain.List), "retry" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void OnlyReadsAndIdempotentChangesAreRetriedAndNonIdempotentOnesCarryACallId(Type grain, string method, string expected)
+    {
+        var mark = FailoverRetryFilter.MarkOf(grain.GetMethod(method)!);
+        var actual = mark is null ? "never" : mark.WithCallId ? "call id" : "retry";
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void EveryMethodOfTheRepositoryUploadAndCatalogGrainsIsReviewed()
+    {
+        var reviewed = Methods().Select(row => ((Type)row[0], (string)row[1])).ToHashSet();
+        var all = new[] { typeof(IRepositoryGrain), typeof(IUploadSessionGrain), typeof(ICatalogGrain) }
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance).Select(m => (t, m.Name)));
+        Assert.All(all, m => Assert.Contains(m, reviewed));
+    }
+
+    [Fact]
+    public void OnlyFailuresOfAnUnreachableOrDeadSiloAreRetried()
+    {
+        Assert.True(FailoverRetryFilter.IsSiloFailure(new SiloUnavailableException("gone")));
+        Assert.True(FailoverRetryFilter.IsSiloFailure(Rejection("Exception while sending message")));
+        Assert.True(FailoverRetryFilter.IsSiloFailure(new ConnectionFailedException("Unable to connect")));
+
+        // A timeout may be a live grain that is slow (and it comes after the budget); the rest are answers.
+        Assert.False(FailoverRetryFilter.IsSiloFailure(new TimeoutException()));
+        Assert.False(FailoverRetryFilter.IsSiloFailure(new InvalidOperationException()));
+        Assert.False(FailoverRetryFilter.IsSiloFailure(new Orleans.Storage.InconsistentStateException("etag")));
+    }
+
+    [Fact]
+    public void BackoffGrowsToASecondWithJitter()
+    {
+        for (var attempt = 1; attempt <= 20; attempt++)
+        {
+            var nominal = Math.Min(1000, 100 * (1 << Math.Min(attempt - 1, 4)));
+            var delay = FailoverRetryFilter.Backoff(attempt).TotalMilliseconds;
+            Assert.InRange(delay, nominal * 0.8, nominal * 1.2);
+        }
+    }
+
+    [Fact]
+    public async Task ASiloFailureIsRetriedUntilTheCallSucceeds()
+    {
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:Cluster:FailoverRetryBudget=00:00:10");
+        var attempts = 0;
+        await FilterOf(host).RetryAsync(
+            () => ++attempts < 3 ? throw Rejection("Exception while sending message: ConnectionFailedException") : Task.CompletedTask,
+            "test",
+            "succeeds-third");
+        Assert.Equal(3, attempts);
+    }
+
+    [Fact]
+    public async Task OtherFailuresAreThrownAtOnce()
+    {
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:Cluster:FailoverRetryBudget=00:00:10");
+        var attempts = 0;
+        await Assert.ThrowsAsync<TimeoutException>(() => FilterOf(host).RetryAsync(() => { attempts++; throw new TimeoutException(); }, "test", "times-out"));
+        Assert.Equal(1, attempts);
+    }
+
+    [Fact]
+    public async Task TheLastSiloFailureIsThrownOnceTheBudgetIsSpent()
+    {
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:Cluster:FailoverRetryBudget=00:00:01");
+        var attempts = 0;
+        var clock = Stopwatch.StartNew();
+        await Assert.ThrowsAsync<SiloUnavailableException>(() => FilterOf(host).RetryAsync(() => { attempts++; throw new SiloUnavailableException("dead"); }, "test", "never-succeeds"));
+
+        // 100 + 200 + 400 ms (± 20 %) fit in 1 s, the next 800 ms would not: about 4 attempts, never past the budget by a delay.
+        Assert.InRange(attempts, 3, 5);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5));
+    }
+
+    [Theory]
+    [InlineData("-00:00:01")]
+    [InlineData("00:01:01")]
+    public void ARetryBudgetOutOfRangeIsRefusedWithTheSettingsName(string budget)
+    {
+        var options = new RegistryOptions { Cluster = { FailoverRetryBudget = TimeSpan.Parse(budget, System.Globalization.CultureInfo.InvariantCulture) } };
+        var result = new RegistryOptionsValidator().Validate(null, options);
+        Assert.True(result.Failed);
+        Assert.Contains("Registry:Cluster:FailoverRetryBudget", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("00:00:00.1", 3, "Registry:Cluster:ProbeTimeout")]
+    [InlineData("00:00:02", 0, "Registry:Cluster:MissedProbesLimit")]
+    public void MembershipSettingsOutOfRangeAreRefused(string probeTimeout, int missed, string setting)
+    {
+        var options = new RegistryOptions { Cluster = { ProbeTimeout = TimeSpan.Parse(probeTimeout, System.Globalization.CultureInfo.InvariantCulture), MissedProbesLimit = missed } };
+        var result = new RegistryOptionsValidator().Validate(null, options);
+        Assert.True(result.Failed);
+        Assert.Contains(setting, result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new RegistryOptionsValidator().Validate(null, new RegistryOptions()).Succeeded, "the defaults are valid");
+    }
+
+    [Fact]
+    public void AppliedCallsAreRememberedWithinTheirWindowAndUpToTheirLimit()
+    {
+        var state = new RepositoryState();
+        var start = DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.False(state.WasApplied(null));
+        state.RecordApplied(null, start);
+        Assert.Empty(state.AppliedCalls);
+
+        state.RecordApplied("first", start);
+        Assert.True(state.WasApplied("first"));
+        Assert.False(state.WasApplied("second"));
+
+        // Out of the window: forgotten when the next call is recorded.
+        state.RecordApplied("second", start + RepositoryState.AppliedCallWindow + TimeSpan.FromSeconds(1));
+        Assert.False(state.WasApplied("first"));
+        Assert.True(state.WasApplied("second"));
+
+        for (var i = 0; i < RepositoryState.AppliedCallLimit + 10; i++)
+        {
+            state.RecordApplied($"c{i}", start + RepositoryState.AppliedCallWindow + TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(RepositoryState.AppliedCallLimit, state.AppliedCalls.Count);
+        Assert.True(state.WasApplied($"c{RepositoryState.AppliedCallLimit + 9}"));
+        Assert.False(state.WasApplied("c0"));
+    }
+
+    [Fact]
+    public void KubernetesHostingIsOnOnlyInsideAPodThatSaysWhoItIsUnlessSetExplicitly()
+    {
+        var pod = new Dictionary<string, string> { ["POD_NAME"] = "registry-7d9f-abcde", ["POD_NAMESPACE"] = "images", ["KUBERNETES_SERVICE_HOST"] = "10.0.0.1" };
+        Assert.True(KubernetesHosting.IsEnabled(new SiloOptions(), pod.GetValueOrDefault));
+        foreach (var missing in pod.Keys)
+        {
+            var partial = pod.Where(p => p.Key != missing).ToDictionary();
+            Assert.False(KubernetesHosting.IsEnabled(new SiloOptions(), partial.GetValueOrDefault), $"without {missing}");
+        }
+
+        Assert.False(KubernetesHosting.IsEnabled(new SiloOptions { Kubernetes = false }, pod.GetValueOrDefault));
+        Assert.True(KubernetesHosting.IsEnabled(new SiloOptions { Kubernetes = true }, _ => null));
+    }
+
+    [Fact]
+    public async Task AnEmbeddedSiloRetriesOnFailoverAndDoesNotWatchKubernetes()
+    {
+        await using var host = await RegistryHost.StartAsync();
+        Assert.NotNull(FilterOf(host));
+        Assert.DoesNotContain(host.Services.GetServices<ILifecycleParticipant<ISiloLifecycle>>(), p => p.GetType().Name == "KubernetesClusterAgent");
+    }
+
+    /// <summary>The exception Orleans throws for a rejected message (its constructors are internal to Orleans).</summary>
+    private static OrleansMessageRejectionException Rejection(string message)
+        => (OrleansMessageRejectionException)Activator.CreateInstance(typeof(OrleansMessageRejectionException), BindingFlags.NonPublic | BindingFlags.Instance, null, [message], null)!;
+
+    private static FailoverRetryFilter FilterOf(RegistryHost host)
+        => host.Services.GetServices<IOutgoingGrainCallFilter>().OfType<FailoverRetryFilter>().Single();
+}
