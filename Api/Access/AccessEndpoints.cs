@@ -39,11 +39,15 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
             .Where(item => item.Actions.Count > 0)
             .ToList();
         var (token, issuedAt, lifetime) = await tokens.IssueAsync(identity.Name, granted);
-        return TypedResults.Json(new TokenResponse(token, token, (int)lifetime.TotalSeconds, issuedAt.ToString("O")), ApiJsonContext.Default.TokenResponse);
+        return TypedResults.Json(new TokenResponse(token, token, (int)lifetime.TotalSeconds, issuedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)), ApiJsonContext.Default.TokenResponse);
     }
 }
 
-/// <summary>The token endpoint's answer; <c>token</c> and <c>access_token</c> are the same, for old and new clients.</summary>
+/// <summary>
+/// The token endpoint's answer; <c>token</c> and <c>access_token</c> are the same, for old and new
+/// clients. <c>issued_at</c> is RFC 3339 in UTC with a <c>Z</c>: Go clients parse the raw JSON
+/// string, so an escaped <c>+</c> (<c>+</c>) would fail them.
+/// </summary>
 public sealed record TokenResponse(
     [property: JsonPropertyName("token")] string Token,
     [property: JsonPropertyName("access_token")] string AccessToken,

@@ -48,6 +48,9 @@ public static class AccessRegistry
         var token = body.RootElement.GetProperty("token").GetString()!;
         Assert.Equal(token, body.RootElement.GetProperty("access_token").GetString());
         Assert.True(body.RootElement.GetProperty("expires_in").GetInt32() >= 60);
+
+        // Go clients parse the raw JSON string: RFC 3339 with a plain 'Z', nothing escaped.
+        Assert.Matches(@"^""\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ""$", body.RootElement.GetProperty("issued_at").GetRawText());
         return token;
     }
 
