@@ -34,7 +34,10 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
             return OciErrorCode.ScopeInvalid.WithDetail("a scope is 'type:name:action[,action]', e.g. 'repository:team/app:pull,push'");
         }
 
+        // Clients ask for pull,push and never for overwrite: a push grant carries it where allowed,
+        // so re-pushing a tag works for whoever may move it.
         var granted = requested
+            .Select(item => item.Actions.Contains(Actions.Push) ? item with { Actions = [.. item.Actions, Actions.Overwrite] } : item)
             .Select(item => item with { Actions = authorizer.Grant(identity, item) })
             .Where(item => item.Actions.Count > 0)
             .ToList();

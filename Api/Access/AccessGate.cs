@@ -15,12 +15,20 @@ namespace Registry.Api.Access;
 public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tokens, CredentialVerifier credentials, Authorizer authorizer)
 {
     private const string MountRefusedKey = "registry.access.mount-refused";
+    private const string DecisionKey = "registry.access.decision";
     private readonly AccessOptions _options = options.Value;
 
     public bool Enabled => _options.Enabled;
 
     /// <summary>Whether the gate refused the <c>from</c> of a cross-repository mount: the upload then starts as a normal one (202), never 201.</summary>
     public static bool MountRefused(HttpContext context) => context.Items.ContainsKey(MountRefusedKey);
+
+    /// <summary>
+    /// Whether the admitted request also has <paramref name="item"/> (a handler's further check,
+    /// such as overwrite for a tag that exists); always true with access control off.
+    /// </summary>
+    public static bool Allows(HttpContext context, AccessItem item)
+        => context.Items[DecisionKey] is not Func<AccessItem, bool> decide || decide(item);
 
     /// <summary>Null when the request may go on; otherwise the answer.</summary>
     public async ValueTask<IResult?> CheckAsync(HttpContext context, OciPath route)
@@ -46,7 +54,7 @@ public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tok
                 return Challenge(context, required, "insufficient_scope");
             }
 
-            Admit(context, grant.Subject, mountFrom is not null && !grant.Covers(mountFrom));
+            Admit(context, grant.Subject, grant.Covers, mountFrom);
             return null;
         }
 
@@ -69,7 +77,7 @@ public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tok
                 : OciErrorCode.Denied.WithDetail($"'{identity.Name}' may not {string.Join(" and ", required.SelectMany(r => r.Actions))} {string.Join(", ", required.Select(r => r.Name))}");
         }
 
-        Admit(context, identity.Name, mountFrom is not null && !authorizer.Allows(identity, mountFrom));
+        Admit(context, identity.Name, item => authorizer.Allows(identity, item), mountFrom);
         return null;
     }
 
@@ -92,9 +100,10 @@ public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tok
     public string Realm(HttpContext context)
         => _options.Realm.Length > 0 ? _options.Realm : $"{context.Request.Scheme}://{context.Request.Host}{AccessEndpoints.TokenPath}";
 
-    private static void Admit(HttpContext context, string subject, bool mountRefused)
+    private static void Admit(HttpContext context, string subject, Func<AccessItem, bool> allows, AccessItem? mountFrom)
     {
-        if (mountRefused)
+        context.Items[DecisionKey] = allows;
+        if (mountFrom is not null && !allows(mountFrom))
         {
             context.Items[MountRefusedKey] = true;
         }

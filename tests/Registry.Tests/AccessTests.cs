@@ -89,7 +89,7 @@ public sealed class AccessTests
         var host = await AccessRegistry.GetAsync();
         var name = SharedRegistry.UniqueName("acc");
         var token = await AccessRegistry.TokenAsync(host, AdminBootstrap.AdminName, AccessRegistry.AdminPassword, $"repository:{name}:pull,push");
-        Assert.Equal([$"repository:{name}:pull,push"], AccessRegistry.GrantedScopes(token));
+        Assert.Equal([$"repository:{name}:pull,push,overwrite"], AccessRegistry.GrantedScopes(token));
 
         using var client = new HttpClient { BaseAddress = host.BaseAddress };
         client.DefaultRequestHeaders.Authorization = new("Bearer", token);
@@ -138,7 +138,7 @@ public sealed class AccessTests
 
         // A partial grant is not an error: the token carries only what may be had.
         var token = await AccessRegistry.TokenAsync(host, user, password, $"repository:{own}:pull,push", $"repository:{other}:pull", "registry:catalog:*");
-        Assert.Equal([$"repository:{own}:pull,push"], AccessRegistry.GrantedScopes(token));
+        Assert.Equal([$"repository:{own}:pull,push,overwrite"], AccessRegistry.GrantedScopes(token));
 
         using var basic = new HttpClient { BaseAddress = host.BaseAddress };
         basic.DefaultRequestHeaders.Authorization = AccessRegistry.Basic(user, password);
@@ -272,6 +272,43 @@ public sealed class AccessTests
         Assert.Contains("error=\"invalid_token\"", response.Headers.WwwAuthenticate.Single().Parameter, StringComparison.Ordinal);
         using var stored = await admin.GetAsync($"/v2/{name}/manifests/v1");
         Assert.Equal(HttpStatusCode.NotFound, stored.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("latest")]
+    [InlineData("v1")]
+    public async Task MovingAnExistingTagNeedsOverwriteWhilePushingANewOneOrTheSameManifestDoesNot(string tag)
+    {
+        var host = await AccessRegistry.GetAsync();
+        var name = SharedRegistry.UniqueName("acc");
+        using var admin = new HttpClient { BaseAddress = host.BaseAddress };
+        admin.DefaultRequestHeaders.Authorization = AccessRegistry.Basic(AdminBootstrap.AdminName, AccessRegistry.AdminPassword);
+        var (first, firstBytes) = await admin.PushImageAsync(name, tag, layers: 1);
+        var (_, secondBytes) = await admin.PushImageAsync(name, "other", layers: 1);
+        var keys = await host.Service<IGrainFactory>().GetGrain<ISigningKeysGrain>(0).Get();
+        using var pushOnly = new HttpClient { BaseAddress = host.BaseAddress };
+        pushOnly.DefaultRequestHeaders.Authorization = new("Bearer", Forge("new-key", keys.Current, name));
+
+        using (var move = await pushOnly.PutManifestAsync(name, tag, secondBytes))
+        {
+            await move.AssertErrorAsync(HttpStatusCode.Forbidden, "DENIED");
+        }
+
+        Assert.Equal(first, Oci.Digest(await admin.GetByteArrayAsync($"/v2/{name}/manifests/{tag}")));
+        using (var same = await pushOnly.PutManifestAsync(name, tag, firstBytes))
+        {
+            Assert.Equal(HttpStatusCode.Created, same.StatusCode);
+        }
+
+        using (var fresh = await pushOnly.PutManifestAsync(name, "new-" + tag, secondBytes))
+        {
+            Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
+        }
+
+        using (var byOwner = await admin.PutManifestAsync(name, tag, secondBytes))
+        {
+            Assert.Equal(HttpStatusCode.Created, byOwner.StatusCode);
+        }
     }
 
     [Fact]
