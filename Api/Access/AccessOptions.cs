@@ -23,6 +23,9 @@ public sealed class AccessOptions : IValidatableObject
     /// <summary>How long a token lives (at least 60 s, as clients assume).</summary>
     public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How long a refresh token (<c>offline_token</c>) lives; a new password ends it sooner.</summary>
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>The password of the <c>admin</c> account created at the first start; empty: one is generated into <c>&lt;data&gt;/admin-password</c>.</summary>
     public string AdminPassword { get; set; } = "";
 
@@ -34,6 +37,11 @@ public sealed class AccessOptions : IValidatableObject
         if (TokenLifetime < TimeSpan.FromSeconds(60) || TokenLifetime > TimeSpan.FromHours(24))
         {
             yield return new ValidationResult($"{Section}:TokenLifetime {TokenLifetime} must be between 00:01:00 and 1.00:00:00 (clients assume at least 60 s).");
+        }
+
+        if (RefreshTokenLifetime < TimeSpan.FromMinutes(5) || RefreshTokenLifetime > TimeSpan.FromDays(90))
+        {
+            yield return new ValidationResult($"{Section}:RefreshTokenLifetime {RefreshTokenLifetime} must be between 00:05:00 and 90.00:00:00.");
         }
 
         if (string.IsNullOrWhiteSpace(Service) || string.IsNullOrWhiteSpace(Issuer))

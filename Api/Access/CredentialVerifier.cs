@@ -45,8 +45,22 @@ public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOpti
             _verified.Set(key, true, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = _cacheTime, Size = 1 });
         }
 
-        return new Identity(account.Name, [.. account.Groups, BuiltInGroups.Authenticated], account.IsAdmin);
+        return ToIdentity(account);
     }
+
+    /// <summary>The identity a refresh token names, when its account still exists with the same password.</summary>
+    public async Task<Identity?> VerifyRefreshAsync(string user, string fingerprint)
+    {
+        var account = await grains.GetGrain<IAccountGrain>(user).Get();
+        return account is not null && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Fingerprint(account)), Encoding.ASCII.GetBytes(fingerprint))
+            ? ToIdentity(account)
+            : null;
+    }
+
+    /// <summary>Stands for the account's password in a refresh token: a new password changes it.</summary>
+    public static string Fingerprint(Account account) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(account.PasswordHash)).AsSpan(0, 12));
+
+    private static Identity ToIdentity(Account account) => new(account.Name, [.. account.Groups, BuiltInGroups.Authenticated], account.IsAdmin, Fingerprint(account));
 
     /// <summary>The name, the stored hash (a new password changes it) and a digest of the secret, never the secret itself.</summary>
     private static string CacheKey(Account account, string password)

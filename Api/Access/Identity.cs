@@ -1,7 +1,8 @@
 namespace Registry.Api.Access;
 
 /// <summary>Who sent a request: an account, or anonymous (empty name).</summary>
-public sealed record Identity(string Name, IReadOnlyList<string> Groups, bool IsAdmin)
+/// <remarks><paramref name="Fingerprint"/> stands for the account's password in refresh tokens (null for anonymous).</remarks>
+public sealed record Identity(string Name, IReadOnlyList<string> Groups, bool IsAdmin, string? Fingerprint = null)
 {
     public static readonly Identity Anonymous = new("", [BuiltInGroups.Anonymous], false);
 

@@ -25,6 +25,7 @@ public sealed record TokenGrant(string Subject, IReadOnlyList<AccessItem> Access
 public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> options, TimeProvider time)
 {
     private const string Algorithm = SecurityAlgorithms.EcdsaSha256;
+    private const string FingerprintClaim = "pwd";
     private static readonly TimeSpan KeyRefresh = TimeSpan.FromSeconds(30);
     private readonly JsonWebTokenHandler _handler = new() { SetDefaultTimesOnTokenCreation = false };
     private readonly AccessOptions _options = options.Value;
@@ -64,16 +65,7 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
             return known;
         }
 
-        var keys = await GetKeysAsync(refresh: false);
-        var result = await _handler.ValidateTokenAsync(token, Parameters(keys));
-        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && TakeMissRefresh())
-        {
-            // Signed by a key another replica made since we last looked (a rotation).
-            keys = await GetKeysAsync(refresh: true);
-            result = await _handler.ValidateTokenAsync(token, Parameters(keys));
-        }
-
-        if (!result.IsValid || result.SecurityToken is not JsonWebToken jwt || ReadAccess(jwt) is not { } access)
+        if (await ValidateAsync(token, _options.Service) is not { } jwt || ReadAccess(jwt) is not { } access)
         {
             return null;
         }
@@ -83,11 +75,59 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
         return grant;
     }
 
-    private TokenValidationParameters Parameters(Keys keys) => new()
+    /// <summary>
+    /// A refresh token (<c>offline_token</c>): it names the account and a fingerprint of its
+    /// password hash, so a new password ends it; its audience differs from access tokens', so
+    /// neither kind passes for the other.
+    /// </summary>
+    public async Task<string> IssueRefreshAsync(string subject, string fingerprint)
+    {
+        var keys = await GetKeysAsync(refresh: false);
+        var now = time.GetUtcNow();
+        return _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = _options.Issuer,
+            Audience = RefreshAudience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = (now + _options.RefreshTokenLifetime).UtcDateTime,
+            SigningCredentials = new SigningCredentials(keys.Signing, Algorithm),
+            Claims = new Dictionary<string, object>
+            {
+                [JwtRegisteredClaimNames.Sub] = subject,
+                [JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+                [FingerprintClaim] = fingerprint,
+            },
+        });
+    }
+
+    /// <summary>The account and password fingerprint a refresh token names, or null when it is not a valid refresh token of ours.</summary>
+    public async Task<(string Subject, string Fingerprint)?> VerifyRefreshAsync(string token)
+        => await ValidateAsync(token, RefreshAudience) is { Subject: { Length: > 0 } subject } jwt && jwt.TryGetPayloadValue<string>(FingerprintClaim, out var fingerprint)
+            ? (subject, fingerprint)
+            : null;
+
+    private string RefreshAudience => _options.Service + "/refresh";
+
+    private async Task<JsonWebToken?> ValidateAsync(string token, string audience)
+    {
+        var keys = await GetKeysAsync(refresh: false);
+        var result = await _handler.ValidateTokenAsync(token, Parameters(keys, audience));
+        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && TakeMissRefresh())
+        {
+            // Signed by a key another replica made since we last looked (a rotation).
+            keys = await GetKeysAsync(refresh: true);
+            result = await _handler.ValidateTokenAsync(token, Parameters(keys, audience));
+        }
+
+        return result.IsValid ? result.SecurityToken as JsonWebToken : null;
+    }
+
+    private TokenValidationParameters Parameters(Keys keys, string audience) => new()
     {
         ValidAlgorithms = [Algorithm],
         ValidIssuer = _options.Issuer,
-        ValidAudience = _options.Service,
+        ValidAudience = audience,
         ClockSkew = TimeSpan.FromSeconds(60),
         RequireExpirationTime = true,
         RequireSignedTokens = true,

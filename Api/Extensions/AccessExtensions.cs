@@ -32,7 +32,8 @@ public static class AccessExtensions
         if (app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Enabled)
         {
             var endpoints = app.Services.GetRequiredService<AccessEndpoints>();
-            app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.TokenAsync);
+            app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.GetTokenAsync);
+            app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
         }
     }
 }

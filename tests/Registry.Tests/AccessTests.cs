@@ -312,6 +312,50 @@ public sealed class AccessTests
     }
 
     [Fact]
+    public async Task TheOAuthFormGivesRefreshTokensThatANewPasswordEndsAndThatAreNoAccessTokens()
+    {
+        var host = await AccessRegistry.GetAsync();
+        var (user, password) = await AccessRegistry.NewUserAsync(host);
+        var name = $"{user}/app";
+
+        var first = await PostTokenAsync(host, HttpStatusCode.OK, ("grant_type", "password"), ("username", user), ("password", password), ("access_type", "offline"), ("scope", $"repository:{name}:pull,push"), ("service", "orleans-registry"), ("client_id", "test"));
+        Assert.Equal($"repository:{name}:pull,push,overwrite", first.GetProperty("scope").GetString());
+        var refresh = first.GetProperty("refresh_token").GetString()!;
+        using (var push = new HttpClient { BaseAddress = host.BaseAddress })
+        {
+            push.DefaultRequestHeaders.Authorization = new("Bearer", first.GetProperty("access_token").GetString());
+            await push.PushImageAsync(name, "v1", layers: 1);
+        }
+
+        var second = await PostTokenAsync(host, HttpStatusCode.OK, ("grant_type", "refresh_token"), ("refresh_token", refresh), ("scope", $"repository:{name}:pull"), ("service", "orleans-registry"), ("client_id", "test"));
+        using (var pull = await AccessRegistry.SendAsync(host, HttpMethod.Get, $"/v2/{name}/manifests/v1", new("Bearer", second.GetProperty("access_token").GetString())))
+        {
+            Assert.Equal(HttpStatusCode.OK, pull.StatusCode);
+        }
+
+        // Neither kind passes for the other.
+        using (var asAccess = await AccessRegistry.SendAsync(host, HttpMethod.Get, $"/v2/{name}/manifests/v1", new("Bearer", refresh)))
+        {
+            await asAccess.AssertErrorAsync(HttpStatusCode.Unauthorized, "UNAUTHORIZED");
+        }
+
+        await PostTokenAsync(host, HttpStatusCode.Unauthorized, ("grant_type", "refresh_token"), ("refresh_token", second.GetProperty("access_token").GetString()!));
+        await PostTokenAsync(host, HttpStatusCode.Unauthorized, ("grant_type", "password"), ("username", user), ("password", "wrong"));
+        await PostTokenAsync(host, HttpStatusCode.BadRequest, ("grant_type", "authorization_code"));
+
+        Assert.True(await host.Service<IGrainFactory>().GetGrain<IAccountGrain>(user).SetPassword(PasswordHashing.Hash("changed")));
+        await PostTokenAsync(host, HttpStatusCode.Unauthorized, ("grant_type", "refresh_token"), ("refresh_token", refresh));
+    }
+
+    private static async Task<JsonElement> PostTokenAsync(RegistryHost host, HttpStatusCode expected, params (string Key, string Value)[] form)
+    {
+        using var body = new FormUrlEncodedContent(form.Select(f => KeyValuePair.Create(f.Key, f.Value)));
+        using var response = await host.Client.PostAsync("/auth/token", body);
+        Assert.Equal(expected, response.StatusCode);
+        return JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync()).RootElement.Clone();
+    }
+
+    [Fact]
     public async Task AfterARotationTokensOfTheOldAndTheNewKeyBothVerify()
     {
         await using var host = await RegistryHost.StartAsync(null, "--Registry:Access:Enabled=true", $"--Registry:Access:AdminPassword={AccessRegistry.AdminPassword}");
