@@ -13,12 +13,14 @@ public static class RegistryApp
         configure?.Invoke(builder);
         var silo = builder.AddRegistrySilo();
         var api = builder.AddRegistryApi();
+        builder.AddRegistryAccess(silo);
         builder.AddRegistryEvents();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
         app.LogStartup(api, silo);
         app.MapRegistryObservability();
+        app.MapRegistryAccess();
         app.MapOciApi();
         app.MapRegistryEvents();
         return app;

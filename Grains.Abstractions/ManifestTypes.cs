@@ -17,7 +17,8 @@ public sealed record ManifestPush(
     [property: Id(0)] ManifestDescriptor Manifest,
     [property: Id(1)] IReadOnlyList<string> Blobs,
     [property: Id(2)] IReadOnlyList<string> ChildManifests,
-    [property: Id(3)] string? Tag);
+    [property: Id(3)] string? Tag,
+    [property: Id(4)] bool MayMoveTag = true);
 
 [GenerateSerializer, Alias("registry.manifest-push-outcome")]
 public enum ManifestPushOutcome
@@ -25,6 +26,9 @@ public enum ManifestPushOutcome
     Accepted = 0,
     BlobUnknown = 1,
     ManifestUnknown = 2,
+
+    /// <summary>The tag points at another manifest and the push may not move it (<c>Missing</c> names the tag).</summary>
+    TagExists = 3,
 }
 
 [GenerateSerializer, Immutable, Alias("registry.manifest-push-result")]

@@ -69,8 +69,13 @@ public sealed class RepositoryState
             return new ManifestPushResult(ManifestPushOutcome.BlobUnknown, blob, Generation);
         }
 
-        return push.ChildManifests.FirstOrDefault(c => !Manifests.ContainsKey(c)) is { } child
-            ? new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, Generation)
+        if (push.ChildManifests.FirstOrDefault(c => !Manifests.ContainsKey(c)) is { } child)
+        {
+            return new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, Generation);
+        }
+
+        return !push.MayMoveTag && push.Tag is { } tag && Tags.TryGetValue(tag, out var current) && current.Digest != push.Manifest.Digest
+            ? new ManifestPushResult(ManifestPushOutcome.TagExists, tag, Generation)
             : null;
     }
 

@@ -14,7 +14,7 @@ public static class RegistryServiceExtensions
     /// </summary>
     public static ApiOptions AddRegistryApi(this WebApplicationBuilder builder)
     {
-        RegistrySettings.Verify(builder.Configuration, ("Limits", typeof(LimitOptions)), ("Audit", typeof(Events.AuditOptions)), ("Events:Watch", typeof(Events.WatchOptions)));
+        RegistrySettings.Verify(builder.Configuration, ("Limits", typeof(LimitOptions)), ("Audit", typeof(Events.AuditOptions)), ("Events:Watch", typeof(Events.WatchOptions)), ("Access", typeof(Access.AccessOptions)));
         var options = builder.Configuration.BindValidated(RegistryOptions.Section, new ApiOptionsValidator());
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));

@@ -55,7 +55,7 @@ public sealed class ManifestHandlers(ManifestService manifests, IOptions<ApiOpti
             return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
         }
 
-        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, context.RequestAborted);
+        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, Access.AccessGate.Allows(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted);
         if (error is not null)
         {
             return error;

@@ -6,7 +6,7 @@ using Registry.Storage;
 namespace Registry.Api.Oci;
 
 /// <summary>Routes every <c>/v2/</c> request to its handler after validating the repository name.</summary>
-public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, ManifestHandlers manifests, ListingHandlers listings, RegistryMetrics metrics, ILogger<OciEndpoint> logger)
+public sealed class OciEndpoint(Access.AccessGate access, BlobHandlers blobs, UploadHandlers uploads, ManifestHandlers manifests, ListingHandlers listings, RegistryMetrics metrics, ILogger<OciEndpoint> logger)
 {
     public async Task<IResult> HandleAsync(HttpContext context, string? path)
     {
@@ -20,6 +20,11 @@ public sealed class OciEndpoint(BlobHandlers blobs, UploadHandlers uploads, Mani
 
         try
         {
+            if (await access.CheckAsync(context, route) is { } refused)
+            {
+                return refused;
+            }
+
             return (route.Route, method) switch
             {
                 (OciRoute.Base, "GET" or "HEAD") => OciResult.Status(200).WithBody("application/json", "{}"u8.ToArray()),

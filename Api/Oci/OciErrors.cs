@@ -21,6 +21,7 @@ public sealed record OciErrorCode(string Code, string Message, int Status)
     public static readonly OciErrorCode SizeInvalid = new("SIZE_INVALID", "provided length did not match content length", 400);
     public static readonly OciErrorCode Unauthorized = new("UNAUTHORIZED", "authentication required", 401);
     public static readonly OciErrorCode Denied = new("DENIED", "requested access to the resource is denied", 403);
+    public static readonly OciErrorCode ScopeInvalid = new("UNSUPPORTED", "invalid scope", 400);
     public static readonly OciErrorCode Unsupported = new("UNSUPPORTED", "the operation is unsupported", 405);
     public static readonly OciErrorCode TooManyRequests = new("TOOMANYREQUESTS", "too many requests", 429);
     public static readonly OciErrorCode RangeInvalid = new("RANGE_INVALID", "invalid content range", 416);

@@ -8,7 +8,8 @@ public sealed class UploadHandlers(BlobService blobs)
     public async Task<IResult> StartAsync(HttpContext context, string name)
     {
         var query = context.Request.Query;
-        if (query.TryGetValue("mount", out var mountValue))
+        // A mount whose source the caller may not read starts a normal upload instead (202, never 201).
+        if (query.TryGetValue("mount", out var mountValue) && !Access.AccessGate.MountRefused(context))
         {
             var mount = mountValue.ToString();
             if (!References.IsValidDigest(mount))

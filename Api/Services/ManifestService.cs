@@ -14,7 +14,7 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.Limits.ManifestCacheBytes });
 
-    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, CancellationToken ct)
+    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, bool mayMoveTag, CancellationToken ct)
     {
         var byDigest = References.LooksLikeDigest(reference);
         var digest = References.Compute(byDigest ? References.AlgorithmOf(reference) : System.Security.Cryptography.HashAlgorithmName.SHA256, body.Span);
@@ -36,7 +36,7 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         // this check and the push, which the push then refuses). Bytes before the push: once the
         // grain acknowledges, the manifest must be readable.
         var repository = grains.GetGrain<IRepositoryGrain>(name);
-        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag);
+        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag);
         if (await repository.CheckManifest(push) is { } refused)
         {
             return (null, Refusal(name, refused));
@@ -88,10 +88,12 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         return References.LooksLikeDigest(reference) ? repository.DeleteManifest(reference) : repository.DeleteTag(reference);
     }
 
-    private static OciError Refusal(string name, ManifestPushResult result)
-        => OciErrorCode.ManifestBlobUnknown.WithDetail(result.Outcome == ManifestPushOutcome.ManifestUnknown
-            ? $"manifest {result.Missing} is not in repository {name}"
-            : $"blob {result.Missing} is not in repository {name}");
+    private static OciError Refusal(string name, ManifestPushResult result) => result.Outcome switch
+    {
+        ManifestPushOutcome.TagExists => OciErrorCode.Denied.WithDetail($"tag {result.Missing} of {name} points at another manifest; moving it needs the overwrite permission"),
+        ManifestPushOutcome.ManifestUnknown => OciErrorCode.ManifestBlobUnknown.WithDetail($"manifest {result.Missing} is not in repository {name}"),
+        _ => OciErrorCode.ManifestBlobUnknown.WithDetail($"blob {result.Missing} is not in repository {name}"),
+    };
 
     private void Remember(string digest, ReadOnlyMemory<byte> content)
         => _cache.Set(digest, content, new MemoryCacheEntryOptions { Size = content.Length });

@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Primitives;
+using Registry.Api.Json;
+using Registry.Api.Oci;
+
+namespace Registry.Api.Access;
+
+/// <summary>
+/// The token endpoint of the Docker/OCI token flow: <c>GET /auth/token</c> (Basic credentials or
+/// anonymous) and <c>POST /auth/token</c> (OAuth2 form: <c>grant_type=password</c> or
+/// <c>refresh_token</c>). Both grant the intersection of what was asked and what is allowed; a
+/// partial grant is not an error.
+/// </summary>
+public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier credentials, Authorizer authorizer)
+{
+    public const string TokenPath = "/auth/token";
+
+    public async Task<IResult> GetTokenAsync(HttpContext context)
+    {
+        var query = context.Request.Query;
+        var identity = Identity.Anonymous;
+        var header = context.Request.Headers.Authorization.ToString();
+        if (header.Length > 0)
+        {
+            if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
+                || AccessGate.ParseBasic(header) is not var (user, password)
+                || await credentials.VerifyAsync(user, password) is not { } known)
+            {
+                return BadCredentials();
+            }
+
+            identity = known;
+        }
+
+        return await AnswerAsync(identity, query["scope"], offline: query["offline_token"] == "true", oauth: false);
+    }
+
+    public async Task<IResult> PostTokenAsync(HttpContext context)
+    {
+        if (!context.Request.HasFormContentType)
+        {
+            return OciErrorCode.ScopeInvalid.WithDetail("the token endpoint takes a form (application/x-www-form-urlencoded)");
+        }
+
+        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        var grantType = form["grant_type"].ToString();
+        if (grantType is not ("password" or "refresh_token"))
+        {
+            return OciErrorCode.ScopeInvalid.WithDetail("grant_type must be password or refresh_token");
+        }
+
+        var identity = grantType == "password"
+            ? await credentials.VerifyAsync(form["username"].ToString(), form["password"].ToString())
+            : await tokens.VerifyRefreshAsync(form["refresh_token"].ToString()) is var (user, fingerprint)
+                ? await credentials.VerifyRefreshAsync(user, fingerprint)
+                : null;
+        return identity is null
+            ? BadCredentials()
+            : await AnswerAsync(identity, form["scope"], offline: form["access_type"] == "offline" || form["grant_type"] == "refresh_token", oauth: true);
+    }
+
+    private async Task<IResult> AnswerAsync(Identity identity, StringValues scopes, bool offline, bool oauth)
+    {
+        if (AccessItem.ParseAll(scopes) is not { } requested)
+        {
+            return OciErrorCode.ScopeInvalid.WithDetail("a scope is 'type:name:action[,action]', e.g. 'repository:team/app:pull,push'");
+        }
+
+        // Clients ask for pull,push and never for overwrite: a push grant carries it where allowed,
+        // so re-pushing a tag works for whoever may move it.
+        var granted = requested
+            .Select(item => item.Actions.Contains(Actions.Push) ? item with { Actions = [.. item.Actions, Actions.Overwrite] } : item)
+            .Select(item => item with { Actions = authorizer.Grant(identity, item) })
+            .Where(item => item.Actions.Count > 0)
+            .ToList();
+        var (token, issuedAt, lifetime) = await tokens.IssueAsync(identity.Name, granted);
+        var refresh = offline && identity.Fingerprint is { } fingerprint ? await tokens.IssueRefreshAsync(identity.Name, fingerprint) : null;
+        return TypedResults.Json(
+            new TokenResponse(
+                oauth ? null : token,
+                token,
+                (int)lifetime.TotalSeconds,
+                issuedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                refresh,
+                oauth ? string.Join(' ', granted) : null),
+            ApiJsonContext.Default.TokenResponse);
+    }
+
+    private static OciError BadCredentials()
+        => OciErrorCode.Unauthorized.WithDetail("invalid user name, password or refresh token").WithHeader("WWW-Authenticate", "Basic realm=\"registry\"");
+}
+
+/// <summary>
+/// The token endpoint's answer; <c>token</c> and <c>access_token</c> are the same, for old and new
+/// clients. <c>issued_at</c> is RFC 3339 in UTC with a <c>Z</c>: Go clients parse the raw JSON
+/// string, so an escaped <c>+</c> (<c>\u002B</c>) would fail them.
+/// </summary>
+public sealed record TokenResponse(
+    [property: JsonPropertyName("token"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Token,
+    [property: JsonPropertyName("access_token")] string AccessToken,
+    [property: JsonPropertyName("expires_in")] int ExpiresIn,
+    [property: JsonPropertyName("issued_at")] string IssuedAt,
+    [property: JsonPropertyName("refresh_token"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RefreshToken,
+    [property: JsonPropertyName("scope"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Scope);

@@ -1,0 +1,43 @@
+namespace Registry.Api.Access;
+
+/// <summary>
+/// Decides which actions an identity has on a resource. Today: a registry admin may do
+/// everything, a user everything in the namespace named after them (so a new account can push at
+/// once), anonymous nothing.
+/// </summary>
+public sealed class Authorizer
+{
+    private static readonly string[] Owner = [Actions.Pull, Actions.Push, Actions.Overwrite, Actions.Delete, Actions.Admin];
+
+    /// <summary>The actions of <paramref name="requested"/> that <paramref name="identity"/> has: the intersection, never an error.</summary>
+    public IReadOnlyList<string> Grant(Identity identity, AccessItem requested)
+    {
+        var allowed = Allowed(identity, requested);
+        return [.. requested.Actions.Where(a => allowed.Contains(a, StringComparer.Ordinal) || (a == Actions.All && allowed.Length == Owner.Length))];
+    }
+
+    /// <summary>Whether <paramref name="identity"/> has every action of <paramref name="required"/>.</summary>
+    public bool Allows(Identity identity, AccessItem required) => Grant(identity, required).Count == required.Actions.Count;
+
+    /// <summary>A repository's namespace: its first path component.</summary>
+    public static string NamespaceOf(string repository)
+    {
+        var slash = repository.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 ? repository[..slash] : repository;
+    }
+
+    private static string[] Allowed(Identity identity, AccessItem item)
+    {
+        if (identity.IsAdmin)
+        {
+            return Owner;
+        }
+
+        if (identity.IsAnonymous || item.Type != AccessItem.Repository)
+        {
+            return [];
+        }
+
+        return NamespaceOf(item.Name) == identity.Name ? Owner : [];
+    }
+}

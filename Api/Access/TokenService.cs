@@ -1,0 +1,199 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Registry.Grains;
+
+namespace Registry.Api.Access;
+
+/// <summary>A token's verified content: who it was issued to and what it grants.</summary>
+public sealed record TokenGrant(string Subject, IReadOnlyList<AccessItem> Access, DateTimeOffset Expires)
+{
+    /// <summary>Whether the token grants every action of <paramref name="required"/>.</summary>
+    public bool Covers(AccessItem required)
+        => Access.Any(a => a.Type == required.Type && a.Name == required.Name && required.Actions.All(r => a.Actions.Contains(r, StringComparer.Ordinal)));
+}
+
+/// <summary>
+/// Issues and verifies the registry's bearer tokens: ES256 JWTs signed with the cluster's key
+/// (<see cref="ISigningKeysGrain"/>). Verification takes the key from our own key set by
+/// <c>kid</c> only — a key carried in the token (<c>jwk</c>, <c>x5c</c>) is never used — then
+/// checks the signature, issuer, audience and lifetime with 60 s leeway.
+/// </summary>
+public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> options, TimeProvider time)
+{
+    private const string Algorithm = SecurityAlgorithms.EcdsaSha256;
+    private const string FingerprintClaim = "pwd";
+    private static readonly TimeSpan KeyRefresh = TimeSpan.FromSeconds(30);
+    private readonly JsonWebTokenHandler _handler = new() { SetDefaultTimesOnTokenCreation = false };
+    private readonly AccessOptions _options = options.Value;
+    private readonly MemoryCache _verified = new(new MemoryCacheOptions { SizeLimit = 16 * 1024 * 1024 });
+    private volatile Keys? _keys;
+    private long _lastMissRefresh;
+
+    /// <summary>A signed token for <paramref name="subject"/> granting <paramref name="access"/>, and when it expires.</summary>
+    public async Task<(string Token, DateTimeOffset IssuedAt, TimeSpan Lifetime)> IssueAsync(string subject, IReadOnlyList<AccessItem> access)
+    {
+        var keys = await GetKeysAsync(refresh: false);
+        var now = time.GetUtcNow();
+        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = _options.Issuer,
+            Audience = _options.Service,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = (now + _options.TokenLifetime).UtcDateTime,
+            SigningCredentials = new SigningCredentials(keys.Signing, Algorithm),
+            Claims = new Dictionary<string, object>
+            {
+                [JwtRegisteredClaimNames.Sub] = subject,
+                [JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+                ["access"] = access.Select(a => new Dictionary<string, object> { ["type"] = a.Type, ["name"] = a.Name, ["actions"] = a.Actions.ToArray() }).ToList(),
+            },
+        });
+        return (token, now, _options.TokenLifetime);
+    }
+
+    /// <summary>The token's grant, or null when it is not a valid token of ours.</summary>
+    public async ValueTask<TokenGrant?> VerifyAsync(string token)
+    {
+        // A verified token is remembered until it expires: a client sends the same token for minutes.
+        if (_verified.TryGetValue(token, out TokenGrant? known) && known!.Expires > time.GetUtcNow().AddSeconds(-60))
+        {
+            return known;
+        }
+
+        if (await ValidateAsync(token, _options.Service) is not { } jwt || ReadAccess(jwt) is not { } access)
+        {
+            return null;
+        }
+
+        var grant = new TokenGrant(jwt.Subject ?? "", access, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero));
+        _verified.Set(token, grant, new MemoryCacheEntryOptions { AbsoluteExpiration = grant.Expires, Size = token.Length });
+        return grant;
+    }
+
+    /// <summary>
+    /// A refresh token (<c>offline_token</c>): it names the account and a fingerprint of its
+    /// password hash, so a new password ends it; its audience differs from access tokens', so
+    /// neither kind passes for the other.
+    /// </summary>
+    public async Task<string> IssueRefreshAsync(string subject, string fingerprint)
+    {
+        var keys = await GetKeysAsync(refresh: false);
+        var now = time.GetUtcNow();
+        return _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = _options.Issuer,
+            Audience = RefreshAudience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = (now + _options.RefreshTokenLifetime).UtcDateTime,
+            SigningCredentials = new SigningCredentials(keys.Signing, Algorithm),
+            Claims = new Dictionary<string, object>
+            {
+                [JwtRegisteredClaimNames.Sub] = subject,
+                [JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+                [FingerprintClaim] = fingerprint,
+            },
+        });
+    }
+
+    /// <summary>The account and password fingerprint a refresh token names, or null when it is not a valid refresh token of ours.</summary>
+    public async Task<(string Subject, string Fingerprint)?> VerifyRefreshAsync(string token)
+        => await ValidateAsync(token, RefreshAudience) is { Subject: { Length: > 0 } subject } jwt && jwt.TryGetPayloadValue<string>(FingerprintClaim, out var fingerprint)
+            ? (subject, fingerprint)
+            : null;
+
+    private string RefreshAudience => _options.Service + "/refresh";
+
+    private async Task<JsonWebToken?> ValidateAsync(string token, string audience)
+    {
+        var keys = await GetKeysAsync(refresh: false);
+        var result = await _handler.ValidateTokenAsync(token, Parameters(keys, audience));
+        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && TakeMissRefresh())
+        {
+            // Signed by a key another replica made since we last looked (a rotation).
+            keys = await GetKeysAsync(refresh: true);
+            result = await _handler.ValidateTokenAsync(token, Parameters(keys, audience));
+        }
+
+        return result.IsValid ? result.SecurityToken as JsonWebToken : null;
+    }
+
+    private TokenValidationParameters Parameters(Keys keys, string audience) => new()
+    {
+        ValidAlgorithms = [Algorithm],
+        ValidIssuer = _options.Issuer,
+        ValidAudience = audience,
+        ClockSkew = TimeSpan.FromSeconds(60),
+        RequireExpirationTime = true,
+        RequireSignedTokens = true,
+        TryAllIssuerSigningKeys = false,
+        IssuerSigningKeyResolver = (_, _, kid, _) => kid is not null && keys.Verifying.TryGetValue(kid, out var key) ? [key] : [],
+    };
+
+    private static List<AccessItem>? ReadAccess(JsonWebToken jwt)
+    {
+        if (!jwt.TryGetPayloadValue<JsonElement>("access", out var access) || access.ValueKind != JsonValueKind.Array)
+        {
+            return access.ValueKind == JsonValueKind.Undefined ? [] : null;
+        }
+
+        var items = new List<AccessItem>();
+        foreach (var item in access.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Object
+                || !item.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String
+                || !item.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
+                || !item.TryGetProperty("actions", out var actions) || actions.ValueKind != JsonValueKind.Array)
+            {
+                return null;
+            }
+
+            items.Add(new AccessItem(type.GetString()!, name.GetString()!, [.. actions.EnumerateArray().Where(a => a.ValueKind == JsonValueKind.String).Select(a => a.GetString()!)]));
+        }
+
+        return items;
+    }
+
+    /// <summary>At most one refresh a second for unknown key ids: a flood of forged kids costs one grain call a second.</summary>
+    private bool TakeMissRefresh()
+    {
+        var now = time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastMissRefresh);
+        return time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(1) && Interlocked.CompareExchange(ref _lastMissRefresh, now, last) == last;
+    }
+
+    private async ValueTask<Keys> GetKeysAsync(bool refresh)
+    {
+        if (_keys is { } keys && !refresh && keys.Age(time) < KeyRefresh)
+        {
+            return keys;
+        }
+
+        var set = await grains.GetGrain<ISigningKeysGrain>(0).Get();
+        return _keys = Keys.From(set, time.GetUtcNow());
+    }
+
+    /// <summary>The key set as security keys: the signing one and every one that verifies, by kid.</summary>
+    private sealed record Keys(ECDsaSecurityKey Signing, Dictionary<string, ECDsaSecurityKey> Verifying, DateTimeOffset FetchedAt)
+    {
+        public TimeSpan Age(TimeProvider time) => time.GetUtcNow() - FetchedAt;
+
+        public static Keys From(SigningKeySet set, DateTimeOffset now)
+        {
+            var verifying = set.Retired.Prepend(set.Current).ToDictionary(k => k.KeyId, ToSecurityKey, StringComparer.Ordinal);
+            return new Keys(verifying[set.Current.KeyId], verifying, now);
+        }
+
+        private static ECDsaSecurityKey ToSecurityKey(SigningKey key)
+        {
+            var ecdsa = ECDsa.Create();
+            ecdsa.ImportPkcs8PrivateKey(key.PrivateKey, out _);
+            return new ECDsaSecurityKey(ecdsa) { KeyId = key.KeyId };
+        }
+    }
+}
