@@ -45,7 +45,7 @@ public sealed class ApiOptions : IValidatableObject
 
         if (Limits.ReadBufferBytes < MinReadBufferBytes)
         {
-            yield return new ValidationResult($"Registry:Limits:ReadBufferBytes {Limits.ReadBufferBytes} is too small: use at least {MinReadBufferBytes} (the default is 33554432).");
+            yield return new ValidationResult($"Registry:Limits:ReadBufferBytes {Limits.ReadBufferBytes} is too small: use at least {MinReadBufferBytes} (the default is 16777216).");
         }
     }
 }
@@ -65,7 +65,7 @@ public sealed class LimitOptions
     /// Blob bytes that GET responses hold unsent at once, all responses together (the windows of
     /// <see cref="Services.ReadWindowBudget"/>); beyond it a response sends 64 KiB at a time.
     /// </summary>
-    public long ReadBufferBytes { get; set; } = 32 * 1024 * 1024;
+    public long ReadBufferBytes { get; set; } = 16 * 1024 * 1024;
 }
 
 [OptionsValidator]

@@ -499,16 +499,25 @@ public sealed class AzureBlobStore : IBlobStore
 
     private BlockBlobClient Data(string uploadId) => _container.GetBlockBlobClient(StorageLayout.UploadDataPath(uploadId));
 
+    /// <summary>The block size of writers beyond <see cref="MaxLargeBlockWriters"/>: 50,000 of them still make 48 GiB.</summary>
+    public const int SmallBlockSize = 1024 * 1024;
+
     /// <summary>
-    /// Block buffers kept for the next upload: at most 8 (32 MiB) stay allocated when pushes end,
-    /// where the shared array pool would keep several per core.
+    /// Writers staging 4 MiB blocks at once (16 MiB of buffers); the others stage 1 MiB blocks, so
+    /// many concurrent pushes cost 1 MiB each beyond that. Blocks are named by offset, so a blob
+    /// may mix sizes.
     /// </summary>
-    private static readonly BoundedFreeList<byte[]> s_blockBuffers = new(8);
+    private const int MaxLargeBlockWriters = 4;
+
+    /// <summary>Block buffers of each size kept for the next writer, where the shared array pool would keep several per core.</summary>
+    private static readonly BoundedFreeList<byte[]> s_blockBuffers = new(MaxLargeBlockWriters);
+    private static readonly BoundedFreeList<byte[]> s_smallBlockBuffers = new(MaxLargeBlockWriters);
+    private static int s_largeBlockWriters;
 
     /// <summary>Stages what is written as blocks named by offset; disposing commits prefix + new blocks.</summary>
     private sealed class BlockWriter(BlockBlobClient data, List<string> blocks, long offset) : WriteOnlyStreamBase
     {
-        private byte[]? _buffer = s_blockBuffers.TryTake() ?? GC.AllocateUninitializedArray<byte>(BlockSize);
+        private byte[]? _buffer = RentBuffer();
         private int _filled;
         private long _offset = offset;
 
@@ -524,11 +533,11 @@ public sealed class AzureBlobStore : IBlobStore
             var buffer = _buffer ?? throw new ObjectDisposedException(nameof(BlockWriter));
             while (!source.IsEmpty)
             {
-                var n = Math.Min(source.Length, BlockSize - _filled);
+                var n = Math.Min(source.Length, buffer.Length - _filled);
                 source[..n].CopyTo(buffer.AsMemory(_filled));
                 _filled += n;
                 source = source[n..];
-                if (_filled == BlockSize)
+                if (_filled == buffer.Length)
                 {
                     await StageAsync(cancellationToken);
                 }
@@ -540,7 +549,7 @@ public sealed class AzureBlobStore : IBlobStore
         {
             if (_buffer is not null)
             {
-                s_blockBuffers.Return(_buffer);
+                ReturnBuffer(_buffer);
                 _buffer = null;
             }
         }
@@ -559,7 +568,7 @@ public sealed class AzureBlobStore : IBlobStore
             }
             finally
             {
-                s_blockBuffers.Return(_buffer);
+                ReturnBuffer(_buffer);
                 _buffer = null;
             }
         }
@@ -572,6 +581,30 @@ public sealed class AzureBlobStore : IBlobStore
             }
 
             base.Dispose(disposing);
+        }
+
+        private static byte[] RentBuffer()
+        {
+            if (Interlocked.Increment(ref s_largeBlockWriters) <= MaxLargeBlockWriters)
+            {
+                return s_blockBuffers.TryTake() ?? GC.AllocateUninitializedArray<byte>(BlockSize);
+            }
+
+            Interlocked.Decrement(ref s_largeBlockWriters);
+            return s_smallBlockBuffers.TryTake() ?? GC.AllocateUninitializedArray<byte>(SmallBlockSize);
+        }
+
+        private static void ReturnBuffer(byte[] buffer)
+        {
+            if (buffer.Length == BlockSize)
+            {
+                Interlocked.Decrement(ref s_largeBlockWriters);
+                s_blockBuffers.Return(buffer);
+            }
+            else
+            {
+                s_smallBlockBuffers.Return(buffer);
+            }
         }
 
         private async Task StageAsync(CancellationToken cancellationToken)

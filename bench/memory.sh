@@ -10,7 +10,8 @@
 #                     times; prints MB/s and latencies.
 #
 # Settings can be changed through MEMORY_ARGS (passed to `Registry.Bench memory`), e.g.
-# MEMORY_ARGS="--seconds 20" for a quick try. The registry runs from a Release publish, as the
+# MEMORY_ARGS="--seconds 20" for a quick try; SKIP_BUILD=1 runs the last build again (REGISTRY_DLL=path
+# to run another build of the registry). The registry runs from a Release publish, as the
 # container image runs it, with the container's defaults (Server GC off, as in deploy/).
 set -euo pipefail
 
@@ -23,7 +24,13 @@ MODES="${2:-both}"
 
 # shellcheck source=bench/common.sh
 source bench/common.sh
-build_registry_and_bench
+if [[ -n "${SKIP_BUILD:-}" ]]; then
+  # The last build as it is; REGISTRY_DLL may name a plain build (Api/bin/Release/...) instead of the publish.
+  REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"
+  BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+else
+  build_registry_and_bench
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-memory.XXXXXX")"
 AZURITE_PID=""

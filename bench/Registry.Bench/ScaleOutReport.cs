@@ -190,8 +190,17 @@ public static class ScaleOutReport
             Directory.CreateDirectory(directory);
         }
 
+        // The memory section is written by hand from bench/memory.sh's figures: kept across reruns.
+        if (File.Exists(path) && await File.ReadAllTextAsync(path) is var earlier && earlier.IndexOf(MemorySection, StringComparison.Ordinal) is var at and >= 0)
+        {
+            md.AppendLine().Append(earlier[at..]);
+        }
+
         await File.WriteAllTextAsync(path, md.ToString());
     }
+
+    /// <summary>The heading from which the page is kept as it is when the report is written again.</summary>
+    public const string MemorySection = "## Memory under slow pulls and pushes";
 
     /// <summary>A few figures of this run in words, so the page does not need reading between the tables.</summary>
     private static string InThisRun(ScaleOutResult one, ScaleOutResult three, int n)

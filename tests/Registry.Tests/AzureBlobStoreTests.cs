@@ -143,6 +143,43 @@ public sealed class AzureBlobStoreTests(AzuriteFixture azurite) : BlobStoreContr
     }
 
     [Fact]
+    public async Task WritersBeyondTheLargeBlockBudgetStageSmallBlocksThatReadBackExactly()
+    {
+        // 12 writers open at once: 4 may hold 4 MiB block buffers, the others stage 1 MiB blocks.
+        var contents = Enumerable.Range(0, 12).Select(_ => Oci.RandomBytes((2 * AzureBlobStore.SmallBlockSize) + 4321)).ToArray();
+        var ids = new List<string>();
+        var writers = new List<Stream>();
+        foreach (var _ in contents)
+        {
+            var id = await CreateUploadAsync();
+            ids.Add(id);
+            writers.Add(await Store.OpenUploadWriterAsync(id, 0, Ct));
+        }
+
+        for (var i = 0; i < writers.Count; i++)
+        {
+            await writers[i].WriteAsync(contents[i], Ct);
+        }
+
+        foreach (var writer in writers)
+        {
+            await writer.DisposeAsync();
+        }
+
+        var blockCounts = new List<int>();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var blocks = await Container.GetBlockBlobClient($"uploads/{ids[i]}/data").GetBlockListAsync(cancellationToken: Ct);
+            blockCounts.Add(blocks.Value.CommittedBlocks.Count());
+            await Store.CommitUploadAsync(ids[i], contents[i].Length, Oci.Digest(contents[i]), Ct);
+            Assert.Equal(contents[i], await ReadBlobAsync(Oci.Digest(contents[i]), 0));
+        }
+
+        Assert.Contains(1, blockCounts);
+        Assert.Contains(3, blockCounts);
+    }
+
+    [Fact]
     public async Task CommitsOfOneDigestStoreItsBytesOnceWithoutAServerSideCopy()
     {
         var content = Oci.RandomBytes(AzureBlobStore.BlockSize + 5000);
