@@ -18,6 +18,9 @@ public sealed class ApiOptions : IValidatableObject
     public static Uri? ParseListen(string address)
         => Uri.TryCreate(address.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : null;
 
+    /// <summary>The smallest read budget: one large window and one small one.</summary>
+    public const long MinReadBufferBytes = 8 * 1024 * 1024;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (ListenUri is null)
@@ -39,6 +42,11 @@ public sealed class ApiOptions : IValidatableObject
         {
             yield return new ValidationResult($"Registry:Limits:ManifestCacheBytes {Limits.ManifestCacheBytes} must not be negative (0 turns the cache off).");
         }
+
+        if (Limits.ReadBufferBytes < MinReadBufferBytes)
+        {
+            yield return new ValidationResult($"Registry:Limits:ReadBufferBytes {Limits.ReadBufferBytes} is too small: use at least {MinReadBufferBytes} (the default is 16777216).");
+        }
     }
 }
 
@@ -52,6 +60,12 @@ public sealed class LimitOptions
 
     /// <summary>Memory for manifest bytes kept by the API host (content-addressed, so never stale).</summary>
     public long ManifestCacheBytes { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// Blob bytes that GET responses hold unsent at once, all responses together (the windows of
+    /// <see cref="Services.ReadWindowBudget"/>); beyond it a response sends 64 KiB at a time.
+    /// </summary>
+    public long ReadBufferBytes { get; set; } = 16 * 1024 * 1024;
 }
 
 [OptionsValidator]

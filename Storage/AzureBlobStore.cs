@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -14,15 +13,40 @@ namespace Registry.Storage;
 /// filesystem driver: <c>blobs/{algorithm}/{xx}/{hex}</c> and <c>uploads/{id}/(info|data)</c>.
 /// Upload bytes are staged as blocks of the block blob <c>uploads/{id}/data</c>, each named by
 /// its offset; every finished part commits the block list, so the staged bytes can be read back
-/// (to rebuild a hash on another replica). A verified upload becomes visible by a server-side
-/// copy to its content address, which is atomic: a blob is absent or complete.
+/// (to rebuild a hash on another replica).
 /// </summary>
+/// <remarks>
+/// A verified upload is committed without copying its bytes: its data blob is marked as the
+/// content of the digest (metadata, conditional on the ETag whose length was checked), and then
+/// an empty blob at the content address is created, if none exists, that points at it (metadata
+/// <c>target</c> and <c>length</c>). That creation is atomic, so a blob is absent or complete;
+/// the loser of two commits of one digest drops its own data. Blocks can only be committed into
+/// the blob they were staged on, and the digest is known only once every byte has been staged,
+/// so the bytes cannot be staged at the content address itself. Blobs written whole
+/// (<see cref="PutAsync"/>) and those committed by a server-side copy before this scheme are
+/// stored at their address and read there.
+/// </remarks>
 public sealed class AzureBlobStore : IBlobStore
 {
     /// <summary>The most bytes staged per block (Azure allows 4000 MiB; smaller blocks bound memory).</summary>
     public const int BlockSize = 4 * 1024 * 1024;
 
     private const string StartedAtKey = "startedat";
+
+    /// <summary>On a content address: the blob that holds the bytes, and their number.</summary>
+    private const string TargetKey = "target";
+    private const string LengthKey = "length";
+
+    /// <summary>On an upload's data blob: the digest it was committed as, and when.</summary>
+    private const string DigestKey = "digest";
+    private const string CommittedAtKey = "committedat";
+
+    /// <summary>
+    /// How long a data blob marked as committed but not (yet) pointed at is left alone by a discard:
+    /// far longer than a commit takes between the mark and the pointer, so a discard never removes
+    /// bytes a commit is about to publish; a commit that crashed in between leaves them to a later sweep.
+    /// </summary>
+    private static readonly TimeSpan CommitGrace = TimeSpan.FromMinutes(10);
     private readonly BlobContainerClient _container;
 
     public AzureBlobStore(BlobContainerClient container)
@@ -55,34 +79,33 @@ public sealed class AzureBlobStore : IBlobStore
     }
 
     public async Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var properties = await BlobFor(digest).GetPropertiesAsync(cancellationToken: cancellationToken);
-            return IsComplete(properties.Value) ? properties.Value.ContentLength : null;
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            return null;
-        }
-    }
+        => (await ResolveAsync(digest, cancellationToken))?.Length;
 
     public async Task<Stream?> OpenReadAsync(string digest, long offset, CancellationToken cancellationToken)
     {
+        if (await ResolveAsync(digest, cancellationToken) is not { } stored)
+        {
+            return null;
+        }
+
+        if (offset >= stored.Length)
+        {
+            return new MemoryStream([], writable: false);
+        }
+
         try
         {
-            var blob = BlobFor(digest);
-            if (!IsComplete((await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value))
-            {
-                return null;
-            }
-
-            return await blob.OpenReadAsync(
-                new BlobOpenReadOptions(allowModifications: false) { Position = offset, BufferSize = BlockSize },
+            // One streaming GET from the offset on, read straight into the caller's buffer: no read
+            // buffer of the driver's own, so concurrent reads cost no memory here however slow their
+            // clients (the SDK's stream resumes at its position if the connection breaks).
+            var download = await stored.Blob.DownloadStreamingAsync(
+                new BlobDownloadOptions { Range = offset > 0 ? new HttpRange(offset) : default },
                 cancellationToken);
+            return download.Value.Content;
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
+            // Deleted meanwhile.
             return null;
         }
     }
@@ -103,7 +126,31 @@ public sealed class AzureBlobStore : IBlobStore
     }
 
     public async Task<bool> DeleteAsync(string digest, CancellationToken cancellationToken)
-        => (await BlobFor(digest).DeleteIfExistsAsync(cancellationToken: cancellationToken)).Value;
+    {
+        var address = BlobFor(digest);
+        BlobProperties properties;
+        try
+        {
+            properties = (await address.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return false;
+        }
+
+        // The address first, so no reader ever finds it pointing at bytes that are gone.
+        if (!(await address.DeleteIfExistsAsync(conditions: new BlobRequestConditions { IfMatch = properties.ETag }, cancellationToken: cancellationToken)).Value)
+        {
+            return false;
+        }
+
+        if (properties.Metadata.TryGetValue(TargetKey, out var target))
+        {
+            await _container.GetBlobClient(target).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+        }
+
+        return true;
+    }
 
     public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
     {
@@ -159,63 +206,68 @@ public sealed class AzureBlobStore : IBlobStore
 
     public async Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
     {
+        if (length == 0)
+        {
+            return new MemoryStream([], writable: false);
+        }
+
         try
         {
-            var stream = await Data(uploadId).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = BlockSize }, cancellationToken);
-            return new BoundedReadStream(stream, length);
+            var download = await Data(uploadId).DownloadStreamingAsync(
+                new BlobDownloadOptions { Range = new HttpRange(0, length) },
+                cancellationToken);
+            return new BoundedReadStream(download.Value.Content, length);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
             throw new UploadUnknownException(uploadId, e);
         }
+        catch (RequestFailedException e) when (e.Status == 416)
+        {
+            // Nothing staged yet.
+            return new MemoryStream([], writable: false);
+        }
     }
 
     public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
     {
-        var target = BlobFor(digest);
-        if (!await IsCompleteAsync(target, cancellationToken))
+        var address = BlobFor(digest);
+        if (!await IsCompleteAsync(address, cancellationToken))
         {
             var data = Data(uploadId);
-            Azure.Response<BlockList> blocks;
+            var adopted = await MarkCommittedAsync(uploadId, length, digest, cancellationToken);
             try
             {
-                blocks = await data.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken);
-            }
-            catch (RequestFailedException e) when (e.Status == 404)
-            {
-                throw new UploadUnknownException(uploadId, e);
-            }
-
-            if (blocks.Value.BlobContentLength != length)
-            {
-                // More was staged than acknowledged: a writer at the length commits exactly the prefix.
-                await using (await OpenUploadWriterAsync(uploadId, length, cancellationToken))
-                {
-                }
-            }
-
-            try
-            {
-                var copy = await target.StartCopyFromUriAsync(
-                    data.Uri,
-                    new BlobCopyFromUriOptions { DestinationConditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                await address.UploadAsync(
+                    BinaryData.Empty,
+                    new BlobUploadOptions
+                    {
+                        Metadata = new Dictionary<string, string>
+                        {
+                            [TargetKey] = data.Name,
+                            [LengthKey] = length.ToString(CultureInfo.InvariantCulture),
+                        },
+                        Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                    },
                     cancellationToken);
-                await copy.WaitForCompletionAsync(cancellationToken);
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412)
             {
-                // Another upload of the same content is copying it: wait until that copy is done,
-                // so this upload is not acknowledged while the blob is incomplete.
-                while (!await IsCompleteAsync(target, cancellationToken))
+                // Another upload of the same content was committed first: it is the blob, and this
+                // upload's bytes are not needed (wait out a copy still running from before this scheme).
+                while (!await IsCompleteAsync(address, cancellationToken))
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
                 }
+
+                await data.DeleteIfExistsAsync(cancellationToken: cancellationToken);
+                await DeleteInfoAsync(uploadId, cancellationToken);
+                return;
             }
 
-            if (!await IsCompleteAsync(target, cancellationToken))
-            {
-                throw new InvalidOperationException($"copying upload {uploadId} to {digest} did not complete");
-            }
+            await EnsureStillThereAsync(address, data, adopted, uploadId, cancellationToken);
+            await DeleteInfoAsync(uploadId, cancellationToken);
+            return;
         }
 
         await DeleteUploadAsync(uploadId, cancellationToken);
@@ -223,8 +275,38 @@ public sealed class AzureBlobStore : IBlobStore
 
     public async Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
     {
-        await Data(uploadId).DeleteIfExistsAsync(cancellationToken: cancellationToken);
-        await _container.GetBlobClient(StorageLayout.UploadInfoPath(uploadId)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
+        var data = Data(uploadId);
+        while (true)
+        {
+            BlobProperties properties;
+            try
+            {
+                properties = (await data.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                break;
+            }
+
+            if (properties.Metadata.TryGetValue(DigestKey, out var digest)
+                && (await IsTargetOfAsync(digest, data.Name, cancellationToken) || CommittedRecently(properties)))
+            {
+                // The bytes of a committed blob (or of one being committed): only the marker goes.
+                break;
+            }
+
+            try
+            {
+                await data.DeleteAsync(conditions: new BlobRequestConditions { IfMatch = properties.ETag }, cancellationToken: cancellationToken);
+                break;
+            }
+            catch (RequestFailedException e) when (e.Status is 404 or 412)
+            {
+                // Changed since it was read (a part written, or a commit's mark): look again.
+            }
+        }
+
+        await DeleteInfoAsync(uploadId, cancellationToken);
     }
 
     public async IAsyncEnumerable<StagedUpload> ListUploadsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
@@ -242,6 +324,121 @@ public sealed class AzureBlobStore : IBlobStore
             yield return new StagedUpload(id, startedAt);
         }
     }
+
+    /// <summary>Where a stored blob's bytes are and how many; null when it is not stored (or not complete).</summary>
+    private async Task<StoredBlob?> ResolveAsync(string digest, CancellationToken cancellationToken)
+    {
+        var address = BlobFor(digest);
+        BlobProperties properties;
+        try
+        {
+            properties = (await address.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+
+        if (!IsComplete(properties))
+        {
+            return null;
+        }
+
+        return properties.Metadata.TryGetValue(TargetKey, out var target)
+            && properties.Metadata.TryGetValue(LengthKey, out var text)
+            && long.TryParse(text, CultureInfo.InvariantCulture, out var length)
+            ? new StoredBlob(_container.GetBlobClient(target), length)
+            : new StoredBlob(address, properties.ContentLength);
+    }
+
+    /// <summary>
+    /// Checks that exactly <paramref name="length"/> bytes are committed in the upload's data blob
+    /// (cutting off any staged beyond) and marks it as the content of <paramref name="digest"/>, on
+    /// condition that it is unchanged since its length was checked. Returns the marked blob's ETag.
+    /// </summary>
+    private async Task<ETag> MarkCommittedAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
+    {
+        var data = Data(uploadId);
+        try
+        {
+            var properties = (await data.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            if (properties.ContentLength != length)
+            {
+                // More was staged than acknowledged: a writer at the length commits exactly the prefix.
+                await using (await OpenUploadWriterAsync(uploadId, length, cancellationToken))
+                {
+                }
+
+                properties = (await data.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+                if (properties.ContentLength != length)
+                {
+                    throw new InvalidOperationException($"upload {uploadId} holds {properties.ContentLength} bytes, not the {length} committed");
+                }
+            }
+
+            var marked = await data.SetMetadataAsync(
+                new Dictionary<string, string>
+                {
+                    [DigestKey] = digest,
+                    [CommittedAtKey] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+                },
+                new BlobRequestConditions { IfMatch = properties.ETag },
+                cancellationToken);
+            return marked.Value.ETag;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new UploadUnknownException(uploadId, e);
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            throw new InvalidOperationException($"upload {uploadId} changed while it was being committed", e);
+        }
+    }
+
+    /// <summary>
+    /// After the address was created: its bytes must still be the ones marked (a discard waits
+    /// <see cref="CommitGrace"/> before removing marked bytes, and a commit this slow is broken).
+    /// If not, the address is removed again, so it never stays pointing at nothing.
+    /// </summary>
+    private static async Task EnsureStillThereAsync(BlobClient address, BlockBlobClient data, ETag marked, string uploadId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await data.GetPropertiesAsync(new BlobRequestConditions { IfMatch = marked }, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            await address.DeleteIfExistsAsync(cancellationToken: CancellationToken.None);
+            throw new UploadUnknownException(uploadId, e);
+        }
+    }
+
+    private async Task<bool> IsTargetOfAsync(string digest, string dataName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var properties = await BlobFor(digest).GetPropertiesAsync(cancellationToken: cancellationToken);
+            return properties.Value.Metadata.TryGetValue(TargetKey, out var target) && target == dataName;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return false;
+        }
+        catch (ArgumentException)
+        {
+            // Not a digest this driver wrote.
+            return false;
+        }
+    }
+
+    private static bool CommittedRecently(BlobProperties properties)
+        => properties.Metadata.TryGetValue(CommittedAtKey, out var text)
+            && long.TryParse(text, CultureInfo.InvariantCulture, out var ms)
+            && DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeMilliseconds(ms) < CommitGrace;
+
+    private Task DeleteInfoAsync(string uploadId, CancellationToken cancellationToken)
+        => _container.GetBlobClient(StorageLayout.UploadInfoPath(uploadId)).DeleteIfExistsAsync(cancellationToken: cancellationToken);
 
     /// <summary>
     /// A server-side copy may still be running (or have failed) on real Azure: such a blob exists
@@ -296,14 +493,31 @@ public sealed class AzureBlobStore : IBlobStore
     private static string BlockId(long offset)
         => Convert.ToBase64String(Encoding.ASCII.GetBytes(offset.ToString("D20", CultureInfo.InvariantCulture)));
 
+    private sealed record StoredBlob(BlobClient Blob, long Length);
+
     private BlobClient BlobFor(string digest) => _container.GetBlobClient(StorageLayout.BlobPath(digest));
 
     private BlockBlobClient Data(string uploadId) => _container.GetBlockBlobClient(StorageLayout.UploadDataPath(uploadId));
 
+    /// <summary>The block size of writers beyond <see cref="MaxLargeBlockWriters"/>: 50,000 of them still make 48 GiB.</summary>
+    public const int SmallBlockSize = 1024 * 1024;
+
+    /// <summary>
+    /// Writers staging 4 MiB blocks at once (16 MiB of buffers); the others stage 1 MiB blocks, so
+    /// many concurrent pushes cost 1 MiB each beyond that. Blocks are named by offset, so a blob
+    /// may mix sizes.
+    /// </summary>
+    private const int MaxLargeBlockWriters = 4;
+
+    /// <summary>Block buffers of each size kept for the next writer, where the shared array pool would keep several per core.</summary>
+    private static readonly BoundedFreeList<byte[]> s_blockBuffers = new(MaxLargeBlockWriters);
+    private static readonly BoundedFreeList<byte[]> s_smallBlockBuffers = new(MaxLargeBlockWriters);
+    private static int s_largeBlockWriters;
+
     /// <summary>Stages what is written as blocks named by offset; disposing commits prefix + new blocks.</summary>
     private sealed class BlockWriter(BlockBlobClient data, List<string> blocks, long offset) : WriteOnlyStreamBase
     {
-        private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        private byte[]? _buffer = RentBuffer();
         private int _filled;
         private long _offset = offset;
 
@@ -319,11 +533,11 @@ public sealed class AzureBlobStore : IBlobStore
             var buffer = _buffer ?? throw new ObjectDisposedException(nameof(BlockWriter));
             while (!source.IsEmpty)
             {
-                var n = Math.Min(source.Length, BlockSize - _filled);
+                var n = Math.Min(source.Length, buffer.Length - _filled);
                 source[..n].CopyTo(buffer.AsMemory(_filled));
                 _filled += n;
                 source = source[n..];
-                if (_filled == BlockSize)
+                if (_filled == buffer.Length)
                 {
                     await StageAsync(cancellationToken);
                 }
@@ -335,7 +549,7 @@ public sealed class AzureBlobStore : IBlobStore
         {
             if (_buffer is not null)
             {
-                ArrayPool<byte>.Shared.Return(_buffer);
+                ReturnBuffer(_buffer);
                 _buffer = null;
             }
         }
@@ -354,7 +568,7 @@ public sealed class AzureBlobStore : IBlobStore
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(_buffer);
+                ReturnBuffer(_buffer);
                 _buffer = null;
             }
         }
@@ -367,6 +581,30 @@ public sealed class AzureBlobStore : IBlobStore
             }
 
             base.Dispose(disposing);
+        }
+
+        private static byte[] RentBuffer()
+        {
+            if (Interlocked.Increment(ref s_largeBlockWriters) <= MaxLargeBlockWriters)
+            {
+                return s_blockBuffers.TryTake() ?? GC.AllocateUninitializedArray<byte>(BlockSize);
+            }
+
+            Interlocked.Decrement(ref s_largeBlockWriters);
+            return s_smallBlockBuffers.TryTake() ?? GC.AllocateUninitializedArray<byte>(SmallBlockSize);
+        }
+
+        private static void ReturnBuffer(byte[] buffer)
+        {
+            if (buffer.Length == BlockSize)
+            {
+                Interlocked.Decrement(ref s_largeBlockWriters);
+                s_blockBuffers.Return(buffer);
+            }
+            else
+            {
+                s_smallBlockBuffers.Return(buffer);
+            }
         }
 
         private async Task StageAsync(CancellationToken cancellationToken)

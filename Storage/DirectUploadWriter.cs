@@ -45,9 +45,10 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
 
     /// <summary>
     /// Uploads written directly at once; beyond that they are written buffered, so that many
-    /// concurrent pushes cost at most this many times 16 MiB of buffers.
+    /// concurrent pushes cost at most this many times 16 MiB of buffers (32 MiB: with the read
+    /// budget, 256 slow pulls and 16 pushes stay under 300 MiB, docs/benchmarks-scaleout.md).
     /// </summary>
-    private const int MaxActive = 8;
+    private const int MaxActive = 2;
 
     private static readonly BoundedFreeList<AlignedBuffer> s_pool = new(MaxPooledBuffers);
     private static readonly SemaphoreSlim s_active = new(MaxActive);

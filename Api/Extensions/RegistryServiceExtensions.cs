@@ -20,6 +20,7 @@ public static class RegistryServiceExtensions
         services.AddSingleton(Options.Create(options));
         builder.AddRegistryKestrel(options);
 
+        services.AddSingleton(new ReadWindowBudget(options.Limits.ReadBufferBytes));
         services.AddSingleton<UploadHashes>();
         services.AddSingleton<BlobService>();
         services.AddSingleton<ManifestService>();

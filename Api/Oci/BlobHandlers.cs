@@ -4,7 +4,7 @@ using Registry.Api.Services;
 
 namespace Registry.Api.Oci;
 
-public sealed class BlobHandlers(BlobService blobs)
+public sealed class BlobHandlers(BlobService blobs, ReadWindowBudget readWindows)
 {
     public async Task<IResult> GetAsync(HttpContext context, string name, string digest)
     {
@@ -38,7 +38,7 @@ public sealed class BlobHandlers(BlobService blobs)
             return OciErrorCode.BlobUnknown.WithDetail(digest);
         }
 
-        return new BlobStreamResult(stream, digest, offset, length, size, partial, blobs.BytesSent);
+        return new BlobStreamResult(stream, digest, offset, length, size, partial, readWindows, blobs.BytesSent);
     }
 
     public async Task<IResult> DeleteAsync(string name, string digest)
@@ -54,7 +54,7 @@ public sealed class BlobHandlers(BlobService blobs)
     }
 
     /// <summary>Streams blob bytes from storage to the client; HEAD sends the same headers without them.</summary>
-    private sealed class BlobStreamResult(Stream stream, string digest, long offset, long length, long size, bool partial, Action<long> sent) : IResult
+    private sealed class BlobStreamResult(Stream stream, string digest, long offset, long length, long size, bool partial, ReadWindowBudget readWindows, Action<long> sent) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {
@@ -76,7 +76,7 @@ public sealed class BlobHandlers(BlobService blobs)
                 return;
             }
 
-            await StreamCopier.SendAsync(source, response.BodyWriter, length, sent, httpContext.RequestAborted);
+            await StreamCopier.SendAsync(source, response.BodyWriter, length, readWindows, sent, httpContext.RequestAborted);
         }
     }
 }

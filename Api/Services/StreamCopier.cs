@@ -77,58 +77,46 @@ public static class StreamCopier
     }
 
     /// <summary>
-    /// Bytes a blob GET hands to the socket at once. A big window means few send calls and few
-    /// wake-ups of the receiver, which under a hypervisor cost more than copying the bytes
-    /// (docs/architecture.md, Buffers, has the measurement).
+    /// Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe, a
+    /// window at a time leased from <paramref name="budget"/>; <paramref name="sent"/> hears of them as they go.
+    /// A big window means few send calls and few wake-ups of the receiver, which under a hypervisor cost
+    /// more than copying the bytes (docs/architecture.md, Buffers, has the measurement).
     /// </summary>
-    private const int LargeWindow = 4 * 1024 * 1024;
-    private const int SmallWindow = 256 * 1024;
-
-    /// <summary>
-    /// A window's bytes sit in Kestrel's blocks until sent, so only 8 responses at once send
-    /// 4 MiB windows (32 MiB in all); the others send 256 KiB ones.
-    /// </summary>
-    private static readonly SemaphoreSlim s_largeWindows = new(8);
-
-    /// <summary>Sends <paramref name="count"/> bytes of <paramref name="source"/> straight into the response pipe; <paramref name="sent"/> hears of them as they go.</summary>
-    public static async Task SendAsync(Stream source, PipeWriter destination, long count, Action<long>? sent, CancellationToken cancellationToken)
+    public static async Task SendAsync(Stream source, PipeWriter destination, long count, ReadWindowBudget budget, Action<long>? sent, CancellationToken cancellationToken)
     {
-        var large = count > SmallWindow && s_largeWindows.Wait(0);
-        try
+        while (count > 0)
         {
-            // Storage reads land directly in the pipe's blocks (the most recently used first, so
-            // still in the CPU cache); the pipe is flushed to the socket a window at a time.
-            var window = large ? LargeWindow : SmallWindow;
-            var unflushed = 0;
-            while (count > 0)
+            var window = budget.Lease(count);
+            try
             {
-                var memory = destination.GetMemory(LargeBlockMemoryPool.BlockSize);
-                var read = await source.ReadAsync(memory[..(int)Math.Min(memory.Length, count)], cancellationToken);
-                if (read == 0)
+                // Storage reads land directly in the pipe's blocks (the most recently used first, so
+                // still in the CPU cache); the window is flushed to the socket at once, and given
+                // back when the client has taken all but Kestrel's own response buffer of it.
+                var unflushed = 0;
+                while (count > 0 && unflushed < window.Size)
                 {
-                    throw new EndOfStreamException($"blob ended {count} bytes early");
+                    var memory = destination.GetMemory(LargeBlockMemoryPool.BlockSize);
+                    var read = await source.ReadAsync(memory[..(int)Math.Min(Math.Min(memory.Length, count), window.Size - unflushed)], cancellationToken);
+                    if (read == 0)
+                    {
+                        throw new EndOfStreamException($"blob ended {count} bytes early");
+                    }
+
+                    destination.Advance(read);
+                    count -= read;
+                    unflushed += read;
+                    sent?.Invoke(read);
                 }
 
-                destination.Advance(read);
-                count -= read;
-                unflushed += read;
-                sent?.Invoke(read);
-                if (unflushed >= window || count == 0)
+                var flush = await destination.FlushAsync(cancellationToken);
+                if (flush.IsCanceled || flush.IsCompleted)
                 {
-                    unflushed = 0;
-                    var flush = await destination.FlushAsync(cancellationToken);
-                    if (flush.IsCanceled || flush.IsCompleted)
-                    {
-                        return;
-                    }
+                    return;
                 }
             }
-        }
-        finally
-        {
-            if (large)
+            finally
             {
-                s_largeWindows.Release();
+                budget.Return(window);
             }
         }
     }

@@ -15,6 +15,10 @@ using Registry.Bench;
 //   (the same load spread round robin over every --url, processes of one cluster; see bench/scaleout.sh)
 //   Registry.Bench scaleout-report --one one.json --three three.json --out docs/benchmarks-scaleout.md
 //                                  [--command TEXT] [--setup TEXT]
+//   Registry.Bench memory --url URL --pid PID [--pulls 256] [--pushes 16] [--pull-mib 64] [--push-mib 32]
+//                         [--pull-kib-per-second 256] [--seconds 60]
+//   (slow pulls and pushes at once; prints a table row with the peak RSS; see bench/memory.sh)
+//   Registry.Bench push-throughput --url URL [--count 16] [--concurrency 4] [--mib 64]
 //   Registry.Bench free-port
 try
 {
@@ -24,6 +28,30 @@ try
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         Console.WriteLine(((IPEndPoint)socket.LocalEndPoint!).Port);
         return 0;
+    }
+
+    if (args.Length > 0 && args[0] == "memory")
+    {
+        var m = Arguments.Parse(args[1..], ["--url", "--pid", "--pulls", "--pushes", "--pull-mib", "--push-mib", "--pull-kib-per-second", "--seconds"], []);
+        int Int(string key, int fallback) => m.Get(key) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        return await new MemoryLoad(
+            new MemoryLoadOptions(
+                LoopbackUrl(m.Require("--url")),
+                int.Parse(m.Require("--pid"), CultureInfo.InvariantCulture),
+                Int("--pulls", 256),
+                Int("--pushes", 16),
+                (long)Int("--pull-mib", 64) << 20,
+                (long)Int("--push-mib", 32) << 20,
+                Int("--pull-kib-per-second", 256) * 1024,
+                TimeSpan.FromSeconds(Int("--seconds", 60))),
+            Console.Error).RunAsync(CancellationToken.None);
+    }
+
+    if (args.Length > 0 && args[0] == "push-throughput")
+    {
+        var p = Arguments.Parse(args[1..], ["--url", "--count", "--concurrency", "--mib"], []);
+        int Int(string key, int fallback) => p.Get(key) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        return await PushThroughput.RunAsync(LoopbackUrl(p.Require("--url")), Int("--count", 16), Int("--concurrency", 4), (long)Int("--mib", 64) << 20, CancellationToken.None);
     }
 
     if (args.Length > 0 && args[0] == "report")

@@ -192,15 +192,20 @@ public static class ScaleOutReport
             Directory.CreateDirectory(directory);
         }
 
-        // The failover section is written by bench/failover.sh; a rerun of this report keeps it.
+        // Sections written by other scripts (bench/failover.sh) or by hand from bench/memory.sh's
+        // figures are kept across reruns: everything from the first of their markers on.
         const string failover = "<!-- failover: bench/failover.sh -->";
-        if (File.Exists(path) && (await File.ReadAllTextAsync(path)) is var previous && previous.IndexOf(failover, StringComparison.Ordinal) is >= 0 and var at)
+        if (File.Exists(path) && await File.ReadAllTextAsync(path) is var earlier
+            && new[] { earlier.IndexOf(failover, StringComparison.Ordinal), earlier.IndexOf(MemorySection, StringComparison.Ordinal) }.Where(i => i >= 0).DefaultIfEmpty(-1).Min() is var at and >= 0)
         {
-            md.Append('\n').Append(previous[at..]);
+            md.Append('\n').Append(earlier[at..]);
         }
 
         await File.WriteAllTextAsync(path, md.ToString());
     }
+
+    /// <summary>The heading from which the page is kept as it is when the report is written again.</summary>
+    public const string MemorySection = "## Memory under slow pulls and pushes";
 
     /// <summary>A few figures of this run in words, so the page does not need reading between the tables.</summary>
     private static string InThisRun(ScaleOutResult one, ScaleOutResult three, int n)

@@ -422,6 +422,93 @@ public abstract class BlobStoreContract : IAsyncLifetime
         Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
     }
 
+    [Fact]
+    public async Task DiscardingACommittedUploadAgainLeavesTheBlobIntact()
+    {
+        // The expiry sweep may have listed the upload just before it was committed, and a
+        // commit may be retried after a crash: neither may take the blob's bytes.
+        var content = Oci.RandomBytes(300_000);
+        var digest = Oci.Digest(content);
+        var peer = await OpenPeerAsync();
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        await peer.DeleteUploadAsync(id, Ct);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+        await Store.DeleteUploadAsync(id, Ct);
+
+        Assert.Equal(content.Length, await peer.GetSizeAsync(digest, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.Equal(content[123_456..], await ReadBlobAsync(digest, 123_456));
+        Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == id);
+    }
+
+    [Fact]
+    public async Task ACommittedBlobCanBeDeletedAndPushedAgain()
+    {
+        var content = Oci.RandomBytes(70_000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        Assert.True(await Store.DeleteAsync(digest, Ct));
+        await AssertAbsentAsync(digest);
+        Assert.False(await Store.DeleteAsync(digest, Ct));
+
+        var again = await CreateUploadAsync();
+        await StageAsync(again, 0, content);
+        await Store.CommitUploadAsync(again, content.Length, digest, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    [Fact]
+    public async Task ReadingAtTheEndOfABlobGivesNoBytes()
+    {
+        var content = Oci.RandomBytes(10_000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        Assert.Empty(await ReadBlobAsync(digest, content.Length));
+        Assert.Equal(content[^1..], await ReadBlobAsync(digest, content.Length - 1));
+    }
+
+    [Fact]
+    public async Task ManyConcurrentReadersOfOneBlobEachReadItExactly()
+    {
+        // Readers held open together and read in small steps, as slow clients' responses read.
+        var content = Oci.RandomBytes(1 << 20);
+        var digest = Oci.Digest(content);
+        await Store.PutAsync(digest, content, Ct);
+        var streams = new List<Stream>();
+        for (var i = 0; i < 32; i++)
+        {
+            streams.Add((await Store.OpenReadAsync(digest, i * 1000, Ct))!);
+        }
+
+        var read = await Task.WhenAll(streams.Select(async (stream, i) =>
+        {
+            await using (stream)
+            {
+                using var buffer = new MemoryStream();
+                var step = new byte[4096];
+                int n;
+                while ((n = await stream.ReadAsync(step, Ct)) > 0)
+                {
+                    buffer.Write(step, 0, n);
+                    await Task.Yield();
+                }
+
+                return (i, buffer.ToArray());
+            }
+        })).WithinAsync();
+
+        Assert.All(read, r => Assert.Equal(content[(r.i * 1000)..], r.Item2));
+    }
+
     // ---- helpers ----
 
     protected async Task<string> CreateUploadAsync()

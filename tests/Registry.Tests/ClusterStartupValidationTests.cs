@@ -31,6 +31,7 @@ public sealed class ClusterStartupValidationTests
         { "--Registry:Uploads:SweepInterval=00:00:10", "Registry:Uploads:SweepInterval 00:00:10 is too short: use at least 00:01:00 (a reminder's shortest period), such as 01:00:00." },
         { "--Registry:Limits:MaxManifestBytes=100", "Registry:Limits:MaxManifestBytes 100 is too small: use at least 4096 (the default is 4194304)." },
         { "--Registry:Limits:MaxPageSize=0", "Registry:Limits:MaxPageSize 0 must be at least 1 (the default is 10000)." },
+        { "--Registry:Limits:ReadBufferBytes=1048576", "Registry:Limits:ReadBufferBytes 1048576 is too small: use at least 8388608 (the default is 16777216)." },
         { "--Registry:Listen=ftp://127.0.0.1:5000", "Registry:Listen 'ftp://127.0.0.1:5000' is not an http(s) URL: use e.g. http://127.0.0.1:5000." },
     };
 

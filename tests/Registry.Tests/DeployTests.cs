@@ -24,9 +24,39 @@ public sealed class DeployTests
     public static TheoryData<string, int, string, string> Overlays() => new()
     {
         // overlay, replicas, cpu request, memory request
-        { "dev", 2, "100m", "192Mi" },
-        { "azure", 3, "250m", "256Mi" },
+        { "dev", 2, "100m", "320Mi" },
+        { "azure", 3, "250m", "320Mi" },
     };
+
+    /// <summary>
+    /// The highest peak RSS bench/memory.sh measured (256 slow pulls and 16 pushes, either mode;
+    /// docs/benchmarks-scaleout.md, Memory): every pod's memory request must cover it, and its limit
+    /// leave a quarter more on top, so a replica under that load is neither evicted nor killed.
+    /// </summary>
+    private const int MeasuredPeakMiB = 286;
+
+    public static TheoryData<string, string, string> MemoryResources() => new()
+    {
+        // overlay, memory request, memory limit
+        { "dev", "320Mi", "384Mi" },
+        { "azure", "320Mi", "448Mi" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MemoryResources))]
+    public async Task MemoryRequestsAndLimitsCoverTheMeasuredPeakWithHeadroom(string overlay, string request, string limit)
+    {
+        var container = (await RenderAsync(overlay)).RegistryContainer;
+
+        Assert.Equal(request, Path(container, "resources.requests.memory"));
+        Assert.Equal(limit, Path(container, "resources.limits.memory"));
+        Assert.InRange(MiB(request), MeasuredPeakMiB, int.MaxValue);
+        Assert.InRange(MiB(limit), MeasuredPeakMiB * 5 / 4, int.MaxValue);
+
+        static int MiB(string quantity) => quantity.EndsWith("Mi", StringComparison.Ordinal)
+            ? int.Parse(quantity[..^2], System.Globalization.CultureInfo.InvariantCulture)
+            : throw new Xunit.Sdk.XunitException($"memory quantity {quantity} is not in Mi");
+    }
 
     [Theory]
     [MemberData(nameof(Overlays))]
