@@ -36,24 +36,9 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
     /// <summary>A signed token for <paramref name="subject"/> granting <paramref name="access"/>, and when it expires.</summary>
     public async Task<(string Token, DateTimeOffset IssuedAt, TimeSpan Lifetime)> IssueAsync(string subject, IReadOnlyList<AccessItem> access)
     {
-        var keys = await GetKeysAsync(refresh: false);
         var now = time.GetUtcNow();
-        var token = _handler.CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = _options.Issuer,
-            Audience = _options.Service,
-            IssuedAt = now.UtcDateTime,
-            NotBefore = now.UtcDateTime,
-            Expires = (now + _options.TokenLifetime).UtcDateTime,
-            SigningCredentials = new SigningCredentials(keys.Signing, Algorithm),
-            Claims = new Dictionary<string, object>
-            {
-                [JwtRegisteredClaimNames.Sub] = subject,
-                [JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
-                ["access"] = access.Select(a => new Dictionary<string, object> { ["type"] = a.Type, ["name"] = a.Name, ["actions"] = a.Actions.ToArray() }).ToList(),
-            },
-        });
-        return (token, now, _options.TokenLifetime);
+        var claim = access.Select(a => new Dictionary<string, object> { ["type"] = a.Type, ["name"] = a.Name, ["actions"] = a.Actions.ToArray() }).ToList();
+        return (await SignAsync(_options.Service, now, _options.TokenLifetime, subject, "access", claim), now, _options.TokenLifetime);
     }
 
     /// <summary>The token's grant, or null when it is not a valid token of ours.</summary>
@@ -80,23 +65,26 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
     /// password hash, so a new password ends it; its audience differs from access tokens', so
     /// neither kind passes for the other.
     /// </summary>
-    public async Task<string> IssueRefreshAsync(string subject, string fingerprint)
+    public Task<string> IssueRefreshAsync(string subject, string fingerprint)
+        => SignAsync(RefreshAudience, time.GetUtcNow(), _options.RefreshTokenLifetime, subject, FingerprintClaim, fingerprint);
+
+    /// <summary>A JWT of ours: issuer, audience, lifetime from <paramref name="now"/>, subject, a fresh jti and one claim of its kind.</summary>
+    private async Task<string> SignAsync(string audience, DateTimeOffset now, TimeSpan lifetime, string subject, string claim, object value)
     {
         var keys = await GetKeysAsync(refresh: false);
-        var now = time.GetUtcNow();
         return _handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = _options.Issuer,
-            Audience = RefreshAudience,
+            Audience = audience,
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
-            Expires = (now + _options.RefreshTokenLifetime).UtcDateTime,
+            Expires = (now + lifetime).UtcDateTime,
             SigningCredentials = new SigningCredentials(keys.Signing, Algorithm),
             Claims = new Dictionary<string, object>
             {
                 [JwtRegisteredClaimNames.Sub] = subject,
                 [JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
-                [FingerprintClaim] = fingerprint,
+                [claim] = value,
             },
         });
     }

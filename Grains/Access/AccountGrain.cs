@@ -46,7 +46,6 @@ public sealed class AccountGrain(
 
     private async Task WriteAsync(Account? account)
     {
-        var before = state.State.Account;
         state.State.Account = account;
         try
         {
@@ -54,8 +53,8 @@ public sealed class AccountGrain(
         }
         catch
         {
-            // Acknowledge only what is stored: the next call sees the state as it was.
-            state.State.Account = before;
+            // As every grain here: the next call reloads what is stored, so nothing unstored is acknowledged.
+            DeactivateOnIdle();
             throw;
         }
     }

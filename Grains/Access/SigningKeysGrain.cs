@@ -41,7 +41,6 @@ public sealed class SigningKeysGrain(
 
     private async Task WriteAsync(SigningKeySet keys)
     {
-        var before = state.State.Keys;
         state.State.Keys = keys;
         try
         {
@@ -49,7 +48,8 @@ public sealed class SigningKeysGrain(
         }
         catch
         {
-            state.State.Keys = before;
+            // As every grain here: the next call reloads what is stored, so nothing unstored is acknowledged.
+            DeactivateOnIdle();
             throw;
         }
     }
