@@ -24,7 +24,7 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
         if (header.Length > 0)
         {
             if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
-                || AccessGate.ParseBasic(header) is not var (user, password)
+                || Authenticator.ParseBasic(header) is not var (user, password)
                 || await credentials.VerifyAsync(user, password) is not { } known)
             {
                 return BadCredentials();
@@ -69,11 +69,16 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
 
         // Clients ask for pull,push and never for overwrite: a push grant carries it where allowed,
         // so re-pushing a tag works for whoever may move it.
-        var granted = requested
-            .Select(item => item.Actions.Contains(Actions.Push) ? item with { Actions = [.. item.Actions, Actions.Overwrite] } : item)
-            .Select(item => item with { Actions = authorizer.Grant(identity, item) })
-            .Where(item => item.Actions.Count > 0)
-            .ToList();
+        var granted = new List<AccessItem>();
+        foreach (var item in requested)
+        {
+            var asked = item.Actions.Contains(Actions.Push) ? item with { Actions = [.. item.Actions, Actions.Overwrite] } : item;
+            if (await authorizer.GrantAsync(identity, asked) is { Count: > 0 } actions)
+            {
+                granted.Add(item with { Actions = actions });
+            }
+        }
+
         var (token, issuedAt, lifetime) = await tokens.IssueAsync(identity.Name, granted);
         var refresh = offline && identity.Fingerprint is { } fingerprint ? await tokens.IssueRefreshAsync(identity.Name, fingerprint) : null;
         return TypedResults.Json(

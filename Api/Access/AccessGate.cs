@@ -12,10 +12,10 @@ namespace Registry.Api.Access;
 /// anonymous) and checks it has the access its route needs; answers 401 with the token flow's
 /// challenge, or 403 for an account that is known but not allowed.
 /// </summary>
-public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tokens, CredentialVerifier credentials, Authorizer authorizer)
+public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator authenticator, Authorizer authorizer)
 {
     private const string MountRefusedKey = "registry.access.mount-refused";
-    private const string DecisionKey = "registry.access.decision";
+    private const string CallerKey = "registry.access.caller";
     private readonly AccessOptions _options = options.Value;
 
     public bool Enabled => _options.Enabled;
@@ -23,12 +23,15 @@ public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tok
     /// <summary>Whether the gate refused the <c>from</c> of a cross-repository mount: the upload then starts as a normal one (202), never 201.</summary>
     public static bool MountRefused(HttpContext context) => context.Items.ContainsKey(MountRefusedKey);
 
+    /// <summary>The caller the gate admitted; null with access control off.</summary>
+    public static Caller? CallerOf(HttpContext context) => context.Items[CallerKey] as Caller;
+
     /// <summary>
     /// Whether the admitted request also has <paramref name="item"/> (a handler's further check,
     /// such as overwrite for a tag that exists); always true with access control off.
     /// </summary>
-    public static bool Allows(HttpContext context, AccessItem item)
-        => context.Items[DecisionKey] is not Func<AccessItem, bool> decide || decide(item);
+    public ValueTask<bool> AllowsAsync(HttpContext context, AccessItem item)
+        => CallerOf(context) is { } caller ? caller.AllowsAsync(authorizer, item) : ValueTask.FromResult(true);
 
     /// <summary>Null when the request may go on; otherwise the answer.</summary>
     public async ValueTask<IResult?> CheckAsync(HttpContext context, OciPath route)
@@ -39,75 +42,44 @@ public sealed class AccessGate(IOptions<AccessOptions> options, TokenService tok
         }
 
         var required = RequiredAccess.Of(route, context.Request.Method);
-        var mountFrom = route.Route == OciRoute.UploadStart && context.Request.Query["from"] is [{ Length: > 0 } from] ? AccessItem.Repo(from, Actions.Pull) : null;
-        var header = context.Request.Headers.Authorization.ToString();
-        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        var (caller, error) = await authenticator.AuthenticateAsync(context.Request);
+        if (caller is null)
         {
-            var grant = await tokens.VerifyAsync(header["Bearer ".Length..].Trim());
-            if (grant is null)
-            {
-                return Challenge(context, required, "invalid_token");
-            }
-
-            if (!required.All(grant.Covers))
-            {
-                return Challenge(context, required, "insufficient_scope");
-            }
-
-            Admit(context, grant.Subject, grant.Covers, mountFrom);
-            return null;
+            return Challenge(context, required, error);
         }
 
-        var identity = Identity.Anonymous;
-        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        // GET /v2/ asks for no access, but callers without credentials are sent into the token flow there.
+        var admitted = !(route.Route == OciRoute.Base && caller == Caller.Anonymous);
+        foreach (var item in required)
         {
-            if (ParseBasic(header) is not var (user, password) || await credentials.VerifyAsync(user, password) is not { } known)
-            {
-                return Challenge(context, required, "invalid_token");
-            }
-
-            identity = known;
+            admitted = admitted && await caller.AllowsAsync(authorizer, item);
         }
 
-        // GET /v2/ asks for no access, but anonymous callers are sent into the token flow there.
-        if ((route.Route == OciRoute.Base && identity.IsAnonymous) || !required.All(r => authorizer.Allows(identity, r)))
+        if (!admitted)
         {
-            return identity.IsAnonymous
-                ? Challenge(context, required, error: null)
-                : OciErrorCode.Denied.WithDetail($"'{identity.Name}' may not {string.Join(" and ", required.SelectMany(r => r.Actions))} {string.Join(", ", required.Select(r => r.Name))}");
+            return caller.Token is not null ? Challenge(context, required, "insufficient_scope")
+                : caller.Identity.IsAnonymous ? Challenge(context, required, error: null)
+                : OciErrorCode.Denied.WithDetail($"'{caller.Identity.Name}' may not {string.Join(" and ", required.SelectMany(r => r.Actions))} {string.Join(", ", required.Select(r => r.Name))}");
         }
 
-        Admit(context, identity.Name, item => authorizer.Allows(identity, item), mountFrom);
+        await AdmitAsync(context, caller, route);
         return null;
-    }
-
-    /// <summary>The user and password of a Basic header, or null when it is malformed.</summary>
-    public static (string User, string Password)? ParseBasic(string header)
-    {
-        try
-        {
-            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
-            var colon = decoded.IndexOf(':', StringComparison.Ordinal);
-            return colon > 0 ? (decoded[..colon], decoded[(colon + 1)..]) : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
     }
 
     /// <summary>The realm of the challenge: configured, or this host's token endpoint.</summary>
     public string Realm(HttpContext context)
         => _options.Realm.Length > 0 ? _options.Realm : $"{context.Request.Scheme}://{context.Request.Host}{AccessEndpoints.TokenPath}";
 
-    private static void Admit(HttpContext context, string subject, Func<AccessItem, bool> allows, AccessItem? mountFrom)
+    private async ValueTask AdmitAsync(HttpContext context, Caller caller, OciPath route)
     {
-        context.Items[DecisionKey] = allows;
-        if (mountFrom is not null && !allows(mountFrom))
+        context.Items[CallerKey] = caller;
+        if (route.Route == OciRoute.UploadStart && context.Request.Query["from"] is [{ Length: > 0 } from]
+            && !await caller.AllowsAsync(authorizer, AccessItem.Repo(from, Actions.Pull)))
         {
             context.Items[MountRefusedKey] = true;
         }
 
+        var subject = caller.Identity.Name;
         if (subject.Length > 0)
         {
             context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, subject)], "registry"));

@@ -10,14 +10,15 @@ public sealed class Authorizer
     private static readonly string[] Owner = [Actions.Pull, Actions.Push, Actions.Overwrite, Actions.Delete, Actions.Admin];
 
     /// <summary>The actions of <paramref name="requested"/> that <paramref name="identity"/> has: the intersection, never an error.</summary>
-    public IReadOnlyList<string> Grant(Identity identity, AccessItem requested)
+    /// <remarks>Asynchronous because policy lives in grains; a cached answer completes synchronously.</remarks>
+    public ValueTask<IReadOnlyList<string>> GrantAsync(Identity identity, AccessItem requested)
     {
         var allowed = Allowed(identity, requested);
-        return [.. requested.Actions.Where(a => allowed.Contains(a, StringComparer.Ordinal) || (a == Actions.All && allowed.Length == Owner.Length))];
+        return ValueTask.FromResult<IReadOnlyList<string>>([.. requested.Actions.Where(a => allowed.Contains(a, StringComparer.Ordinal) || (a == Actions.All && allowed.Length == Owner.Length))]);
     }
 
     /// <summary>Whether <paramref name="identity"/> has every action of <paramref name="required"/>.</summary>
-    public bool Allows(Identity identity, AccessItem required) => Grant(identity, required).Count == required.Actions.Count;
+    public async ValueTask<bool> AllowsAsync(Identity identity, AccessItem required) => (await GrantAsync(identity, required)).Count == required.Actions.Count;
 
     /// <summary>A repository's namespace: its first path component.</summary>
     public static string NamespaceOf(string repository)

@@ -20,6 +20,7 @@ public static class AccessExtensions
         services.AddSingleton<Authorizer>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<CredentialVerifier>();
+        services.AddSingleton<Authenticator>();
         services.AddSingleton<AccessGate>();
         services.AddSingleton<AccessEndpoints>();
         services.AddHostedService<AdminBootstrap>();

@@ -4,7 +4,7 @@ using Registry.Api.Services;
 
 namespace Registry.Api.Oci;
 
-public sealed class ManifestHandlers(ManifestService manifests, IOptions<ApiOptions> options)
+public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGate access, IOptions<ApiOptions> options)
 {
     public async Task<IResult> GetAsync(HttpContext context, string name, string reference)
     {
@@ -55,7 +55,7 @@ public sealed class ManifestHandlers(ManifestService manifests, IOptions<ApiOpti
             return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
         }
 
-        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, Access.AccessGate.Allows(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted);
+        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, await access.AllowsAsync(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted);
         if (error is not null)
         {
             return error;

@@ -1,0 +1,75 @@
+using System.Text;
+
+namespace Registry.Api.Access;
+
+/// <summary>
+/// The authenticated caller of one request: who it is, and, when it came with one of our bearer
+/// tokens, the grant that token carries (the token, not the current policy, decides then).
+/// </summary>
+public sealed record Caller(Identity Identity, TokenGrant? Token)
+{
+    public static readonly Caller Anonymous = new(Identity.Anonymous, null);
+
+    /// <summary>Whether the caller has every action of <paramref name="item"/>.</summary>
+    public ValueTask<bool> AllowsAsync(Authorizer authorizer, AccessItem item)
+        => Token is { } token ? ValueTask.FromResult(token.Covers(item)) : authorizer.AllowsAsync(Identity, item);
+}
+
+/// <summary>The outcome of reading a request's credentials: a caller, or the reason none was proven.</summary>
+/// <remarks><paramref name="Caller"/> is null exactly when credentials were presented and failed; <paramref name="Error"/> then says how (the challenge's <c>error</c>).</remarks>
+public readonly record struct Authentication(Caller? Caller, string? Error)
+{
+    public static readonly Authentication Anonymous = new(Access.Caller.Anonymous, null);
+
+    public static Authentication Failed(string error) => new(null, error);
+}
+
+/// <summary>
+/// Reads the credentials of any HTTP request of the registry (<c>/v2</c>, <c>/apis</c>, the token
+/// endpoint): a bearer token of ours, Basic credentials, or none (anonymous). Every API
+/// authenticates through here, so a kind of credential added here works everywhere.
+/// </summary>
+public sealed class Authenticator(TokenService tokens, CredentialVerifier credentials)
+{
+    public const string InvalidToken = "invalid_token";
+
+    public async ValueTask<Authentication> AuthenticateAsync(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.Length == 0)
+        {
+            return Authentication.Anonymous;
+        }
+
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return await tokens.VerifyAsync(header["Bearer ".Length..].Trim()) is { } grant
+                ? new(new Caller(Identity.OfToken(grant.Subject), grant), null)
+                : Authentication.Failed(InvalidToken);
+        }
+
+        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
+            && ParseBasic(header) is var (user, password)
+            && await credentials.VerifyAsync(user, password) is { } identity)
+        {
+            return new(new Caller(identity, null), null);
+        }
+
+        return Authentication.Failed(InvalidToken);
+    }
+
+    /// <summary>The user and password of a Basic header, or null when it is malformed.</summary>
+    public static (string User, string Password)? ParseBasic(string header)
+    {
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
+            var colon = decoded.IndexOf(':', StringComparison.Ordinal);
+            return colon > 0 ? (decoded[..colon], decoded[(colon + 1)..]) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}
