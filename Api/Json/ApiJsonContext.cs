@@ -25,6 +25,7 @@ namespace Registry.Api.Json;
 [JsonSerializable(typeof(WatchGap))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(Registry.Api.Access.TokenResponse))]
+[JsonSerializable(typeof(Registry.Api.Kube.StatusDocument))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 /// <summary>A string property that is ignored (read as absent) when the document holds another kind of value there.</summary>
