@@ -17,7 +17,15 @@ public sealed record AccessItem(string Type, string Name, IReadOnlyList<string> 
     public const string Repository = "repository";
     public const string Registry = "registry";
 
+    /// <summary>A namespace as a resource: its bindings, robots and the namespace itself (<c>namespace:team:admin</c>).</summary>
+    public const string NamespaceType = "namespace";
+
     public static AccessItem Repo(string name, params string[] actions) => new(Repository, name, actions);
+
+    public static AccessItem Namespace(string name, params string[] actions) => new(NamespaceType, name, actions);
+
+    /// <summary>The registry as a whole: registry-scope bindings, accounts, creating namespaces (<c>registry:registry:admin</c>).</summary>
+    public static AccessItem WholeRegistry(params string[] actions) => new(Registry, Registry, actions);
 
     /// <summary><c>registry:catalog:*</c>: the whole repository list.</summary>
     public static readonly AccessItem Catalog = new(Registry, "catalog", [Access.Actions.All]);

@@ -29,16 +29,26 @@ public sealed class Authorizer
 
     private static string[] Allowed(Identity identity, AccessItem item)
     {
+        if (identity.IsConfinedFrom(item))
+        {
+            return [];
+        }
+
         if (identity.IsAdmin)
         {
             return Owner;
         }
 
-        if (identity.IsAnonymous || item.Type != AccessItem.Repository)
+        if (identity.IsAnonymous)
         {
             return [];
         }
 
-        return NamespaceOf(item.Name) == identity.Name ? Owner : [];
+        return item.Type switch
+        {
+            AccessItem.Repository when NamespaceOf(item.Name) == identity.Name => Owner,
+            AccessItem.NamespaceType when item.Name == identity.Name => Owner,
+            _ => [],
+        };
     }
 }
