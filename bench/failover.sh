@@ -65,13 +65,14 @@ dead = figures(r"declared dead ([\d.]+) s")
 p99 = figures(r"during the takeover [\d.]+/([\d.]+)/")
 worst = figures(r"during the takeover [\d.]+/[\d.]+/([\d.]+) ms")
 failed = sum(int(x) for l in rounds for x in re.findall(r"failed (\d+)", l))
+absorbed = [l.split()[1] for l in open(report) if l.startswith("absorbed ")]
 marker = "<!-- failover: bench/failover.sh -->"
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [marker, "", "## Failover: kill -9 of one of 3 replicas", "",
   f"Written by `{command}` on {now}{' with ' + settings.strip() if settings.strip() else ' with the default settings'}; the test run {'passed' if status == '0' else 'FAILED'}.",
   "Each round: 3 cluster-mode processes on one Azurite; 4 manifest GET loops (each request sent once, 30 s timeout) and skopeo with its default settings (no retry flags; pushes of new repositories and pulls of seeded ones, alternating) run through two of them while the third is killed with `kill -9`; a fresh replica replaces it before the next round. \"During the takeover\": GETs in flight at any time from the kill until 1 s after the membership table says Dead; \"before\": GETs that ended before the kill (the first include the activation of the round's repositories, and the machine is shared).",
   "",
-  f"**{len(rounds)} rounds, {failed} failed requests.** Declared dead after {min(dead):.1f}–{max(dead):.1f} s (mean {sum(dead)/len(dead):.1f}); manifest GET p99 during the takeover {min(p99):.0f}–{max(p99):.0f} ms, the slowest GET {max(worst):.0f} ms.",
+  f"**{len(rounds)} rounds, {failed} failed requests.** Declared dead after {min(dead):.1f}–{max(dead):.1f} s (mean {sum(dead)/len(dead):.1f}); manifest GET p99 during the takeover {min(p99):.0f}–{max(p99):.0f} ms, the slowest GET {max(worst):.0f} ms" + (f"; {absorbed[0]} grain calls absorbed by the failover retries (replicas' logs)." if absorbed else "."),
   "", "```"] + rounds + ["```", ""]
 text = open(page).read()
 at = text.find(marker)

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime.Messaging;
+using Orleans.Serialization;
 using Registry.Grains;
 
 namespace Registry.Silo.Failover;
@@ -22,6 +23,7 @@ internal sealed partial class FailoverRetryFilter(
     FailoverMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    DeepCopier copier,
     ILogger<FailoverRetryFilter> logger) : IOutgoingGrainCallFilter
 {
     private static readonly ConcurrentDictionary<MethodInfo, RetryOnFailoverAttribute?> Marks = new();
@@ -43,7 +45,23 @@ internal sealed partial class FailoverRetryFilter(
             RequestContext.Set(FailoverCall.ContextKey, Guid.NewGuid().ToString("N"));
         }
 
-        await RetryAsync(context.Invoke, context.InterfaceName, context.MethodName);
+        // An attempt that ran on this silo leaves the request's arguments cleared (see CallArguments):
+        // each retry sends the arguments as they were before the first attempt.
+        var request = context.Request;
+        var arguments = CallArguments.Of(request, copier);
+        var attempts = 0;
+        await RetryAsync(
+            () =>
+            {
+                if (attempts++ > 0)
+                {
+                    arguments.RestoreInto(request, copier);
+                }
+
+                return context.Invoke();
+            },
+            context.InterfaceName,
+            context.MethodName);
     }
 
     /// <summary>Runs <paramref name="attempt"/> until it succeeds, fails otherwise than by a silo failure, or the budget is spent.</summary>

@@ -53,6 +53,21 @@ public sealed class FailoverRetryTests
 
         // One-way: the wake-up at start is repeated by the maintenance tick when it is lost.
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.WakeOutbox), "never" },
+
+        // A set add on the path of a repository's first write of an activation.
+        { typeof(IOutboxDirectoryGrain), nameof(IOutboxDirectoryGrain.Add), "retry" },
+
+        // Harmless when it fails (the next wake removes the record); a retry would hold up a deactivation.
+        { typeof(IOutboxDirectoryGrain), nameof(IOutboxDirectoryGrain.Remove), "never" },
+
+        // The maintenance tick calls it again.
+        { typeof(IOutboxDirectoryGrain), nameof(IOutboxDirectoryGrain.Wake), "never" },
+        { typeof(IOutboxDirectoryGrain), nameof(IOutboxDirectoryGrain.List), "retry" },
+        { typeof(INamespaceEventLogGrain), nameof(INamespaceEventLogGrain.ReadAfter), "retry" },
+        { typeof(INamespaceEventLogGrain), nameof(INamespaceEventLogGrain.GetLastSequence), "retry" },
+
+        // A long poll: the watch that waits reconnects and reads again (ReadAfter).
+        { typeof(INamespaceEventLogGrain), nameof(INamespaceEventLogGrain.WaitAfter), "never" },
     };
 
     [Theory]
@@ -65,10 +80,10 @@ public sealed class FailoverRetryTests
     }
 
     [Fact]
-    public void EveryMethodOfTheRepositoryUploadAndCatalogGrainsIsReviewed()
+    public void EveryMethodOfTheGrainsOnTheRequestAndWritePathsIsReviewed()
     {
         var reviewed = Methods().Select(row => ((Type)row[0], (string)row[1])).ToHashSet();
-        var all = new[] { typeof(IRepositoryGrain), typeof(IUploadSessionGrain), typeof(ICatalogShardGrain), typeof(ICatalogIndexGrain) }
+        var all = new[] { typeof(IRepositoryGrain), typeof(IUploadSessionGrain), typeof(ICatalogShardGrain), typeof(ICatalogIndexGrain), typeof(IOutboxDirectoryGrain), typeof(INamespaceEventLogGrain) }
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance).Select(m => (t, m.Name)));
         Assert.All(all, m => Assert.Contains(m, reviewed));
     }
@@ -107,6 +122,38 @@ public sealed class FailoverRetryTests
             "test",
             "succeeds-third");
         Assert.Equal(3, attempts);
+    }
+
+    /// <summary>
+    /// A call whose first attempt ran on this silo and failed with a silo failure from inside (a call
+    /// the grain made to a silo that died, as in the failover benchmark) is retried with the
+    /// arguments it was sent with: the local attempt cleared its request's arguments.
+    /// </summary>
+    [Fact]
+    public async Task ARetriedCallCarriesItsOriginalArguments()
+    {
+        var faults = new SiloFailureAfterWrites();
+        await using var host = await RegistryHost.StartAsync(
+            null,
+            builder => builder.Services.AddSingleton<IRepositoryFaults>(faults),
+            "--Registry:Cluster:FailoverRetryBudget=00:00:10");
+        var repository = host.Service<IGrainFactory>().GetGrain<IRepositoryGrain>(SharedRegistry.UniqueName("fo-args"));
+        var blob = Oci.Digest(Oci.RandomBytes(64));
+
+        faults.FailNext(1);
+        await repository.LinkBlob(blob, 64);
+        Assert.Equal(1, faults.Failed);
+        Assert.Equal(64, await repository.GetBlobSize(blob));
+
+        var manifest = GrainFacts.Manifest();
+        faults.FailNext(1);
+        var pushed = await repository.PutManifest(new ManifestPush(manifest, [blob], [], "latest"));
+        Assert.Equal(2, faults.Failed);
+        Assert.Equal(ManifestPushOutcome.Accepted, pushed.Outcome);
+        Assert.Equal(manifest.Digest, (await repository.ResolveTag("latest"))?.Digest);
+
+        // The retry carried the first attempt's call id too: the push was applied once.
+        Assert.Single(await repository.GetTagHistory("latest"));
     }
 
     [Fact]
@@ -203,6 +250,31 @@ public sealed class FailoverRetryTests
         await using var host = await RegistryHost.StartAsync();
         Assert.NotNull(FilterOf(host));
         Assert.DoesNotContain(host.Services.GetServices<ILifecycleParticipant<ISiloLifecycle>>(), p => p.GetType().Name == "KubernetesClusterAgent");
+    }
+
+    /// <summary>
+    /// Throws a silo failure right after the next state writes of repositories, as a change whose
+    /// call to a grain on a dead silo failed (the outbox directory, the catalog) does.
+    /// </summary>
+    private sealed class SiloFailureAfterWrites : IRepositoryFaults
+    {
+        private int _toFail;
+        private int _failed;
+
+        public int Failed => Volatile.Read(ref _failed);
+
+        public void FailNext(int writes) => Volatile.Write(ref _toFail, writes);
+
+        public void AfterStateWrite()
+        {
+            if (Interlocked.Decrement(ref _toFail) >= 0)
+            {
+                Interlocked.Increment(ref _failed);
+                throw new SiloUnavailableException("the silo of a grain this change called died");
+            }
+        }
+
+        public Task AfterPublishAsync(Func<Task> writeState) => Task.CompletedTask;
     }
 
     /// <summary>The exception Orleans throws for a rejected message (its constructors are internal to Orleans).</summary>

@@ -103,6 +103,33 @@ public sealed class ProbeFindingsTests
     public void DotSegmentsAreFoundInThePathOnly(string target, bool found)
         => Assert.Equal(found, Registry.Api.Extensions.OciEndpointExtensions.HasDotSegment(target));
 
+    /// <summary>
+    /// A NUL in the path is refused by Kestrel while it parses the request line, before any of the
+    /// registry's code runs: a 400 with no body (no hook gives it one; docs/api.md says why), the
+    /// connection closed by the server, nothing started, and the registry serving the next connection.
+    /// </summary>
+    [Theory]
+    [InlineData("GET", "/v2/a%00b/tags/list")]
+    [InlineData("POST", "/v2/a%00b/blobs/uploads/")]
+    [InlineData("PUT", "/v2/a/b/manifests/v1%00")]
+    public async Task ARequestKestrelRefusesIsAnEmpty400ThatClosesTheConnectionAndStartsNothing(string method, string target)
+    {
+        await using var host = await RegistryHost.StartAsync();
+
+        // No "Connection: close": reading to the end returns only because the server closes.
+        var (status, head, body) = await RawWithHeadAsync(host, $"{method} {target} HTTP/1.1\r\nHost: {host.Authority}\r\nContent-Length: 0\r\n\r\n");
+
+        Assert.Equal(400, status);
+        Assert.Contains("Content-Length: 0", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Connection: close", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Empty(body);
+        var uploads = Path.Combine(host.DataDirectory, StorageLayout.UploadsDirectory);
+        Assert.True(!Directory.Exists(uploads) || Directory.GetFileSystemEntries(uploads).Length == 0);
+        using var catalog = await host.Client.GetAsync("/v2/_catalog");
+        Assert.Equal(HttpStatusCode.OK, catalog.StatusCode);
+        Assert.Contains("\"repositories\":[]", await catalog.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AMonolithicUploadWhoseClientGoesAwayLeavesNoStagingBehind()
     {
@@ -138,6 +165,13 @@ public sealed class ProbeFindingsTests
     /// <summary>Sends a request exactly as written (no client normalises its path) and reads the status and body.</summary>
     private static async Task<(int Status, string Body)> RawAsync(RegistryHost host, string request)
     {
+        var (status, _, body) = await RawWithHeadAsync(host, request);
+        return (status, body);
+    }
+
+    /// <summary>Like <see cref="RawAsync"/>, with the response's status line and headers.</summary>
+    private static async Task<(int Status, string Head, string Body)> RawWithHeadAsync(RegistryHost host, string request)
+    {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, host.BaseAddress.Port);
         var stream = client.GetStream();
@@ -145,7 +179,7 @@ public sealed class ProbeFindingsTests
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var response = await reader.ReadToEndAsync().WaitAsync(Bounded.Timeout);
         var status = int.Parse(response.Split(' ', 3)[1], System.Globalization.CultureInfo.InvariantCulture);
-        var body = response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
-        return (status, body);
+        var end = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        return (status, response[..end], response[(end + 4)..]);
     }
 }
