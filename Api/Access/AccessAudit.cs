@@ -19,7 +19,7 @@ namespace Registry.Api.Access;
 /// </summary>
 /// <remarks>
 /// Refusals are not repository changes, so they do not travel the event streams: each replica
-/// records the refusals it answered. At most <see cref="EnforcementOptions.AuditDenialsPerSecond"/>
+/// records the refusals it answered. At most <see cref="AccessOptions.AuditDenialsPerSecond"/>
 /// are written a second; the rest are only counted (<c>registry.access.audit_suppressed</c>).
 /// </remarks>
 public sealed partial class AccessAudit : IDisposable
@@ -35,7 +35,7 @@ public sealed partial class AccessAudit : IDisposable
     private readonly Counter<long> _refused;
     private readonly Counter<long> _suppressed;
 
-    public AccessAudit(IOptions<AuditOptions> audit, IOptions<EnforcementOptions> options, RegistryMeter meter, ILogger<AccessAudit> logger)
+    public AccessAudit(IOptions<AuditOptions> audit, IOptions<AccessOptions> options, RegistryMeter meter, ILogger<AccessAudit> logger)
     {
         _path = string.IsNullOrWhiteSpace(audit.Value.Path) ? null : Path.GetFullPath(audit.Value.Path);
         _logger = logger;

@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
 
 namespace Registry.Api.Access;
 
@@ -17,11 +16,11 @@ public enum MetricsAccess
 }
 
 /// <summary>
-/// How access is enforced on the wire, settings of the <c>Registry:Access</c> section kept apart
-/// from <see cref="AccessOptions"/> (accounts and tokens): the failed-login limits, the caching of
-/// a token subject's identity on <c>/apis</c>, <c>/metrics</c> access and the audit's volume bound.
+/// How access is enforced on the wire (settings of <c>Registry:Access</c>, kept in their own part
+/// of the class): the failed-login limits, the caching of a token subject's identity on
+/// <c>/apis</c>, <c>/metrics</c> access and the audit's volume bound.
 /// </summary>
-public sealed class EnforcementOptions : IValidatableObject
+public sealed partial class AccessOptions
 {
     /// <summary>Who may read <c>/metrics</c> (<c>Registry:Access:Metrics</c>).</summary>
     public MetricsAccess Metrics { get; set; } = MetricsAccess.Public;
@@ -35,9 +34,9 @@ public sealed class EnforcementOptions : IValidatableObject
     /// <summary>At most this many denied attempts a second are written to the audit; the rest are counted only (a flood of refusals must not fill the disk).</summary>
     public int AuditDenialsPerSecond { get; set; } = 100;
 
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    private IEnumerable<ValidationResult> ValidateEnforcement()
     {
-        const string section = AccessOptions.Section;
+        const string section = Section;
         if (!Enum.IsDefined(Metrics))
         {
             yield return new ValidationResult($"{section}:Metrics must be Public, Authenticated or Admin.");
@@ -74,6 +73,3 @@ public sealed class FailedLoginOptions
 
     public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
 }
-
-[OptionsValidator]
-public sealed partial class EnforcementOptionsValidator : IValidateOptions<EnforcementOptions>;

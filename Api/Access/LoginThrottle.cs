@@ -22,7 +22,7 @@ public sealed class LoginThrottle : IDisposable
     private readonly PartitionedRateLimiter<string> _accounts;
     private readonly PartitionedRateLimiter<string> _addresses;
 
-    public LoginThrottle(IOptions<EnforcementOptions> options)
+    public LoginThrottle(IOptions<AccessOptions> options)
     {
         var limits = options.Value.FailedLogins;
         _accounts = Limiter(limits.PerAccount, limits.Window);

@@ -7,10 +7,10 @@ namespace Registry.Api.Access;
 /// <summary>
 /// The current identity behind a token's subject (its account's groups and admin flag), for the
 /// APIs that authorize by policy rather than by the token's grant. Remembered for
-/// <see cref="EnforcementOptions.IdentityCacheTime"/> (10 s), so a client's requests cost no grain
+/// <see cref="AccessOptions.IdentityCacheTime"/> (10 s), so a client's requests cost no grain
 /// call each, while a deleted account stops working within that time, well within a token's lifetime.
 /// </summary>
-public sealed class SubjectIdentities(IGrainFactory grains, IOptions<EnforcementOptions> options)
+public sealed class SubjectIdentities(IGrainFactory grains, IOptions<AccessOptions> options)
 {
     private readonly MemoryCache _known = new(new MemoryCacheOptions { SizeLimit = 100_000 });
     private readonly TimeSpan _cacheTime = options.Value.IdentityCacheTime;

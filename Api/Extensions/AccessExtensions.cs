@@ -15,10 +15,8 @@ public static class AccessExtensions
             throw new OptionsValidationException(AccessOptions.Section, typeof(AccessOptions), [$"{AccessOptions.Section}:AdminPassword must be set in cluster mode (e.g. from a Kubernetes Secret): there is no data directory to write a generated one to."]);
         }
 
-        var enforcement = builder.Configuration.BindValidated(AccessOptions.Section, new EnforcementOptionsValidator());
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));
-        services.AddSingleton(Options.Create(enforcement));
         services.AddSingleton<Authorizer>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<CredentialVerifier>();
@@ -47,7 +45,7 @@ public static class AccessExtensions
         app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
         SelfSubjectReviewEndpoint.Map(app);
 
-        var metrics = app.Services.GetRequiredService<IOptions<EnforcementOptions>>().Value.Metrics;
+        var metrics = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Metrics;
         if (metrics != MetricsAccess.Public)
         {
             // /metrics is not a route handler (no endpoint filter): a middleware in front of it.

@@ -33,7 +33,10 @@ public sealed class RegistryHost : IAsyncDisposable
     public T Service<T>() where T : notnull => _app.Services.GetRequiredService<T>();
 
     /// <summary>Starts a registry on <paramref name="dataDirectory"/> (a new temporary one when null).</summary>
-    public static async Task<RegistryHost> StartAsync(string? dataDirectory = null, params string[] settings)
+    public static Task<RegistryHost> StartAsync(string? dataDirectory = null, params string[] settings) => StartAsync(dataDirectory, null, settings);
+
+    /// <summary>Starts a registry as above, letting <paramref name="configure"/> add to its builder (a logger provider, a subscriber).</summary>
+    public static async Task<RegistryHost> StartAsync(string? dataDirectory, Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var owns = dataDirectory is null;
         dataDirectory ??= Directory.CreateTempSubdirectory("registry-test-").FullName;
@@ -45,7 +48,7 @@ public sealed class RegistryHost : IAsyncDisposable
             "--Logging:LogLevel:Orleans=Error",
             .. settings,
         ];
-        var app = RegistryApp.Create(args);
+        var app = RegistryApp.Create(args, configure);
         await app.StartAsync();
         return new RegistryHost(app, dataDirectory, owns);
     }
