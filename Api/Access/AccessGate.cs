@@ -169,18 +169,26 @@ public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator au
         }
     }
 
-    /// <summary>Records the admitted caller for the handlers (<see cref="CallerOf"/>), as the request's user, and as the actor of the changes it makes.</summary>
+    /// <summary>Records the admitted caller for the handlers (<see cref="CallerOf"/>) and as the request's user.</summary>
     public static void Admit(HttpContext context, Caller caller)
     {
         context.Items[CallerKey] = caller;
-        var subject = caller.Identity.Name;
-        if (subject.Length > 0)
+        if (caller.Identity.Name is { Length: > 0 } subject)
         {
             context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, subject)], "registry"));
-            if (RequestContext.Get(ChangeOrigin.ContextKey) is ChangeOrigin origin)
-            {
-                RequestContext.Set(ChangeOrigin.ContextKey, origin with { Actor = subject });
-            }
+        }
+    }
+
+    /// <summary>
+    /// Makes the admitted caller the actor of the changes the request makes (the events' <c>actor.name</c>).
+    /// Call it from the handler itself, not from an async method it awaits: the Orleans request
+    /// context is an async-local, and a value set inside an awaited async method is gone when it returns.
+    /// </summary>
+    public static void StampActor(HttpContext context)
+    {
+        if (CallerOf(context)?.Identity.Name is { Length: > 0 } subject && RequestContext.Get(ChangeOrigin.ContextKey) is ChangeOrigin origin)
+        {
+            RequestContext.Set(ChangeOrigin.ContextKey, origin with { Actor = subject });
         }
     }
 
