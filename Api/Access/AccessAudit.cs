@@ -76,7 +76,7 @@ public sealed partial class AccessAudit : IDisposable
         }
 
         var record = new AccessAuditRecord(
-            DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            DateTime.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             action,
             status,
             actor,
