@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Hosting;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
 using Registry.Api.Access;
 
 namespace Registry.Tests;
