@@ -29,6 +29,10 @@ namespace Registry.Api.Access;
 /// subject's current policy (its account's groups and admin flag, looked up briefly cached), not
 /// the token's grant, so <c>kubectl --token=&lt;token&gt;</c> acts as its account. With access
 /// control off the filter admits everything and <see cref="AuthorizeAsync"/> allows everything.
+/// Endpoint filters run only for route handlers: map a delegate (as above, or a method group cast
+/// to <c>Func&lt;HttpContext, Task&gt;</c>), not a <c>RequestDelegate</c>, or the filter is skipped.
+/// The actor of changes an <c>/apis</c> endpoint makes is not set by the filter (there is no
+/// change origin on <c>/apis</c> yet); such an endpoint sets one itself.
 /// </remarks>
 public sealed class ApiAccess(AccessGate gate, Authorizer authorizer, AccessAudit audit)
 {
