@@ -12,7 +12,7 @@ namespace Registry.Api.Access;
 /// <c>refresh_token</c>). Both grant the intersection of what was asked and what is allowed; a
 /// partial grant is not an error.
 /// </summary>
-public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier credentials, Authorizer authorizer)
+public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier credentials, Authorizer authorizer, LoginThrottle throttle, AccessAudit audit)
 {
     public const string TokenPath = "/auth/token";
 
@@ -23,11 +23,17 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length > 0)
         {
+            var claimed = Authenticator.ParseBasic(header) is var (name, _) ? name : null;
+            if (await ThrottledAsync(context, claimed) is { } throttled)
+            {
+                return throttled;
+            }
+
             if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
                 || Authenticator.ParseBasic(header) is not var (user, password)
                 || await credentials.VerifyAsync(user, password) is not { } known)
             {
-                return BadCredentials();
+                return await FailedAsync(context, claimed, query["scope"]);
             }
 
             identity = known;
@@ -50,14 +56,41 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
             return OciErrorCode.ScopeInvalid.WithDetail("grant_type must be password or refresh_token");
         }
 
+        // A refresh token names no account before it is verified: it counts against the address only.
+        var claimed = grantType == "password" ? form["username"].ToString() : null;
+        if (await ThrottledAsync(context, claimed) is { } throttled)
+        {
+            return throttled;
+        }
+
         var identity = grantType == "password"
             ? await credentials.VerifyAsync(form["username"].ToString(), form["password"].ToString())
             : await tokens.VerifyRefreshAsync(form["refresh_token"].ToString()) is var (user, fingerprint)
                 ? await credentials.VerifyRefreshAsync(user, fingerprint)
                 : null;
         return identity is null
-            ? BadCredentials()
+            ? await FailedAsync(context, claimed, form["scope"])
             : await AnswerAsync(identity, form["scope"], offline: form["access_type"] == "offline" || form["grant_type"] == "refresh_token", oauth: true);
+    }
+
+    /// <summary>429 when the account or the client address had too many failed logins lately.</summary>
+    private async ValueTask<IResult?> ThrottledAsync(HttpContext context, string? account)
+    {
+        if (throttle.RetryAfter(account, context.Connection.RemoteIpAddress) is not { } wait)
+        {
+            return null;
+        }
+
+        await audit.RecordAsync(context, AccessAudit.LoginThrottled, 429, account, "", "too_many_failures");
+        return OciErrorCode.TooManyRequests.WithDetail("too many failed logins; retry later").WithHeader("Retry-After", LoginThrottle.Seconds(wait));
+    }
+
+    /// <summary>A failed login: counted against the account and the address, audited, answered 401.</summary>
+    private async ValueTask<IResult> FailedAsync(HttpContext context, string? account, StringValues scopes)
+    {
+        throttle.Failed(account, context.Connection.RemoteIpAddress);
+        await audit.RecordAsync(context, AccessAudit.LoginFailed, 401, account, string.Join(' ', scopes.Where(s => s is not null)), "bad_credentials");
+        return BadCredentials();
     }
 
     private async Task<IResult> AnswerAsync(Identity identity, StringValues scopes, bool offline, bool oauth)

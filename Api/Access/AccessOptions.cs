@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Registry.Api.Access;
 
 /// <summary>Access control, section <c>Registry:Access</c>.</summary>
-public sealed class AccessOptions : IValidatableObject
+public sealed partial class AccessOptions : IValidatableObject
 {
     public const string Section = "Registry:Access";
 
@@ -57,6 +57,11 @@ public sealed class AccessOptions : IValidatableObject
         if (CredentialCacheTime < TimeSpan.Zero || CredentialCacheTime > TimeSpan.FromHours(1))
         {
             yield return new ValidationResult($"{Section}:CredentialCacheTime {CredentialCacheTime} must be between 0 and 01:00:00.");
+        }
+
+        foreach (var result in ValidateEnforcement())
+        {
+            yield return result;
         }
     }
 }

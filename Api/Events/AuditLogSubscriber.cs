@@ -23,14 +23,14 @@ public sealed class AuditOptions
 /// Every replica receives every event, so in cluster mode each one writes the complete log to
 /// its own file. Ids already in the file's tail are not logged again (a redelivery after restart).
 /// </summary>
-public sealed class AuditLogSubscriber : IRegistryEventSubscriber, IDisposable
+public sealed class AuditLogSubscriber : IRegistryEventSubscriber
 {
     /// <summary>How much of the existing file is read at start to know the ids already logged.</summary>
     private const int SeedBytes = 1 << 20;
 
     private readonly string _path;
     private readonly ILogger<AuditLogSubscriber> _logger;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly SemaphoreSlim _gate;
     private RecentIds? _logged;
 
     /// <summary>Whether the file ends in a line cut by a crash, which the next record must not continue.</summary>
@@ -46,6 +46,9 @@ public sealed class AuditLogSubscriber : IRegistryEventSubscriber, IDisposable
 
         _path = System.IO.Path.GetFullPath(path);
         _logger = logger;
+
+        // The access audit appends refusals to the same file: one lock per file keeps lines whole.
+        _gate = Access.AuditLines.LockOf(_path);
     }
 
     public string Path => _path;
@@ -88,8 +91,6 @@ public sealed class AuditLogSubscriber : IRegistryEventSubscriber, IDisposable
             _gate.Release();
         }
     }
-
-    public void Dispose() => _gate.Dispose();
 
     /// <summary>One record and its line feed.</summary>
     internal static byte[] Line(RegistryEvent e)

@@ -22,7 +22,8 @@ public sealed class WatchOptions
 /// <summary>
 /// <c>GET /apis/registry/v1/watch?namespace=&lt;ns&gt;[&amp;repository=&lt;name&gt;][&amp;since=&lt;id&gt;]</c>:
 /// the events of a namespace as server-sent events, read from the namespace's event log grain,
-/// so a watch on any replica sees changes made through every replica.
+/// so a watch on any replica sees changes made through every replica. With access control on,
+/// a caller sees the events of the repositories it may pull (<see cref="WatchVisibility"/>).
 /// Written by hand rather than with <c>TypedResults.ServerSentEvents</c>: that result sends no
 /// headers before the first event, cannot send comments (heartbeats) and gives every block a
 /// <c>data</c> line (so no id-only blocks), all of which clients of this stream rely on.
@@ -53,6 +54,13 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
         if (query is null)
         {
             await error!.ExecuteAsync(context);
+            return;
+        }
+
+        var (visibility, refused) = await WatchVisibility.AdmitAsync(context, query);
+        if (refused is not null)
+        {
+            await refused.ExecuteAsync(context);
             return;
         }
 
@@ -97,7 +105,7 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
                 foreach (var logged in page.Events)
                 {
                     position = logged.Sequence;
-                    if (query.Matches(logged.Event))
+                    if (query.Matches(logged.Event) && (visibility is null || await visibility.AllowsAsync(logged.Event.Repository)))
                     {
                         Append(sse, string.Create(CultureInfo.InvariantCulture, $"id: {logged.Sequence}\nevent: {logged.Event.Action}\ndata: "));
                         sse.Write(EventEnvelope.SerializeEvent(logged.Event));

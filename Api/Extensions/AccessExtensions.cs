@@ -21,20 +21,60 @@ public static class AccessExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<CredentialVerifier>();
         services.AddSingleton<Authenticator>();
+        services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<AccessAudit>();
+        services.AddSingleton<SubjectIdentities>();
         services.AddSingleton<AccessGate>();
+        services.AddSingleton<ApiAccess>();
+        services.AddSingleton<CatalogAccess>();
         services.AddSingleton<AccessEndpoints>();
         services.AddHostedService<AdminBootstrap>();
         return options;
     }
 
-    /// <summary>Maps the token endpoint when access control is on.</summary>
+    /// <summary>Maps the token endpoint and "who am I" when access control is on, and guards <c>/metrics</c> as <c>Registry:Access:Metrics</c> says.</summary>
     public static void MapRegistryAccess(this WebApplication app)
     {
-        if (app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Enabled)
+        if (!app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Enabled)
         {
-            var endpoints = app.Services.GetRequiredService<AccessEndpoints>();
-            app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.GetTokenAsync);
-            app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
+            return;
         }
+
+        var endpoints = app.Services.GetRequiredService<AccessEndpoints>();
+        app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.GetTokenAsync);
+        app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
+        SelfSubjectReviewEndpoint.Map(app);
+
+        var metrics = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Metrics;
+        if (metrics != MetricsAccess.Public)
+        {
+            // /metrics is not a route handler (no endpoint filter): a middleware in front of it.
+            app.Use(async (context, next) =>
+            {
+                if (context.Request.Path.Equals("/metrics", StringComparison.OrdinalIgnoreCase)
+                    && await MetricsRefusalAsync(context, metrics) is { } refused)
+                {
+                    await refused.ExecuteAsync(context);
+                    return;
+                }
+
+                await next(context);
+            });
+        }
+    }
+
+    private static async ValueTask<IResult?> MetricsRefusalAsync(HttpContext context, MetricsAccess metrics)
+    {
+        var access = context.RequestServices.GetRequiredService<ApiAccess>();
+        if (await access.AuthenticateAsync(context) is { } failed)
+        {
+            return failed;
+        }
+
+        var caller = ApiAccess.CallerOf(context)!;
+        AccessItem[] required = metrics == MetricsAccess.Admin ? [AccessItem.WholeRegistry(Actions.Admin)] : [];
+        return caller.Identity.IsAnonymous
+            ? await access.RefuseAsync(context, caller, required)
+            : await access.CheckAsync(context, required);
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Registry.Api.Access;
 using Registry.Api.Events;
 using Registry.Grains;
 
@@ -60,6 +61,6 @@ public static class EventExtensions
     public static void MapRegistryEvents(this WebApplication app)
     {
         var watch = app.Services.GetRequiredService<WatchEndpoint>();
-        app.MapGet(WatchEndpoint.Path, watch.HandleAsync);
+        app.MapGet(WatchEndpoint.Path, (Func<HttpContext, Task>)watch.HandleAsync).RequireRegistryCaller();
     }
 }

@@ -9,7 +9,7 @@ using Registry.Grains;
 namespace Registry.Api.Oci;
 
 /// <summary>Tags list, catalog and referrers: answered from grain state, never by walking storage.</summary>
-public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> options)
+public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> options, Access.CatalogAccess access, Access.AccessGate gate)
 {
     /// <summary>The memory rendered tags pages may take; a page a client pages through again is then rendered once.</summary>
     private const long RenderedTagsBytes = 16 * 1024 * 1024;
@@ -53,11 +53,41 @@ public sealed class ListingHandlers(IGrainFactory grains, IOptions<ApiOptions> o
             return error!;
         }
 
-        var page = await RegistryCatalog.ListAsync(grains, Query.Last(context.Request), size);
+        var last = Query.Last(context.Request);
+        var page = await access.FilterAsync(context) is { } filter
+            ? await FilteredPageAsync(last, size, filter, context.RequestAborted)
+            : await RegistryCatalog.ListAsync(grains, last, size);
+        if (page.Names.Count == 0 && size > 0 && last is null && Access.AccessGate.CallerOf(context) is { Identity.IsAnonymous: true } anonymous)
+        {
+            // Anonymous may pull nothing at all: into the token flow, as for any other resource.
+            return await gate.RefuseAsync(context, anonymous, [Access.AccessItem.Catalog]);
+        }
+
         var result = OciResult.Json(200, "application/json", new CatalogPage(page.Names), ApiJsonContext.Default.CatalogPage);
         return page.More && page.Names.Count > 0
             ? result.WithHeader("Link", Query.NextLink("/v2/_catalog", size, page.Names[^1]))
             : result;
+    }
+
+    /// <summary>
+    /// A page of the repositories the caller may pull: exact paging over the filtered list (one
+    /// name looked ahead says whether there is a next page). A caller that may pull few of many
+    /// repositories makes the registry read the catalog until the page is full or it ends.
+    /// </summary>
+    private async Task<NamePage> FilteredPageAsync(string? last, int size, Func<string, ValueTask<bool>> filter, CancellationToken ct)
+    {
+        var names = new List<string>(Math.Min(size + 1, 1024));
+        await foreach (var name in access.ListAsync(last, filter, ct))
+        {
+            names.Add(name);
+            if (names.Count > size)
+            {
+                break;
+            }
+        }
+
+        var more = names.Count > size;
+        return new NamePage(more ? names[..size] : names, more);
     }
 
     public async Task<IResult> ReferrersAsync(HttpContext context, string name, string digest)

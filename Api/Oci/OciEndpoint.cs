@@ -25,6 +25,8 @@ public sealed class OciEndpoint(Access.AccessGate access, BlobHandlers blobs, Up
                 return refused;
             }
 
+            Access.AccessGate.StampActor(context);
+
             return (route.Route, method) switch
             {
                 (OciRoute.Base, "GET" or "HEAD") => OciResult.Status(200).WithBody("application/json", "{}"u8.ToArray()),

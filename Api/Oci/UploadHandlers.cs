@@ -3,7 +3,7 @@ using Registry.Api.Services;
 
 namespace Registry.Api.Oci;
 
-public sealed class UploadHandlers(BlobService blobs)
+public sealed class UploadHandlers(BlobService blobs, Access.CatalogAccess catalog)
 {
     public async Task<IResult> StartAsync(HttpContext context, string name)
     {
@@ -23,7 +23,17 @@ public sealed class UploadHandlers(BlobService blobs)
                 return OciErrorCode.NameInvalid.WithDetail($"'{from}' is not a valid repository name");
             }
 
-            if (await blobs.MountAsync(name, mount, from, context.RequestAborted))
+            // Without from, the blob is taken only from a repository the caller may pull: knowing
+            // its digest proves nothing about whether one may read it. Whoever may pull everything
+            // mounts from the whole store, as with access control off.
+            var found = true;
+            if (from is null && await catalog.FilterAsync(context) is { } filter)
+            {
+                from = await catalog.MountSourceAsync(name, mount, filter, context.RequestAborted);
+                found = from is not null;
+            }
+
+            if (found && await blobs.MountAsync(name, mount, from, context.RequestAborted))
             {
                 return OciResult.Status(201)
                     .WithHeader("Location", OciUrls.Blob(name, mount))
