@@ -18,6 +18,7 @@ public static class AccessExtensions
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));
         services.AddSingleton<Authorizer>();
+        services.AddRegistryPolicy(options.Enabled);
         services.AddSingleton<TokenService>();
         services.AddSingleton<CredentialVerifier>();
         services.AddSingleton<Authenticator>();
@@ -35,6 +36,7 @@ public static class AccessExtensions
             var endpoints = app.Services.GetRequiredService<AccessEndpoints>();
             app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.GetTokenAsync);
             app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
+            app.MapRegistryPolicy();
         }
     }
 }
