@@ -72,7 +72,7 @@ public sealed class PolicyEndpoints(Authenticator authenticator, Authorizer auth
             return error;
         }
 
-                if (document is null || document.Kind is not (null or "Namespace") || document.ApiVersion is not (null or PolicyDocuments.ApiVersion))
+        if (document is null || document.Kind is not (null or "Namespace") || document.ApiVersion is not (null or PolicyDocuments.ApiVersion))
         {
             return KubeStatus.BadRequest($"expected apiVersion {PolicyDocuments.ApiVersion} and kind Namespace");
         }
