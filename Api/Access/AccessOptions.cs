@@ -32,6 +32,12 @@ public sealed partial class AccessOptions : IValidatableObject
     /// <summary>How long a successful password check is remembered for the same account and password hash.</summary>
     public TimeSpan CredentialCacheTime { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>Whether a first push into a namespace that does not exist creates it, for a pusher who may create namespaces (who becomes its admin).</summary>
+    public bool CreateNamespaceOnPush { get; set; }
+
+    /// <summary>How often each process asks which access policies changed; a change is enforced everywhere about this long after it is made.</summary>
+    public TimeSpan PolicyRefreshInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (TokenLifetime < TimeSpan.FromSeconds(60) || TokenLifetime > TimeSpan.FromHours(24))
@@ -52,6 +58,11 @@ public sealed partial class AccessOptions : IValidatableObject
         if (Realm.Length > 0 && !(Uri.TryCreate(Realm, UriKind.Absolute, out var realm) && realm.Scheme is "http" or "https"))
         {
             yield return new ValidationResult($"{Section}:Realm '{Realm}' is not an absolute http(s) URL: use e.g. https://registry.example/auth/token, or leave it empty.");
+        }
+
+        if (PolicyRefreshInterval < TimeSpan.FromMilliseconds(50) || PolicyRefreshInterval > TimeSpan.FromSeconds(10))
+        {
+            yield return new ValidationResult($"{Section}:PolicyRefreshInterval {PolicyRefreshInterval} must be between 00:00:00.05 and 00:00:10 (a policy change takes about this long to reach every replica).");
         }
 
         if (CredentialCacheTime < TimeSpan.Zero || CredentialCacheTime > TimeSpan.FromHours(1))

@@ -18,6 +18,7 @@ public static class AccessExtensions
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));
         services.AddSingleton<Authorizer>();
+        services.AddRegistryPolicy(options.Enabled);
         services.AddSingleton<TokenService>();
         services.AddSingleton<CredentialVerifier>();
         services.AddSingleton<Authenticator>();
@@ -44,6 +45,7 @@ public static class AccessExtensions
         app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.GetTokenAsync);
         app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
         SelfSubjectReviewEndpoint.Map(app);
+        app.MapRegistryPolicy();
 
         var metrics = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Metrics;
         if (metrics != MetricsAccess.Public)

@@ -171,7 +171,8 @@ public sealed class RegistryProcess : IAsyncDisposable
             try
             {
                 using var response = await probe.GetAsync("/v2/", deadline.Token);
-                if (response.IsSuccessStatusCode)
+                // With access control on, /v2/ challenges: serving all the same.
+                if (response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
                 {
                     return;
                 }
