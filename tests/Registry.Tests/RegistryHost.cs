@@ -32,8 +32,16 @@ public sealed class RegistryHost : IAsyncDisposable
 
     public T Service<T>() where T : notnull => _app.Services.GetRequiredService<T>();
 
-    /// <summary>Starts a registry on <paramref name="dataDirectory"/> (a new temporary one when null).</summary>
-    public static async Task<RegistryHost> StartAsync(string? dataDirectory = null, params string[] settings)
+    /// <summary>
+    /// Starts a registry on <paramref name="dataDirectory"/> (a new temporary one when null), with
+    /// access control off (it listens on 127.0.0.1) unless <paramref name="settings"/> turn it on
+    /// (<c>--Registry:Access:Enabled=true</c>: a later argument wins).
+    /// </summary>
+    public static Task<RegistryHost> StartAsync(string? dataDirectory = null, params string[] settings)
+        => StartConfiguredAsync(null, dataDirectory, settings);
+
+    /// <summary>Like <see cref="StartAsync(string?, string[])"/>, with <paramref name="configure"/> applied to the builder (e.g. a log capture).</summary>
+    public static async Task<RegistryHost> StartConfiguredAsync(Action<WebApplicationBuilder>? configure, string? dataDirectory, params string[] settings)
     {
         var owns = dataDirectory is null;
         dataDirectory ??= Directory.CreateTempSubdirectory("registry-test-").FullName;
@@ -43,9 +51,10 @@ public sealed class RegistryHost : IAsyncDisposable
             "--Registry:Listen=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Orleans=Error",
+            "--Registry:Access:Enabled=false",
             .. settings,
         ];
-        var app = RegistryApp.Create(args);
+        var app = RegistryApp.Create(args, configure);
         await app.StartAsync();
         return new RegistryHost(app, dataDirectory, owns);
     }
