@@ -63,6 +63,17 @@ public sealed class AccessDefaultsTests
     }
 
     [Fact]
+    public void ClusterModeWithAccessControlOnByDefaultNeedsTheAdminPassword()
+    {
+        using var data = new TempDirectory();
+
+        var failure = Assert.Throws<OptionsValidationException>(() => RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://0.0.0.0:0", "--Registry:Mode=Cluster", "--Registry:Azure:ConnectionString=UseDevelopmentStorage=true"]));
+
+        var message = Assert.Single(failure.Failures);
+        Assert.StartsWith("Registry:Access:AdminPassword must be set in cluster mode", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ListeningBeyondLoopbackWithAccessControlOnStartsAndChallenges()
     {
         await using var host = await RegistryHost.StartAsync(null, "--Registry:Listen=http://0.0.0.0:0", "--Registry:Access:Enabled=true", "--Registry:Access:AdminPassword=beyond-loopback-secret");
