@@ -2,7 +2,7 @@ namespace Registry.Api;
 
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Warning, "Listening on {Address}, which is not loopback: there is no authentication yet, so anyone who can reach it may push and delete.")]
+    [LoggerMessage(1, LogLevel.Warning, "Listening on {Address}, which is not loopback, over plain HTTP: passwords and tokens cross the network readable; put a TLS-terminating proxy or ingress in front (docs/security.md, Defaults).")]
     public static partial void ListeningBeyondLoopback(ILogger logger, string address);
 
     [LoggerMessage(2, LogLevel.Information, "Blob {Digest} ({Size} bytes) stored for {Repository}")]

@@ -13,7 +13,7 @@ public static class RegistryApp
         configure?.Invoke(builder);
         var silo = builder.AddRegistrySilo();
         var api = builder.AddRegistryApi();
-        builder.AddRegistryAccess(silo);
+        builder.AddRegistryAccess(silo, api);
         builder.AddRegistryEvents();
         builder.AddRegistryObservability();
 

@@ -72,10 +72,10 @@ start_registry() {
     Registry__Mode=Cluster Registry__Azure__ConnectionString="$CONNECTION" Registry__Azure__Container="$name" \
     Registry__Cluster__ClusterId="$name" Registry__Cluster__ServiceId="$name" \
     Registry__Cluster__AdvertisedAddress=127.0.0.1 Registry__Cluster__SiloPort="$silo" \
-    Registry__Listen="http://127.0.0.1:$http" Logging__LogLevel__Default=Warning DOTNET_gcServer=0 \
+    Registry__Listen="http://127.0.0.1:$http" Registry__Access__Enabled=false Logging__LogLevel__Default=Warning DOTNET_gcServer=0 \
       dotnet "$REGISTRY_DLL" >"$WORK/registry.log" 2>&1 &
   else
-    Registry__DataDirectory="$WORK/data-$name" Registry__Listen="http://127.0.0.1:$http" \
+    Registry__DataDirectory="$WORK/data-$name" Registry__Listen="http://127.0.0.1:$http" Registry__Access__Enabled=false \
     Logging__LogLevel__Default=Warning DOTNET_gcServer=0 \
       dotnet "$REGISTRY_DLL" >"$WORK/registry.log" 2>&1 &
   fi

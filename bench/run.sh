@@ -78,6 +78,7 @@ log "starting this registry on 127.0.0.1:$OURS_PORT"
 dotnet "$REGISTRY_DLL" \
   --Registry:DataDirectory="$WORK/ours" \
   --Registry:Listen="http://127.0.0.1:$OURS_PORT" \
+  --Registry:Access:Enabled=false \
   "${OURS_LOGGING[@]}" >"$WORK/ours.log" 2>&1 &
 OURS_PID=$!
 
@@ -164,7 +165,7 @@ if [ ${#BIG[@]} -gt 0 ]; then
   bench_ours big --big
 fi
 
-OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, published for \`$RID\` (Release, ReadyToRun, framework-dependent, as in the container image), run as \`dotnet bench/out/registry/Registry.Api.dll --Registry:DataDirectory=<fresh temp dir> --Registry:Listen=http://127.0.0.1:<port> --Logging:LogLevel:Default=Warning\` (embedded mode: co-hosted silo, filesystem blobs, file grain state; runtime settings of Api/Api.csproj: workstation concurrent GC, 8 MiB gen0 budget, no tiered PGO, re-JIT after 1,000 calls instead of 30, no thread-pool spinning). Logging: warnings and above to stdout redirected to a file; no request log."
+OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, published for \`$RID\` (Release, ReadyToRun, framework-dependent, as in the container image), run as \`dotnet bench/out/registry/Registry.Api.dll --Registry:DataDirectory=<fresh temp dir> --Registry:Listen=http://127.0.0.1:<port> --Registry:Access:Enabled=false --Logging:LogLevel:Default=Warning\` (embedded mode: co-hosted silo, filesystem blobs, file grain state; runtime settings of Api/Api.csproj: workstation concurrent GC, 8 MiB gen0 budget, no tiered PGO, re-JIT after 1,000 calls instead of 30, no thread-pool spinning). Logging: warnings and above to stdout redirected to a file; no request log."
 REF_SETUP="CNCF distribution $REFERENCE_VERSION (Debian package \`docker-registry\`), \`docker-registry serve config.yml\` with \`version: 0.1\`, \`storage.filesystem.rootdirectory\` = fresh temp dir, \`storage.delete.enabled: true\`, \`http.addr\` = 127.0.0.1:<port>, \`log.level: error\`, \`log.accesslog.disabled: true\`, nothing else (in particular no \`storage.cache\`, so no in-memory blob-descriptor cache). Logging: errors only to stdout redirected to a file; no access log."
 dotnet "$BENCH_DLL" report --ours "$RESULTS/ours.json" --reference "$RESULTS/reference.json" \
   --out "$ROOT/docs/benchmarks.md" --command "$COMMAND" \

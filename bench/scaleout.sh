@@ -108,6 +108,7 @@ run() {
     http="$(unique_port)"; silo="$(unique_port)"
     Registry__Mode=Cluster \
     Registry__Listen="http://127.0.0.1:$http" \
+    Registry__Access__Enabled=false \
     Registry__Azure__ConnectionString="$CONNECTION" \
     Registry__Azure__Container="$cluster" \
     Registry__Cluster__ClusterId="$cluster" \

@@ -39,6 +39,8 @@ key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/K
 export Registry__Mode=Cluster
 export Registry__Azure__ConnectionString="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 export Registry__Cluster__AdvertisedAddress=127.0.0.1
+# Access control off: the replicas listen on loopback only (docs/security.md, Defaults).
+export Registry__Access__Enabled=false
 
 for i in $(seq 1 "$replicas"); do
     Registry__Listen="http://127.0.0.1:500$i" Registry__Cluster__SiloPort="1111$i" \

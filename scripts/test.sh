@@ -25,6 +25,13 @@ if ! command -v skopeo >/dev/null 2>&1; then
     as_root apt-get install -y -q skopeo || echo "test.sh: apt-get install skopeo failed; the skopeo tests will fail" >&2
 fi
 
+# podman is the second real client (login, push, pull with access control on; Debian package).
+if ! command -v podman >/dev/null 2>&1; then
+    echo "test.sh: podman is missing; installing it with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y -q podman || echo "test.sh: apt-get install podman failed; the podman tests will fail" >&2
+fi
+
 # kubectl renders the deploy/ overlays (kustomize is built in); the machine image has it, Debian does not.
 command -v kubectl >/dev/null 2>&1 || echo "test.sh: kubectl is missing; the deploy tests will fail" >&2
 

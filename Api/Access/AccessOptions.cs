@@ -8,8 +8,11 @@ public sealed partial class AccessOptions : IValidatableObject
 {
     public const string Section = "Registry:Access";
 
-    /// <summary>Whether requests are authenticated and authorized.</summary>
-    public bool Enabled { get; set; }
+    /// <summary>
+    /// Whether requests are authenticated and authorized: on unless turned off, which only a
+    /// registry listening on loopback alone may be (<see cref="OffSwitchFailure"/>).
+    /// </summary>
+    public bool Enabled { get; set; } = true;
 
     /// <summary>The token service's name: the <c>service</c> of challenges and the <c>aud</c> of tokens.</summary>
     public string Service { get; set; } = "orleans-registry";
@@ -74,6 +77,33 @@ public sealed partial class AccessOptions : IValidatableObject
         {
             yield return result;
         }
+    }
+
+    /// <summary>
+    /// Why access control may not be off with these listen addresses, or null: off is allowed only
+    /// when every address is loopback (127.0.0.0/8, ::1, localhost), where only this machine can reach it.
+    /// </summary>
+    /// <param name="addresses">Every address the HTTP server binds (<c>Registry:Listen</c>, split at <c>;</c>, and Kestrel endpoints).</param>
+    public string? OffSwitchFailure(IEnumerable<string> addresses)
+    {
+        if (Enabled)
+        {
+            return null;
+        }
+
+        var open = addresses.Where(a => !IsLoopback(a)).ToArray();
+        return open.Length == 0
+            ? null
+            : $"{Section}:Enabled=false is allowed only when the registry listens on loopback alone (127.0.0.1, [::1], localhost), but it listens on {string.Join(", ", open)}: "
+              + $"remove {Section}:Enabled=false (access control is on by default; log in as admin, see docs/security.md), or set Registry:Listen=http://127.0.0.1:5000.";
+    }
+
+    /// <summary>Whether a listen URL binds loopback only; a wildcard (<c>*</c>, <c>+</c>, 0.0.0.0, [::]) or any other host name binds every interface.</summary>
+    public static bool IsLoopback(string address)
+    {
+        var uri = ApiOptions.ParseListen(address.Trim());
+        return uri is not null && (string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase)
+            || (System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip)));
     }
 }
 

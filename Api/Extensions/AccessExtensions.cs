@@ -7,9 +7,14 @@ namespace Registry.Api.Extensions;
 public static class AccessExtensions
 {
     /// <summary>Accounts, tokens and the access check of every request (<c>Registry:Access</c>).</summary>
-    public static AccessOptions AddRegistryAccess(this WebApplicationBuilder builder, RegistryOptions silo)
+    public static AccessOptions AddRegistryAccess(this WebApplicationBuilder builder, RegistryOptions silo, ApiOptions api)
     {
         var options = builder.Configuration.BindValidated(AccessOptions.Section, new AccessOptionsValidator());
+        if (options.OffSwitchFailure(ListenAddresses(builder.Configuration, api)) is { } offSwitch)
+        {
+            throw new OptionsValidationException(AccessOptions.Section, typeof(AccessOptions), [offSwitch]);
+        }
+
         if (options.Enabled && silo.Mode == RegistryMode.Cluster && options.AdminPassword.Length == 0)
         {
             throw new OptionsValidationException(AccessOptions.Section, typeof(AccessOptions), [$"{AccessOptions.Section}:AdminPassword must be set in cluster mode (e.g. from a Kubernetes Secret): there is no data directory to write a generated one to."]);
@@ -32,6 +37,11 @@ public static class AccessExtensions
         services.AddHostedService<AdminBootstrap>();
         return options;
     }
+
+    /// <summary>Every address Kestrel binds: <c>Registry:Listen</c> (a <c>;</c>-separated list, as Kestrel reads it) and any <c>Kestrel:Endpoints</c>, which take precedence over it.</summary>
+    private static IEnumerable<string> ListenAddresses(IConfiguration configuration, ApiOptions api)
+        => api.Listen.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Concat(configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
 
     /// <summary>Maps the token endpoint and "who am I" when access control is on, and guards <c>/metrics</c> as <c>Registry:Access:Metrics</c> says.</summary>
     public static void MapRegistryAccess(this WebApplication app)

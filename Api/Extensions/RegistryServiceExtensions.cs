@@ -48,7 +48,7 @@ public static class RegistryServiceExtensions
 
     /// <summary>
     /// Says in one line, once the server listens, where the registry serves, in which mode and
-    /// where its data lives; warns when the API is reachable beyond this machine.
+    /// where its data lives; warns when the API is reachable beyond this machine over plain HTTP.
     /// </summary>
     public static void LogStartup(this WebApplication app, ApiOptions api, RegistryOptions silo)
     {
@@ -60,7 +60,7 @@ public static class RegistryServiceExtensions
             Log.Started(app.Logger, string.Join(", ", app.Urls), silo.Mode, data);
         });
 
-        if (api.ListenUri is { } listen && !IsLoopback(listen))
+        if (api.ListenUri is { Scheme: "http" } listen && !IsLoopback(listen))
         {
             Log.ListeningBeyondLoopback(app.Logger, api.Listen);
         }

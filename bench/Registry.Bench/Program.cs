@@ -19,9 +19,38 @@ using Registry.Bench;
 //                         [--pull-kib-per-second 256] [--seconds 60]
 //   (slow pulls and pushes at once; prints a table row with the peak RSS; see bench/memory.sh)
 //   Registry.Bench push-throughput --url URL [--count 16] [--concurrency 4] [--mib 64]
+//   Registry.Bench access --off URL --on URL --reference URL --reference-open URL --user NAME --password-file FILE
+//                         --out docs/benchmarks-access.md [--command TEXT] [--setup TEXT] [--quick]
+//   (this registry with access control off and on, and the reference open and with htpasswd; see bench/access.sh)
+//   Registry.Bench htpasswd --user NAME --password-file FILE   (prints an htpasswd line, bcrypt cost 5 as `htpasswd -B`)
 //   Registry.Bench free-port
 try
 {
+    if (args.Length > 0 && args[0] == "htpasswd")
+    {
+        var h = Arguments.Parse(args[1..], ["--user", "--password-file"], []);
+        Console.WriteLine($"{h.Require("--user")}:{BCrypt.Net.BCrypt.HashPassword(File.ReadAllText(h.Require("--password-file")).Trim(), 5)}");
+        return 0;
+    }
+
+    if (args.Length > 0 && args[0] == "access")
+    {
+        var x = Arguments.Parse(args[1..], ["--off", "--on", "--reference", "--reference-open", "--user", "--password-file", "--out", "--command", "--setup"], ["--quick"]);
+        return await new AccessBench(
+            new AccessBenchOptions(
+                LoopbackUrl(x.Require("--off")),
+                LoopbackUrl(x.Require("--on")),
+                LoopbackUrl(x.Require("--reference")),
+                LoopbackUrl(x.Require("--reference-open")),
+                x.Require("--user"),
+                File.ReadAllText(x.Require("--password-file")).Trim(),
+                x.Has("--quick"),
+                x.Require("--out"),
+                x.Get("--command") ?? "bench/access.sh",
+                x.Get("--setup") ?? ""),
+            Console.Error).RunAsync(CancellationToken.None);
+    }
+
     if (args.Length > 0 && args[0] == "free-port")
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

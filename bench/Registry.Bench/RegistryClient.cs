@@ -21,12 +21,29 @@ public sealed class RegistryClient : IDisposable
         _http = CreateHttpClient(maxConnections);
     }
 
+    /// <summary>A client over <paramref name="http"/> (e.g. one sending credentials, <see cref="CreateHttpClient(int, Func{AuthenticationHeaderValue?}?)"/>); disposing it disposes that.</summary>
+    public RegistryClient(Uri baseUri, HttpClient http)
+    {
+        Base = baseUri;
+        _http = http;
+    }
+
     public Uri Base { get; }
 
     public HttpClient Http => _http;
 
     /// <summary>No redirects, no proxy, no cookies, no decompression: only the registry's own bytes on loopback.</summary>
-    public static HttpClient CreateHttpClient(int maxConnections) => new(new SocketsHttpHandler
+    /// <param name="authorization">The <c>Authorization</c> header of every request, when given (null: none).</param>
+    public static HttpClient CreateHttpClient(int maxConnections, Func<AuthenticationHeaderValue?>? authorization = null)
+    {
+        var sockets = Handler(maxConnections);
+        return new(authorization is null ? sockets : new Authorizing(authorization) { InnerHandler = sockets })
+        {
+            Timeout = TimeSpan.FromMinutes(10),
+        };
+    }
+
+    private static SocketsHttpHandler Handler(int maxConnections) => new()
     {
         AllowAutoRedirect = false,
         UseProxy = false,
@@ -35,10 +52,17 @@ public sealed class RegistryClient : IDisposable
         MaxConnectionsPerServer = maxConnections,
         ConnectTimeout = TimeSpan.FromSeconds(10),
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-    })
-    {
-        Timeout = TimeSpan.FromMinutes(10),
     };
+
+    /// <summary>Sets the current credentials on every request, as a logged-in client does.</summary>
+    private sealed class Authorizing(Func<AuthenticationHeaderValue?> authorization) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Authorization = authorization();
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
 
     /// <summary>Resolves a path or a Location header against the base URL; refuses anything off the registry's host and port.</summary>
     public Uri Resolve(string pathOrUrl)

@@ -276,6 +276,36 @@ public sealed class DeployTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public async Task TheAdminPasswordComesFromASecretAndAccessControlIsNotTurnedOff(string overlay, int replicas, string cpu, string memory)
+    {
+        _ = (replicas, cpu, memory);
+        var rendered = await RenderAsync(overlay);
+
+        // Access control is on by default and may not be off on 0.0.0.0; cluster mode needs the password.
+        Assert.Null(rendered.EnvironmentConfigMap["data"]!["Registry__Access__Enabled"]);
+        Assert.Null(rendered.EnvironmentConfigMap["data"]!["Registry__Access__AdminPassword"]);
+        var variable = Items(rendered.RegistryContainer["env"]).Single(e => Path(e, "name") == "Registry__Access__AdminPassword");
+        Assert.Null(variable["value"]);
+        var reference = variable["valueFrom"]!["secretKeyRef"]!;
+        Assert.Equal("password", Path(reference, "key"));
+        Assert.NotEqual(true, reference["optional"]?.GetValue<bool>());
+        Assert.StartsWith("registry-admin", Path(reference, "name"), StringComparison.Ordinal);
+
+        if (overlay == "dev")
+        {
+            // The dev overlay carries a labelled, public dev password; no other overlay generates one.
+            var secret = rendered.Single("Secret", Path(reference, "name"));
+            Assert.Contains("not-secret", Encoding.UTF8.GetString(Convert.FromBase64String(Path(secret, "data.password"))), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal("registry-admin", Path(reference, "name"));
+            Assert.DoesNotContain(rendered.Objects, o => Path(o, "kind") == "Secret");
+        }
+    }
+
     [Fact]
     public async Task AzureOverlayUsesWorkloadIdentityAndNoKeys()
     {

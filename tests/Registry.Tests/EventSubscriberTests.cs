@@ -185,6 +185,7 @@ public sealed class ConfiguredHost : IAsyncDisposable
             "--Registry:Listen=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Orleans=Error",
+            "--Registry:Access:Enabled=false",
             .. settings,
         ];
         var app = RegistryApp.Create(args, configure);

@@ -32,9 +32,17 @@ public sealed class RegistryHost : IAsyncDisposable
 
     public T Service<T>() where T : notnull => _app.Services.GetRequiredService<T>();
 
-    /// <summary>Starts a registry on <paramref name="dataDirectory"/> (a new temporary one when null).</summary>
+    /// <summary>
+    /// Starts a registry on <paramref name="dataDirectory"/> (a new temporary one when null), with
+    /// access control off (it listens on 127.0.0.1) unless <paramref name="settings"/> turn it on
+    /// (<c>--Registry:Access:Enabled=true</c>: a later argument wins).
+    /// </summary>
     public static Task<RegistryHost> StartAsync(string? dataDirectory = null, params string[] settings)
         => StartAsync(dataDirectory, null, settings);
+
+    /// <summary>Like <see cref="StartAsync(string?, string[])"/>, with <paramref name="configure"/> applied to the builder (e.g. a log capture).</summary>
+    public static Task<RegistryHost> StartConfiguredAsync(Action<WebApplicationBuilder>? configure, string? dataDirectory, params string[] settings)
+        => StartAsync(dataDirectory, configure, settings);
 
     /// <summary>Like <see cref="StartAsync(string?, string[])"/>, with services of the test's own added (<paramref name="configure"/>), as a host built on the registry does.</summary>
     public static async Task<RegistryHost> StartAsync(string? dataDirectory, Action<WebApplicationBuilder>? configure, params string[] settings)
@@ -47,6 +55,7 @@ public sealed class RegistryHost : IAsyncDisposable
             "--Registry:Listen=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Orleans=Error",
+            "--Registry:Access:Enabled=false",
             .. settings,
         ];
         var app = RegistryApp.Create(args, configure);

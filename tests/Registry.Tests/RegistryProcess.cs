@@ -52,16 +52,19 @@ public sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a cluster-mode replica and waits until it answers <c>/v2/</c>.</summary>
+    /// <summary>Starts a cluster-mode replica and waits until it answers <c>/v2/</c> (200, or 401 with access control on).</summary>
     public static Task<RegistryProcess> StartAsync(string connectionString, string clusterId, int? httpPort = null, int? siloPort = null, params (string Key, string Value)[] settings)
-        => StartHostAsync("Registry.Api.dll", connectionString, clusterId, httpPort, siloPort, settings);
+        => StartHostAsync("Registry.Api.dll", connectionString, clusterId, httpPort, siloPort, [.. settings]);
 
     /// <summary>
     /// Like <see cref="StartAsync"/>, running another host built on <c>RegistryApp</c> from the test's
     /// output folder (<paramref name="assembly"/>, e.g. the fault host of the crash tests).
     /// </summary>
-    /// <remarks><paramref name="launcher"/> runs the host through a command (e.g. <c>unshare</c>), which must end by exec'ing its trailing arguments.</remarks>
-    public static async Task<RegistryProcess> StartHostAsync(string assembly, string connectionString, string clusterId, int? httpPort, int? siloPort, (string Key, string Value)[] settings, IReadOnlyList<string>? launcher = null)
+    /// <remarks>
+    /// <paramref name="launcher"/> runs the host through a command (e.g. <c>unshare</c>), which must end by exec'ing its trailing arguments.
+    /// A setting whose value is null is removed from the environment, so the registry's default applies.
+    /// </remarks>
+    public static async Task<RegistryProcess> StartHostAsync(string assembly, string connectionString, string clusterId, int? httpPort, int? siloPort, (string Key, string? Value)[] settings, IReadOnlyList<string>? launcher = null)
     {
         var http = httpPort ?? Azurite.FreePort();
         var process = Start(assembly, connectionString, clusterId, http, siloPort, settings, launcher);
@@ -80,9 +83,9 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     /// <summary>Starts a headless cluster-mode silo (<c>dotnet Registry.Silo.dll</c>: grains, no HTTP); it joins on its own time.</summary>
     public static RegistryProcess StartHeadlessSilo(string connectionString, string clusterId, params (string Key, string Value)[] settings)
-        => Start("Registry.Silo.dll", connectionString, clusterId, httpPort: 0, siloPort: null, settings);
+        => Start("Registry.Silo.dll", connectionString, clusterId, httpPort: 0, siloPort: null, [.. settings]);
 
-    private static RegistryProcess Start(string assembly, string connectionString, string clusterId, int httpPort, int? siloPort, (string Key, string Value)[] settings, IReadOnlyList<string>? launcher = null)
+    private static RegistryProcess Start(string assembly, string connectionString, string clusterId, int httpPort, int? siloPort, (string Key, string? Value)[] settings, IReadOnlyList<string>? launcher = null)
     {
         var silo = siloPort ?? Azurite.FreePort();
         var start = new ProcessStartInfo(launcher is null ? "dotnet" : launcher[0])
@@ -109,9 +112,18 @@ public sealed class RegistryProcess : IAsyncDisposable
         env["Registry__Cluster__SiloPort"] = $"{silo}";
         env["Logging__LogLevel__Default"] = "Warning";
         env["Logging__LogLevel__Orleans"] = "Warning";
+        // Off, as it may be on loopback; a test turns it on with ("Registry__Access__Enabled", "true").
+        env["Registry__Access__Enabled"] = "false";
         foreach (var (key, value) in settings)
         {
-            env[key] = value;
+            if (value is null)
+            {
+                env.Remove(key);
+            }
+            else
+            {
+                env[key] = value;
+            }
         }
 
         return new RegistryProcess(Process.Start(start)!, httpPort, silo);

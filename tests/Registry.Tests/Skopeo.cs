@@ -89,7 +89,7 @@ public static class Skopeo
         }
     }
 
-    private static string? FindOnPath(string name)
+    public static string? FindOnPath(string name)
     {
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {

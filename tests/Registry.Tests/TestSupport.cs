@@ -22,7 +22,7 @@ public static class TestCategories
     /// <summary>Needs Azurite (tools/azurite), the Azure Storage emulator, which it starts.</summary>
     public const string Azurite = "Azurite";
 
-    /// <summary>Needs the skopeo client.</summary>
+    /// <summary>Needs a real client: skopeo, or podman (PodmanAccessTests).</summary>
     public const string Skopeo = "Skopeo";
 
     /// <summary>Needs kubectl, to render the deploy/ overlays.</summary>
