@@ -18,6 +18,7 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageStreamReader>();
         services.AddSingleton<ImageFactsService>();
         services.AddSingleton<ImageApiHandlers>();
+        services.AddSingleton<ImageStreamWatch>();
         services.AddSingleton<ImageApiEndpoint>();
         services.AddSingleton<NamespaceResources>();
         return options;

@@ -25,7 +25,7 @@ public static class ImageApiDiscovery
         "v1",
         ImageObjects.ApiVersion,
         [
-            new("imagestreams", "imagestream", true, "ImageStream", ReadVerbs, ["is"], ["all"]),
+            new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch"], ["is"], ["all"]),
             new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ReadVerbs, ["istag"]),
             new("imagestreamimages", "imagestreamimage", true, "ImageStreamImage", ["get"], ["isimage"]),
             new("images", "image", false, "Image", ReadVerbs),

@@ -10,7 +10,7 @@ namespace Registry.Api.Images;
 /// access it needs (<see cref="IImageApiAccess"/>) and answers it (<see cref="ImageApiHandlers"/>),
 /// every failure as a Kubernetes <c>Status</c>.
 /// </summary>
-public sealed class ImageApiEndpoint(ImageApiHandlers handlers, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
+public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
 {
     public const string Prefix = "/apis/" + ImageObjects.Group;
 
@@ -69,9 +69,10 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, IImageApiAccess 
             return NotAllowed(context, "GET");
         }
 
-        if (IsTrue(context.Request.Query["watch"]))
+        var watching = IsTrue(context.Request.Query["watch"]);
+        if (watching && (request.Resource != "imagestreams" || request.Namespace is null || request.Name is not null))
         {
-            return KubeStatus.MethodNotAllowed($"watch of {request.Resource} is not served yet");
+            return KubeStatus.MethodNotAllowed($"watch is served for the image streams of one namespace only (…/namespaces/<ns>/imagestreams?watch=true), not for {request.Resource}{(request.Namespace is null ? " across namespaces" : "")}");
         }
 
         // Names that cannot be a stream (or image) are refused before anything is looked up.
@@ -101,10 +102,15 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, IImageApiAccess 
             }
         }
 
-        var verb = request.Name is null ? "list" : "get";
+        var verb = watching ? "watch" : request.Name is null ? "list" : "get";
         if (await access.CheckAsync(context, ImageAccessNeed.Of(request.Resource, verb, repository, request.Namespace)) is { } refused)
         {
             return refused;
+        }
+
+        if (watching)
+        {
+            return await watch.RunAsync(context, request.Namespace!, handlers.Hosts) ?? Results.Empty;
         }
 
         var table = ImageTables.Wanted(context.Request);

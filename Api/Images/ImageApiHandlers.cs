@@ -209,7 +209,8 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
 
     private static string? After(string[] position) => position.Length == 1 ? position[0] : null;
 
-    private RegistryHosts Hosts(HttpContext context)
+    /// <summary>The host names of references: configured, or the request's Host.</summary>
+    public RegistryHosts Hosts(HttpContext context)
     {
         var o = options.Value;
         var host = o.InternalRegistryHostname.Length > 0 ? o.InternalRegistryHostname : context.Request.Host.Value ?? "localhost";

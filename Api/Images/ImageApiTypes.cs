@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
@@ -119,6 +120,8 @@ public sealed record PartialObjectMetadata(string Kind, string ApiVersion, Objec
 [JsonSerializable(typeof(ApiResourceList))]
 [JsonSerializable(typeof(VersionInfo))]
 [JsonSerializable(typeof(Table))]
+[JsonSerializable(typeof(WatchEvent))]
+[JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(NamespaceObject))]
 [JsonSerializable(typeof(NamespaceList))]
 [JsonSerializable(typeof(JsonObject))]

@@ -474,3 +474,83 @@ public static class ImageApi
         throw new Xunit.Sdk.XunitException($"{path} did not end within 10000 pages");
     }
 }
+
+/// <summary>Watching the image streams of a namespace over plain HTTP.</summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class ImageApiWatchTests
+{
+    private const string V1 = "/apis/image.openshift.io/v1";
+
+    [Fact]
+    public async Task WatchFromAListsVersionShowsAPushAsAModifiedStream()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "w1");
+        using var list = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams");
+        var version = list.RootElement.GetProperty("metadata").GetProperty("resourceVersion").GetString()!;
+
+        using var cts = Bounded.Token();
+        using var response = await host.Client.GetAsync($"{V1}/namespaces/{ns}/imagestreams?watch=true&resourceVersion={version}", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+
+        var pushed = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v2", "w2");
+        using var change = await ReadEventAsync(reader, cts.Token);
+        Assert.Equal("MODIFIED", change.RootElement.GetProperty("type").GetString());
+        var stream = change.RootElement.GetProperty("object");
+        Assert.Equal("app", stream.GetProperty("metadata").GetProperty("name").GetString());
+        Assert.True(long.Parse(stream.GetProperty("metadata").GetProperty("resourceVersion").GetString()!, System.Globalization.CultureInfo.InvariantCulture) > long.Parse(version, System.Globalization.CultureInfo.InvariantCulture));
+        var v2 = stream.GetProperty("status").GetProperty("tags").EnumerateArray().Single(t => t.GetProperty("tag").GetString() == "v2");
+        Assert.Equal(pushed, v2.GetProperty("items")[0].GetProperty("image").GetString());
+    }
+
+    [Fact]
+    public async Task WatchWithoutAVersionStartsWithEveryStreamAdded()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        await ImageApi.PushAsync(host.Client, $"{ns}/a", "v1", "a");
+        await ImageApi.PushAsync(host.Client, $"{ns}/b/c", "v1", "bc");
+
+        using var cts = Bounded.Token();
+        using var response = await host.Client.GetAsync($"{V1}/namespaces/{ns}/imagestreams?watch=true", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        using var first = await ReadEventAsync(reader, cts.Token);
+        using var second = await ReadEventAsync(reader, cts.Token);
+        Assert.Equal(["ADDED", "ADDED"], new[] { first, second }.Select(e => e.RootElement.GetProperty("type").GetString()));
+        Assert.Equal(["a", "b~c"], new[] { first, second }.Select(e => e.RootElement.GetProperty("object").GetProperty("metadata").GetProperty("name").GetString()));
+
+        // Only the selected stream's changes with a field selector, as `kubectl get is a -w` asks.
+        using var selected = await host.Client.GetAsync($"{V1}/namespaces/{ns}/imagestreams?watch=true&fieldSelector=metadata.name%3Db~c", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        using var selectedReader = new StreamReader(await selected.Content.ReadAsStreamAsync(cts.Token));
+        using var only = await ReadEventAsync(selectedReader, cts.Token);
+        Assert.Equal("b~c", only.RootElement.GetProperty("object").GetProperty("metadata").GetProperty("name").GetString());
+        await ImageApi.PushAsync(host.Client, $"{ns}/a", "v2", "a2");
+        await ImageApi.PushAsync(host.Client, $"{ns}/b/c", "v2", "bc2");
+        using var next = await ReadEventAsync(selectedReader, cts.Token);
+        Assert.Equal("b~c", next.RootElement.GetProperty("object").GetProperty("metadata").GetProperty("name").GetString());
+        Assert.Equal("MODIFIED", next.RootElement.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task WatchRefusesWhatItCannotServe()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "refuse");
+
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?watch=true&resourceVersion=999999999", 410, "Expired");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?watch=true&resourceVersion=abc", 400, "BadRequest");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?watch=true&fieldSelector=spec.x%3Dy", 400, "BadRequest");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/imagestreams?watch=true", 405, "MethodNotAllowed");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreamtags?watch=true", 405, "MethodNotAllowed");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images?watch=true", 405, "MethodNotAllowed");
+    }
+
+    private static async Task<JsonDocument> ReadEventAsync(StreamReader reader, CancellationToken ct)
+    {
+        var line = await reader.ReadLineAsync(ct) ?? throw new Xunit.Sdk.XunitException("the watch ended");
+        return JsonDocument.Parse(line);
+    }
+}
