@@ -32,21 +32,7 @@ public sealed class Kubectl : IDisposable
     /// <summary>Runs kubectl and returns what it printed, whatever its exit code.</summary>
     public async Task<ProcessResult> RunAsync(params string[] args)
     {
-        var info = new ProcessStartInfo(Path)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["KUBECONFIG"] = System.IO.Path.Combine(_home.Path, "config");
-        info.Environment["HOME"] = _home.Path;
-        string[] all = [$"--server={_server.GetLeftPart(UriPartial.Authority)}", $"--cache-dir={System.IO.Path.Combine(_home.Path, "cache")}", "--request-timeout=30s", .. args];
-        foreach (var arg in all)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
+        var info = Start(args);
         using var process = Process.Start(info) ?? throw new XunitException("could not start kubectl");
         process.StandardInput.Close();
         var stdout = ReadAllAsync(process.StandardOutput.BaseStream);
@@ -67,6 +53,35 @@ public sealed class Kubectl : IDisposable
         return new ProcessResult(command, process.ExitCode, await stdout, await stderr);
     }
 
+    private ProcessStartInfo Start(string[] args)
+    {
+        var info = new ProcessStartInfo(Path)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["KUBECONFIG"] = System.IO.Path.Combine(_home.Path, "config");
+        info.Environment["HOME"] = _home.Path;
+        string[] all = [$"--server={_server.GetLeftPart(UriPartial.Authority)}", $"--cache-dir={System.IO.Path.Combine(_home.Path, "cache")}", "--request-timeout=30s", .. args];
+        foreach (var arg in all)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return info;
+    }
+
+    /// <summary>Starts a kubectl that runs until disposed (a watch), its output read line by line.</summary>
+    public Task<RunningKubectl> StartAsync(params string[] args)
+    {
+        var info = Start(args);
+        var process = Process.Start(info) ?? throw new XunitException("could not start kubectl");
+        process.StandardInput.Close();
+        return Task.FromResult(new RunningKubectl(process, "kubectl " + string.Join(' ', args)));
+    }
+
     /// <summary>Runs kubectl, which must succeed; returns its standard output.</summary>
     public async Task<string> OkAsync(params string[] args)
     {
@@ -80,5 +95,67 @@ public sealed class Kubectl : IDisposable
         using var memory = new MemoryStream();
         await stream.CopyToAsync(memory);
         return memory.ToArray();
+    }
+}
+
+/// <summary>A kubectl that keeps running (<c>-w</c>): its lines as they come; killed on dispose.</summary>
+public sealed class RunningKubectl : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _command;
+    private readonly List<string> _lines = [];
+    private readonly Task _reader;
+    private readonly Task<string> _stderr;
+
+    public RunningKubectl(Process process, string command)
+    {
+        _process = process;
+        _command = command;
+        _stderr = process.StandardError.ReadToEndAsync();
+        _reader = Task.Run(async () =>
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (_lines)
+                {
+                    _lines.Add(line);
+                }
+            }
+        });
+    }
+
+    /// <summary>Waits (within the test bound) for a line that <paramref name="match"/> accepts; returns it.</summary>
+    public async Task<string> WaitForLineAsync(Func<string, bool> match)
+    {
+        string? found = null;
+        await Eventually.HoldsAsync(
+            () =>
+            {
+                lock (_lines)
+                {
+                    found = _lines.FirstOrDefault(match);
+                }
+
+                if (found is null && _process.HasExited)
+                {
+                    throw new XunitException($"`{_command}` exited {_process.ExitCode}\n{_stderr.Result}\n{string.Join('\n', _lines)}");
+                }
+
+                return found is not null;
+            },
+            $"`{_command}` prints the expected line");
+        return found!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync();
+        await _reader;
+        _process.Dispose();
     }
 }

@@ -92,5 +92,23 @@ public sealed class KubectlImageApiTests : IDisposable
         Assert.Contains("No resources found", empty.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task KubectlWatchShowsAPush()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "kubectl-watch");
+        using var kubectl = new Kubectl(host.BaseAddress);
+        await using var watch = await kubectl.StartAsync("get", "is", "-n", ns, "-w");
+
+        // The list first (the stream as it is), then the push as a new row.
+        await watch.WaitForLineAsync(l => l.StartsWith("app ", StringComparison.Ordinal) && l.Contains(" v1 ", StringComparison.Ordinal));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await ImageApi.PushAsync(host.Client, $"{ns}/app", "v2", "kubectl-watch-2");
+        var line = await watch.WaitForLineAsync(l => l.StartsWith("app ", StringComparison.Ordinal) && l.Contains("v2,v1", StringComparison.Ordinal));
+        Assert.Contains($"{host.Authority}/{ns}/app", line, StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the push reached kubectl after {clock.Elapsed}");
+    }
+
     private static string? Scalar(YamlMappingNode node, string key) => ((YamlScalarNode)node[key]).Value;
 }
