@@ -41,6 +41,19 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("tag-history")]
     ValueTask<IReadOnlyList<TagHistoryEntry>> GetTagHistory(string tag);
 
+    /// <summary>
+    /// Every tag with its history (newest first), and what identifies the repository's current
+    /// state, for the image API's ImageStream; null when the repository is unknown.
+    /// </summary>
+    [RetryOnFailover]
+    [ReadOnly, Alias("image-stream")]
+    ValueTask<ImageStreamView?> GetImageStream();
+
+    /// <summary>Up to <paramref name="limit"/> manifests with digests after <paramref name="after"/>, in ordinal order of digest.</summary>
+    [RetryOnFailover]
+    [ReadOnly, Alias("list-manifests")]
+    ValueTask<ManifestPage> ListManifests(string? after, int limit);
+
     [RetryOnFailover(WithCallId = true)]
     [Alias("delete-tag")]
     Task<bool> DeleteTag(string tag);

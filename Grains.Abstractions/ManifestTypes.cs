@@ -67,3 +67,27 @@ public sealed record Referrer(
     [property: Id(2)] long Size,
     [property: Id(3)] string? ArtifactType,
     [property: Id(4)] IReadOnlyDictionary<string, string>? Annotations);
+
+/// <summary>One tag of an image stream: its name and its acknowledged writes, newest first.</summary>
+[GenerateSerializer, Immutable, Alias("registry.image-stream-tag")]
+public sealed record ImageStreamTagView(
+    [property: Id(0)] string Tag,
+    [property: Id(1)] IReadOnlyList<TagHistoryEntry> History);
+
+/// <summary>
+/// A repository as the image API shows it. <see cref="Sequence"/> grows with every change of the
+/// repository (its event sequence), so it serves as the resourceVersion; <see cref="Created"/> is
+/// when the repository was first written.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("registry.image-stream-view")]
+public sealed record ImageStreamView(
+    [property: Id(0)] IReadOnlyList<ImageStreamTagView> Tags,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] long Generation,
+    [property: Id(3)] DateTimeOffset Created,
+    [property: Id(4)] IReadOnlyDictionary<string, string> MediaTypes);
+
+[GenerateSerializer, Immutable, Alias("registry.manifest-page")]
+public sealed record ManifestPage(
+    [property: Id(0)] IReadOnlyList<ManifestDescriptor> Manifests,
+    [property: Id(1)] bool More);

@@ -118,6 +118,12 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return ValueTask.FromResult(history);
     }
 
+    public ValueTask<ImageStreamView?> GetImageStream()
+        => ValueTask.FromResult(S.IsEmpty ? null : S.ImageStream());
+
+    public ValueTask<ManifestPage> ListManifests(string? after, int limit)
+        => ValueTask.FromResult(S.ManifestsAfter(after, limit));
+
     public async Task<bool> DeleteTag(string tag)
     {
         if (await IsRetryOfAppliedCallAsync())
@@ -268,6 +274,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         await _record.EnsureAsync(_outbox.Count);
         if (!S.InCatalog)
         {
+            S.Created ??= _time.GetUtcNow();
             await RegistryCatalog.AddAsync(GrainFactory, Name);
             S.InCatalog = true;
         }

@@ -30,6 +30,9 @@ public sealed class RepositoryState
     /// </summary>
     [Id(8)] public List<AppliedCall> AppliedCalls { get; set; } = [];
 
+    /// <summary>When the repository was first written (null in state stored before it was recorded).</summary>
+    [Id(9)] public DateTimeOffset? Created { get; set; }
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
 
     /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>
@@ -137,6 +140,36 @@ public sealed class RepositoryState
 
         Generation++;
         return true;
+    }
+
+    /// <summary>The repository as an image stream: tags in name order, each with its history newest first.</summary>
+    public ImageStreamView ImageStream()
+    {
+        var tags = Tags.OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => new ImageStreamTagView(t.Key, Enumerable.Reverse(t.Value.History).ToArray()))
+            .ToArray();
+        var mediaTypes = tags.SelectMany(t => t.History).Select(h => h.Digest).Distinct(StringComparer.Ordinal)
+            .Where(Manifests.ContainsKey)
+            .ToDictionary(d => d, d => Manifests[d].MediaType, StringComparer.Ordinal);
+        var created = Created ?? Manifests.Values.Select(m => m.PushedAt).DefaultIfEmpty(DateTimeOffset.UnixEpoch).Min();
+        return new ImageStreamView(tags, EventSequence, Generation, created, mediaTypes);
+    }
+
+    /// <summary>A page of the manifests in ordinal order of digest.</summary>
+    public ManifestPage ManifestsAfter(string? after, int limit)
+    {
+        var page = Manifests.Values
+            .Where(m => after is null || string.CompareOrdinal(m.Digest, after) > 0)
+            .OrderBy(m => m.Digest, StringComparer.Ordinal)
+            .Take(limit + 1)
+            .ToList();
+        var more = page.Count > limit;
+        if (more)
+        {
+            page.RemoveAt(limit);
+        }
+
+        return new ManifestPage(page, more);
     }
 
     /// <summary>The manifests that name <paramref name="subject"/>, optionally only those of one artifact type.</summary>

@@ -32,6 +32,8 @@ public sealed class FailoverRetryTests
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.UnlinkBlob), "call id" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetReferrers), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetOutboxLength), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetImageStream), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.ListManifests), "retry" },
 
         // One-way: nobody waits for an answer to retry on.
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.EventsPersisted), "never" },

@@ -1,0 +1,45 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace Registry.Api.Images;
+
+/// <summary>The image API (<c>/apis/image.openshift.io/v1</c>), section <c>Registry:ImageApi</c>.</summary>
+public sealed partial class ImageApiOptions : IValidatableObject
+{
+    public const string Section = "Registry:ImageApi";
+
+    /// <summary>
+    /// The host (and port) pods pull from, for <c>status.dockerImageRepository</c> and every
+    /// <c>dockerImageReference</c>; empty: the Host of each request.
+    /// </summary>
+    public string InternalRegistryHostname { get; set; } = "";
+
+    /// <summary>The host (and port) users outside the cluster pull from, for <c>status.publicDockerImageRepository</c>; empty: not shown.</summary>
+    public string PublicRegistryHostname { get; set; } = "";
+
+    /// <summary>The largest image config read for <c>dockerImageMetadata</c>; a larger config is not read (no metadata).</summary>
+    public int MaxConfigBytes { get; set; } = 1024 * 1024;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var (name, value) in new[] { (nameof(InternalRegistryHostname), InternalRegistryHostname), (nameof(PublicRegistryHostname), PublicRegistryHostname) })
+        {
+            if (value.Length > 0 && !HostRegex().IsMatch(value))
+            {
+                yield return new ValidationResult($"{Section}:{name} '{value}' is not a host name with an optional port: use e.g. registry.internal:5000 (no scheme, no path), or leave it empty.");
+            }
+        }
+
+        if (MaxConfigBytes is < 4096 or > 64 * 1024 * 1024)
+        {
+            yield return new ValidationResult($"{Section}:MaxConfigBytes {MaxConfigBytes} must be between 4096 and 67108864 (the default is 1048576).");
+        }
+    }
+
+    [GeneratedRegex(@"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\z", RegexOptions.CultureInvariant)]
+    private static partial Regex HostRegex();
+}
+
+[OptionsValidator]
+public sealed partial class ImageApiOptionsValidator : IValidateOptions<ImageApiOptions>;
