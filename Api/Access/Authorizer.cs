@@ -34,6 +34,12 @@ public sealed class Authorizer
             return [];
         }
 
+        if (identity.OwnActions is not null)
+        {
+            // A robot: the actions it was created with, on its repositories; no binding widens them.
+            return [.. identity.OwnActionsOn(item)];
+        }
+
         if (identity.IsAdmin)
         {
             return Owner;

@@ -24,6 +24,7 @@ public static class AccessExtensions
         services.AddSingleton<AccessGate>();
         services.AddSingleton<AccessEndpoints>();
         services.AddHostedService<AdminBootstrap>();
+        builder.AddRegistryIdentities();
         return options;
     }
 
@@ -35,6 +36,7 @@ public static class AccessExtensions
             var endpoints = app.Services.GetRequiredService<AccessEndpoints>();
             app.MapGet(AccessEndpoints.TokenPath, (Delegate)endpoints.GetTokenAsync);
             app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
+            app.MapRegistryIdentities();
         }
     }
 }
