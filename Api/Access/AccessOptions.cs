@@ -32,6 +32,12 @@ public sealed class AccessOptions : IValidatableObject
     /// <summary>How long a successful password check is remembered for the same account and password hash.</summary>
     public TimeSpan CredentialCacheTime { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>An htpasswd file (<c>user:hash</c> lines) whose bcrypt users are imported at start (<see cref="HtpasswdImport"/>); empty: none.</summary>
+    public string HtpasswdFile { get; set; } = "";
+
+    /// <summary>An external issuer of bearer tokens, <c>Registry:Access:Oidc</c> (validated by <see cref="OidcOptionsValidator"/>).</summary>
+    public OidcOptions Oidc { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (TokenLifetime < TimeSpan.FromSeconds(60) || TokenLifetime > TimeSpan.FromHours(24))
@@ -57,6 +63,11 @@ public sealed class AccessOptions : IValidatableObject
         if (CredentialCacheTime < TimeSpan.Zero || CredentialCacheTime > TimeSpan.FromHours(1))
         {
             yield return new ValidationResult($"{Section}:CredentialCacheTime {CredentialCacheTime} must be between 0 and 01:00:00.");
+        }
+
+        if (HtpasswdFile.Length > 0 && !File.Exists(HtpasswdFile))
+        {
+            yield return new ValidationResult($"{Section}:HtpasswdFile '{HtpasswdFile}' does not exist: give the path of an htpasswd file (e.g. made with 'htpasswd -B'), or leave it empty.");
         }
     }
 }

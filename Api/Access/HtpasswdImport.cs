@@ -1,26 +1,7 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 using Registry.Grains;
 
 namespace Registry.Api.Access;
-
-/// <summary><c>Registry:Access:HtpasswdFile</c>: the users of an htpasswd file, imported at start.</summary>
-public sealed class HtpasswdOptions : IValidatableObject
-{
-    /// <summary>An htpasswd file (<c>user:hash</c> lines) whose bcrypt users are imported at start; empty: none.</summary>
-    public string HtpasswdFile { get; set; } = "";
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (HtpasswdFile.Length > 0 && !File.Exists(HtpasswdFile))
-        {
-            yield return new ValidationResult($"{AccessOptions.Section}:HtpasswdFile '{HtpasswdFile}' does not exist: give the path of an htpasswd file (e.g. made with 'htpasswd -B'), or leave it empty.");
-        }
-    }
-}
-
-[OptionsValidator]
-public sealed partial class HtpasswdOptionsValidator : IValidateOptions<HtpasswdOptions>;
 
 /// <summary>
 /// Imports the users of an htpasswd file at start, so people coming from the reference registry
@@ -29,11 +10,11 @@ public sealed partial class HtpasswdOptionsValidator : IValidateOptions<Htpasswd
 /// set back by the next start. Only bcrypt entries (<c>$2y$</c>, <c>$2a$</c>, <c>$2b$</c>) are
 /// taken, as the reference registry does; others are skipped with a log line naming the user.
 /// </summary>
-public sealed partial class HtpasswdImport(IOptions<AccessOptions> access, IOptions<HtpasswdOptions> options, IGrainFactory grains, ILogger<HtpasswdImport> logger) : IHostedService
+public sealed partial class HtpasswdImport(IOptions<AccessOptions> access, IGrainFactory grains, ILogger<HtpasswdImport> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var file = options.Value.HtpasswdFile;
+        var file = access.Value.HtpasswdFile;
         if (!access.Value.Enabled || file.Length == 0)
         {
             return;

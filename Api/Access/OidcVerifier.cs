@@ -51,12 +51,12 @@ public sealed partial class OidcVerifier(IOptions<OidcOptions> options, IHttpCli
             return null;
         }
 
-        var keys = await GetKeysAsync(refresh: false);
+        var keys = await GetKeysAsync(stale: null);
         var result = await _handler.ValidateTokenAsync(token, Parameters(keys));
         if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && TakeMissRefresh())
         {
             // Signed with a key the issuer published since we last looked (a rotation).
-            keys = await GetKeysAsync(refresh: true);
+            keys = await GetKeysAsync(stale: keys);
             result = await _handler.ValidateTokenAsync(token, Parameters(keys));
         }
 
@@ -90,17 +90,10 @@ public sealed partial class OidcVerifier(IOptions<OidcOptions> options, IHttpCli
     /// <summary>The groups claim (an array of strings, or one string), without names reserved for the registry.</summary>
     private IEnumerable<string> Groups(JsonWebToken jwt)
     {
-        if (!jwt.TryGetPayloadValue<JsonElement>(_options.GroupsClaim, out var claim))
-        {
-            return [];
-        }
-
-        IEnumerable<string> groups = claim.ValueKind switch
-        {
-            JsonValueKind.Array => claim.EnumerateArray().Where(g => g.ValueKind == JsonValueKind.String).Select(g => g.GetString()!),
-            JsonValueKind.String => [claim.GetString()!],
-            _ => [],
-        };
+        // An array reads as a JsonElement; one string does not, and a string read of an array gives its JSON text.
+        IEnumerable<string> groups = jwt.TryGetPayloadValue<JsonElement>(_options.GroupsClaim, out var claim)
+            ? claim.ValueKind == JsonValueKind.Array ? claim.EnumerateArray().Where(g => g.ValueKind == JsonValueKind.String).Select(g => g.GetString()!) : []
+            : jwt.TryGetPayloadValue<string>(_options.GroupsClaim, out var one) && one is not null ? [one] : [];
         return groups.Where(g => g.Length is > 0 and <= 256 && !BuiltInGroups.IsReserved(g)).Distinct(StringComparer.Ordinal).Take(256).ToList();
     }
 
@@ -119,9 +112,10 @@ public sealed partial class OidcVerifier(IOptions<OidcOptions> options, IHttpCli
         }
     }
 
-    private async ValueTask<KeySet> GetKeysAsync(bool refresh)
+    /// <summary>The cached keys, or fetched ones when they are old or are <paramref name="stale"/> (the set a token's kid was missing from).</summary>
+    private async ValueTask<KeySet> GetKeysAsync(KeySet? stale)
     {
-        if (_keys is { } keys && !refresh && time.GetUtcNow() - keys.FetchedAt < _options.JwksCacheTime)
+        if (_keys is { } keys && stale is null && time.GetUtcNow() - keys.FetchedAt < _options.JwksCacheTime)
         {
             return keys;
         }
@@ -129,7 +123,8 @@ public sealed partial class OidcVerifier(IOptions<OidcOptions> options, IHttpCli
         await _fetch.WaitAsync();
         try
         {
-            if (_keys is { } fresh && time.GetUtcNow() - fresh.FetchedAt < TimeSpan.FromSeconds(1))
+            // Another caller fetched while this one waited: use its keys rather than fetch again.
+            if (_keys is { } fresh && !ReferenceEquals(fresh, stale) && time.GetUtcNow() - fresh.FetchedAt < _options.JwksCacheTime)
             {
                 return fresh;
             }

@@ -24,7 +24,7 @@ public static class AccessExtensions
         services.AddSingleton<AccessGate>();
         services.AddSingleton<AccessEndpoints>();
         services.AddHostedService<AdminBootstrap>();
-        builder.AddRegistryIdentities();
+        builder.AddRegistryIdentities(options);
         return options;
     }
 

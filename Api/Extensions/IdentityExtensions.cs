@@ -1,19 +1,21 @@
 using Microsoft.Extensions.Options;
 using Registry.Api.Access;
-using Registry.Silo;
 
 namespace Registry.Api.Extensions;
 
 public static class IdentityExtensions
 {
     /// <summary>Who a request is: robots, the OIDC issuer (<c>Registry:Access:Oidc</c>), the htpasswd import and the users and robots API.</summary>
-    public static void AddRegistryIdentities(this WebApplicationBuilder builder)
+    public static void AddRegistryIdentities(this WebApplicationBuilder builder, AccessOptions access)
     {
-        var oidc = builder.Configuration.BindValidated(OidcOptions.Section, new OidcOptionsValidator());
-        var htpasswd = builder.Configuration.BindValidated(AccessOptions.Section, new HtpasswdOptionsValidator());
+        var oidc = access.Oidc;
+        if (new OidcOptionsValidator().Validate(null, oidc) is { Failed: true } result)
+        {
+            throw new OptionsValidationException(OidcOptions.Section, typeof(OidcOptions), result.Failures);
+        }
+
         var services = builder.Services;
         services.AddSingleton(Options.Create(oidc));
-        services.AddSingleton(Options.Create(htpasswd));
         services.AddHttpClient(OidcVerifier.HttpClientName, client => client.Timeout = oidc.JwksTimeout);
         services.AddSingleton<OidcVerifier>();
         services.AddSingleton<RobotVerifier>();
