@@ -41,6 +41,12 @@ public sealed partial class AccessOptions : IValidatableObject
     /// <summary>How often each process asks which access policies changed; a change is enforced everywhere about this long after it is made.</summary>
     public TimeSpan PolicyRefreshInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>An htpasswd file (<c>user:hash</c> lines) whose bcrypt users are imported at start (<see cref="HtpasswdImport"/>); empty: none.</summary>
+    public string HtpasswdFile { get; set; } = "";
+
+    /// <summary>An external issuer of bearer tokens, <c>Registry:Access:Oidc</c> (validated by <see cref="OidcOptionsValidator"/>).</summary>
+    public OidcOptions Oidc { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (TokenLifetime < TimeSpan.FromSeconds(60) || TokenLifetime > TimeSpan.FromHours(24))
@@ -71,6 +77,11 @@ public sealed partial class AccessOptions : IValidatableObject
         if (CredentialCacheTime < TimeSpan.Zero || CredentialCacheTime > TimeSpan.FromHours(1))
         {
             yield return new ValidationResult($"{Section}:CredentialCacheTime {CredentialCacheTime} must be between 0 and 01:00:00.");
+        }
+
+        if (HtpasswdFile.Length > 0 && !File.Exists(HtpasswdFile))
+        {
+            yield return new ValidationResult($"{Section}:HtpasswdFile '{HtpasswdFile}' does not exist: give the path of an htpasswd file (e.g. made with 'htpasswd -B'), or leave it empty.");
         }
 
         foreach (var result in ValidateEnforcement())

@@ -26,10 +26,11 @@ public readonly record struct Authentication(Caller? Caller, string? Error)
 
 /// <summary>
 /// Reads the credentials of any HTTP request of the registry (<c>/v2</c>, <c>/apis</c>, the token
-/// endpoint): a bearer token of ours, Basic credentials, or none (anonymous). Every API
-/// authenticates through here, so a kind of credential added here works everywhere.
+/// endpoint): a bearer token (ours, a robot's secret, or an ID token of the configured OIDC
+/// issuer), Basic credentials (see <see cref="CredentialVerifier"/>), or none (anonymous). Every
+/// API authenticates through here, so a kind of credential added here works everywhere.
 /// </summary>
-public sealed class Authenticator(TokenService tokens, CredentialVerifier credentials)
+public sealed class Authenticator(TokenService tokens, CredentialVerifier credentials, RobotVerifier robots, OidcVerifier oidc)
 {
     public const string InvalidToken = "invalid_token";
 
@@ -43,7 +44,19 @@ public sealed class Authenticator(TokenService tokens, CredentialVerifier creden
 
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            return await tokens.VerifyAsync(header["Bearer ".Length..].Trim()) is { } grant
+            var token = header["Bearer ".Length..].Trim();
+            if (token.StartsWith(RobotSecret.Prefix, StringComparison.Ordinal))
+            {
+                // A robot's secret as a bearer token (kubectl --token, CI): the robot's own rights decide.
+                return await robots.VerifyAsync(null, token) is { } robot ? new(new Caller(robot, null), null) : Authentication.Failed(InvalidToken);
+            }
+
+            if (oidc.Claims(token))
+            {
+                return await oidc.VerifyAsync(token) is { } external ? new(new Caller(external, null), null) : Authentication.Failed(InvalidToken);
+            }
+
+            return await tokens.VerifyAsync(token) is { } grant
                 ? new(new Caller(Identity.OfToken(grant.Subject), grant), null)
                 : Authentication.Failed(InvalidToken);
         }

@@ -23,6 +23,13 @@ public sealed partial class Authorizer(PolicyCache cache, IGrainFactory grains, 
             return ValueTask.FromResult<IReadOnlyList<string>>([]);
         }
 
+        if (identity.OwnActions is not null)
+        {
+            // A robot: the actions it was created with, on its repositories; no binding widens them.
+            var own = identity.OwnActionsOn(requested);
+            return ValueTask.FromResult<IReadOnlyList<string>>([.. requested.Actions.Where(a => own.Contains(a, StringComparer.Ordinal))]);
+        }
+
         if (identity.IsAdmin)
         {
             return ValueTask.FromResult(PolicyEvaluator.Grant(requested, Permissions.Owner));

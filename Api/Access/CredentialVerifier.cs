@@ -7,12 +7,14 @@ using Registry.Grains;
 namespace Registry.Api.Access;
 
 /// <summary>
-/// Checks a user name and password against the account's bcrypt hash. A success is remembered
+/// Checks Basic credentials (<c>/v2</c>, the token endpoint): a robot's login and secret, an ID
+/// token of the configured issuer as the password (any user name: <c>skopeo --creds x:&lt;token&gt;</c>),
+/// or a user name and password against the account's bcrypt hash. A password success is remembered
 /// briefly under the account's current hash and a digest of the password, so a client that logs
 /// in once and pushes 100 images pays one bcrypt check, while a changed password or a deleted
 /// account takes effect on the next request (the account is read on every check).
 /// </summary>
-public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOptions> options)
+public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOptions> options, RobotVerifier robots, OidcVerifier oidc)
 {
     // A hash of a password nobody has: unknown users cost a bcrypt check too, so timing tells nothing.
     private static readonly string DummyHash = BCrypt.Net.BCrypt.HashPassword(Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)), PasswordHashing.WorkFactor);
@@ -22,6 +24,16 @@ public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOpti
     /// <summary>The identity the credentials prove, or null.</summary>
     public async Task<Identity?> VerifyAsync(string user, string password)
     {
+        if (user.Contains(RobotSecret.LoginSeparator, StringComparison.Ordinal))
+        {
+            return await robots.VerifyAsync(user, password);
+        }
+
+        if (oidc.Claims(password))
+        {
+            return await oidc.VerifyAsync(password);
+        }
+
         if (user.Length is 0 or > 256 || password.Length > 1024)
         {
             return null;
@@ -60,7 +72,7 @@ public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOpti
     /// <summary>Stands for the account's password in a refresh token: a new password changes it.</summary>
     public static string Fingerprint(Account account) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(account.PasswordHash)).AsSpan(0, 12));
 
-    private static Identity ToIdentity(Account account) => new(account.Name, [.. account.Groups, BuiltInGroups.Authenticated], account.IsAdmin, Fingerprint(account));
+    private static Identity ToIdentity(Account account) => new(account.Name, [.. account.Groups, BuiltInGroups.Authenticated], account.IsAdmin, Fingerprint(account), Kind: IdentityKind.User);
 
     /// <summary>The name, the stored hash (a new password changes it) and a digest of the secret, never the secret itself.</summary>
     private static string CacheKey(Account account, string password)

@@ -6,6 +6,7 @@ using Registry.Grains;
 namespace Registry.Api.Access;
 
 /// <summary>Kubernetes <c>ObjectMeta</c>, the fields the policy API uses.</summary>
+/// <summary>The metadata of the access resources (users, robots, namespaces, bindings).</summary>
 public sealed record ObjectMeta(string? Name = null, string? Namespace = null, string? ResourceVersion = null, string? CreationTimestamp = null);
 
 public sealed record SubjectDocument(string? Kind, string? Name, string? Namespace = null, string? ApiGroup = null);
@@ -20,7 +21,8 @@ public sealed record RoleBindingDocument(string? ApiVersion, string? Kind, Objec
 
 public sealed record NamespaceDocument(string? ApiVersion, string? Kind, ObjectMeta? Metadata);
 
-public sealed record ListMeta(string? ResourceVersion);
+/// <summary>A list's metadata; <c>continue</c> is set when there is a next page.</summary>
+public sealed record ListMeta(string? ResourceVersion = null, [property: JsonPropertyName("continue")] string? Continue = null);
 
 public sealed record RoleBindingListDocument(string ApiVersion, string Kind, ListMeta Metadata, List<RoleBindingDocument> Items);
 

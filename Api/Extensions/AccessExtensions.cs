@@ -35,6 +35,7 @@ public static class AccessExtensions
         services.AddSingleton<CatalogAccess>();
         services.AddSingleton<AccessEndpoints>();
         services.AddHostedService<AdminBootstrap>();
+        builder.AddRegistryIdentities(options);
         return options;
     }
 
@@ -56,6 +57,7 @@ public static class AccessExtensions
         app.MapPost(AccessEndpoints.TokenPath, (Delegate)endpoints.PostTokenAsync).DisableAntiforgery();
         SelfSubjectReviewEndpoint.Map(app);
         app.MapRegistryPolicy();
+        app.MapRegistryIdentities();
 
         var metrics = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value.Metrics;
         if (metrics != MetricsAccess.Public)

@@ -56,6 +56,10 @@ public sealed class RegistryHost : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Orleans=Error",
             "--Registry:Access:Enabled=false",
+
+            // Every test's failed logins come from 127.0.0.1: the limits are raised (LoginThrottleTests sets its own).
+            "--Registry:Access:FailedLogins:PerAddress=10000",
+            "--Registry:Access:FailedLogins:PerAccount=10000",
             .. settings,
         ];
         var app = RegistryApp.Create(args, configure);
