@@ -15,6 +15,7 @@ public static class RegistryApp
         var api = builder.AddRegistryApi();
         builder.AddRegistryAccess(silo);
         builder.AddRegistryEvents();
+        builder.AddRegistryGarbageCollection();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
@@ -23,6 +24,7 @@ public static class RegistryApp
         app.MapRegistryAccess();
         app.MapOciApi();
         app.MapRegistryEvents();
+        app.MapRegistryGarbageCollection();
         return app;
     }
 }
