@@ -151,6 +151,61 @@ public sealed class GarbageCollectionTests
         Assert.Equal(HttpStatusCode.NotFound, still.StatusCode);
     }
 
+    [Theory]
+    [InlineData("--Registry:GarbageCollection:GracePeriod=01:00:00", "Registry:GarbageCollection:GracePeriod")]
+    [InlineData("--Registry:GarbageCollection:Interval=00:00:10", "Registry:GarbageCollection:Interval")]
+    public void BadSettingsStopTheHostWithAMessageSayingWhatToSet(string setting, string named)
+    {
+        using var data = new TempDirectory();
+
+        var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Registry.Api.RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", setting]));
+
+        Assert.Contains(failure.Failures, f => f.Contains(named, StringComparison.Ordinal) && f.Contains("at least", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A collection interrupted (its host stopped while it ran) is resumed by the next start and
+    /// finishes: the garbage goes, what is referenced stays.
+    /// </summary>
+    [Fact]
+    public async Task AnInterruptedCollectionIsResumedAtTheNextStartAndFinishes()
+    {
+        using var data = new TempDirectory();
+        byte[] kept;
+        var garbage = new List<string>();
+        await using (var host = await RegistryHost.StartAsync(data.Path))
+        {
+            kept = (await host.Client.PushImageAsync("gc/resume", "v1")).Manifest;
+            foreach (var digest in BlobsOf(kept))
+            {
+                Age(host, digest);
+            }
+
+            for (var i = 0; i < 200; i++)
+            {
+                var digest = await host.Client.PushBlobAsync("gc/resume-garbage", Oci.RandomBytes(64 + i));
+                using var unlink = await host.Client.DeleteAsync($"/v2/gc/resume-garbage/blobs/{digest}");
+                Assert.Equal(HttpStatusCode.Accepted, unlink.StatusCode);
+                Age(host, digest);
+                garbage.Add(digest);
+            }
+
+            var start = await host.Service<IGrainFactory>().GetGrain<IGarbageCollectionGrain>(0).Start(dryRun: false);
+            Assert.True(start.Started);
+        }
+
+        await using (var host = await RegistryHost.StartAsync(data.Path))
+        {
+            var owner = host.Service<IGrainFactory>().GetGrain<IGarbageCollectionGrain>(0);
+            GarbageCollectionStatus? status = null;
+            await Eventually.HoldsAsync(() => (status = owner.GetStatus().AsTask().Result) is { Running: null, Last: not null }, "the collection finished");
+            Assert.Null(status!.Last!.Error);
+            Assert.All(garbage, d => Assert.False(File.Exists(DataDirectory.BlobPath(host.DataDirectory, d))));
+            await AssertPullableAsync(host.Client, "gc/resume", "v1", kept);
+            await AssertConsistentAsync(host);
+        }
+    }
+
     /// <summary>Every stored manifest's blobs are present, and no unreferenced blob older than the grace period is left.</summary>
     internal static async Task AssertConsistentAsync(RegistryHost host)
     {
