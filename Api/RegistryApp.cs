@@ -16,6 +16,7 @@ public static class RegistryApp
         builder.AddRegistryAccess(silo, api);
         builder.AddRegistryEvents();
         builder.AddRegistryImageApi();
+        builder.AddRegistryGarbageCollection();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
@@ -25,6 +26,7 @@ public static class RegistryApp
         app.MapOciApi();
         app.MapRegistryEvents();
         app.MapRegistryImageApi();
+        app.MapRegistryGarbageCollection();
         return app;
     }
 }

@@ -86,6 +86,11 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("referrers")]
     ValueTask<IReadOnlyList<Referrer>> GetReferrers(string subject, string? artifactType);
 
+    /// <summary>Every digest the repository needs stored (garbage collection's mark phase).</summary>
+    [RetryOnFailover]
+    [Alias("references")]
+    ValueTask<RepositoryReferences> GetReferences();
+
     /// <summary>
     /// How many events the outbox holds: of durable changes and not yet published, or (where the
     /// outbox waits for acknowledgements) published and not yet acknowledged by every consumer.
@@ -109,6 +114,16 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [OneWay, Alias("wake-outbox")]
     Task WakeOutbox();
 }
+
+/// <summary>
+/// What a repository keeps from garbage collection: <see cref="Digests"/> (links, manifests and
+/// what they name) and the manifests pushed before their references were recorded, whose bytes
+/// the collector reads to find what they name.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("registry.repository-references")]
+public sealed record RepositoryReferences(
+    [property: Id(0)] IReadOnlyList<string> Digests,
+    [property: Id(1)] IReadOnlyList<string> UnrecordedManifests);
 
 /// <summary>
 /// The consumers whose acknowledgement keeps an event in its repository's outbox until they have

@@ -90,7 +90,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
 
         var manifest = push.Manifest;
-        S.AddManifest(manifest);
+        S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
         if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
         {
             _tags.Changed();
@@ -194,6 +194,8 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public ValueTask<IReadOnlyList<Referrer>> GetReferrers(string subject, string? artifactType)
         => ValueTask.FromResult(S.ReferrersOf(subject, artifactType));
+
+    public ValueTask<RepositoryReferences> GetReferences() => ValueTask.FromResult(S.References());
 
     public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(_outbox.Count);
 

@@ -33,6 +33,12 @@ public sealed class RepositoryState
     /// <summary>When the repository was first written (null in state stored before it was recorded).</summary>
     [Id(9)] public DateTimeOffset? Created { get; set; }
 
+    /// <summary>
+    /// Manifest digest → the blobs and child manifests it names, recorded at push, so garbage
+    /// collection keeps them however the links change. Manifests pushed before it was recorded have no entry.
+    /// </summary>
+    [Id(10)] public Dictionary<string, string[]> ManifestReferences { get; set; } = new(StringComparer.Ordinal);
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
 
     /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>
@@ -82,10 +88,15 @@ public sealed class RepositoryState
             : null;
     }
 
-    /// <summary>Stores a manifest's descriptor and indexes it under its subject.</summary>
-    public void AddManifest(ManifestDescriptor manifest)
+    /// <summary>Stores a manifest's descriptor and what it names (<paramref name="references"/>), and indexes it under its subject.</summary>
+    public void AddManifest(ManifestDescriptor manifest, IEnumerable<string>? references = null)
     {
         Manifests.TryAdd(manifest.Digest, manifest);
+        if (references is not null)
+        {
+            ManifestReferences.TryAdd(manifest.Digest, references.Distinct(StringComparer.Ordinal).ToArray());
+        }
+
         if (manifest.Subject is { } subject)
         {
             var list = Referrers.TryGetValue(subject, out var existing) ? existing : Referrers[subject] = [];
@@ -123,6 +134,8 @@ public sealed class RepositoryState
         {
             return false;
         }
+
+        ManifestReferences.Remove(digest);
 
         foreach (var tag in Tags.Where(t => t.Value.Digest == digest).Select(t => t.Key).ToList())
         {
@@ -170,6 +183,27 @@ public sealed class RepositoryState
         }
 
         return new ManifestPage(page, more);
+    }
+
+    /// <summary>Every digest this repository needs stored: its links, its manifests and what they name.</summary>
+    public RepositoryReferences References()
+    {
+        var digests = new HashSet<string>(Blobs.Keys, StringComparer.Ordinal);
+        digests.UnionWith(Manifests.Keys);
+        var unrecorded = new List<string>();
+        foreach (var digest in Manifests.Keys)
+        {
+            if (ManifestReferences.TryGetValue(digest, out var named))
+            {
+                digests.UnionWith(named);
+            }
+            else
+            {
+                unrecorded.Add(digest);
+            }
+        }
+
+        return new RepositoryReferences(digests.ToArray(), unrecorded);
     }
 
     /// <summary>The manifests that name <paramref name="subject"/>, optionally only those of one artifact type.</summary>

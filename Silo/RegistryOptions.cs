@@ -26,6 +26,9 @@ public sealed partial class RegistryOptions : IValidatableObject
 
     public UploadOptions Uploads { get; set; } = new();
 
+    /// <summary>The <c>Registry:GarbageCollection</c> section (docs/garbage-collection.md).</summary>
+    public GarbageCollectionOptions GarbageCollection { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (string.IsNullOrWhiteSpace(DataDirectory))
@@ -66,6 +69,16 @@ public sealed partial class RegistryOptions : IValidatableObject
         if (Uploads.SweepInterval < TimeSpan.FromMinutes(1))
         {
             yield return new ValidationResult($"Registry:Uploads:SweepInterval {Uploads.SweepInterval} is too short: use at least 00:01:00 (a reminder's shortest period), such as 01:00:00.");
+        }
+
+        if (GarbageCollection.GracePeriod < Uploads.Expiry)
+        {
+            yield return new ValidationResult($"Registry:GarbageCollection:GracePeriod {GarbageCollection.GracePeriod} is shorter than Registry:Uploads:Expiry {Uploads.Expiry}: an unreferenced blob must outlive any upload that may still name it; set it to at least the expiry (default 48:00:00).");
+        }
+
+        if (GarbageCollection.Interval != TimeSpan.Zero && GarbageCollection.Interval < TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult($"Registry:GarbageCollection:Interval {GarbageCollection.Interval} is too short: use 00:00:00 (on demand only) or at least 00:01:00 (a reminder's shortest period), such as 1.00:00:00.");
         }
 
         if (Mode != RegistryMode.Cluster)
@@ -169,6 +182,15 @@ public sealed class UploadOptions
 
     /// <summary>How often expired upload sessions are looked for, once per cluster (at least every minute: an Orleans reminder).</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+public sealed class GarbageCollectionOptions
+{
+    /// <summary>An unreferenced blob younger than this is never collected; at least <see cref="UploadOptions.Expiry"/>.</summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromHours(48);
+
+    /// <summary>How often a collection runs, once per cluster; zero runs it only on demand.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes (it calls <see cref="RegistryOptions.Validate"/>).</summary>

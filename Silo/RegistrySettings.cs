@@ -17,6 +17,7 @@ public static class RegistrySettings
         ("Azure", typeof(AzureStorageOptions)),
         ("Cluster", typeof(SiloOptions)),
         ("Uploads", typeof(UploadOptions)),
+        ("GarbageCollection", typeof(GarbageCollectionOptions)),
         ("Repositories", typeof(RepositoryGrainOptions)),
         ("Events:Outbox", typeof(EventOutboxOptions)),
         ("Events:Log", typeof(EventLogOptions)),

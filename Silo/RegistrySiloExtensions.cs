@@ -60,6 +60,8 @@ public static class RegistrySiloExtensions
         services.TryAddSingleton<EventOutboxMetrics>();
         services.TryAddSingleton<UploadMetrics>();
         services.AddSingleton<IUploadSweeper, UploadSweeper>();
+        services.AddSingleton<IGarbageCollector, GarbageCollector>();
+        services.TryAddSingleton<GarbageCollectionMetrics>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RegistrySiloLifecycle>();
         services.TryAddSingleton<FailoverMetrics>();
         silo.AddOutgoingGrainCallFilter<FailoverRetryFilter>();
@@ -138,7 +140,11 @@ public static class RegistrySiloExtensions
             .Bind(configuration.GetSection("Registry:Events:Log"))
             .Validate(o => o.Capacity >= 1 && o.SegmentSize >= 1, "Registry:Events:Log:Capacity and Registry:Events:Log:SegmentSize must be at least 1 (defaults 10000 and 256).")
             .ValidateOnStart();
-        services.Configure<MaintenanceOptions>(o => o.UploadSweepInterval = options.Uploads.SweepInterval);
+        services.Configure<MaintenanceOptions>(o =>
+        {
+            o.UploadSweepInterval = options.Uploads.SweepInterval;
+            o.GarbageCollectionInterval = options.GarbageCollection.Interval;
+        });
     }
 
     /// <summary>

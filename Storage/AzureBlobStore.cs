@@ -26,7 +26,7 @@ namespace Registry.Storage;
 /// (<see cref="PutAsync"/>) and those committed by a server-side copy before this scheme are
 /// stored at their address and read there.
 /// </remarks>
-public sealed class AzureBlobStore : IBlobStore
+public sealed partial class AzureBlobStore : IBlobStore
 {
     /// <summary>The most bytes staged per block (Azure allows 4000 MiB; smaller blocks bound memory).</summary>
     public const int BlockSize = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@ namespace Registry.Storage;
 /// (<c>blobs/{algorithm}/{first two hex}/{hex}</c>, <c>uploads/{id}/</c>). Every blob becomes visible by an atomic rename of a file
 /// that was flushed to disk first, so a crash never leaves a partial blob visible.
 /// </summary>
-public sealed class FileSystemBlobStore : IBlobStore
+public sealed partial class FileSystemBlobStore : IBlobStore
 {
     private readonly string _root;
     private readonly string _uploads;

@@ -8,6 +8,12 @@ public sealed class UploadUnknownException(string uploadId, Exception? inner = n
 public sealed record StagedUpload(string UploadId, DateTimeOffset StartedAt);
 
 /// <summary>
+/// A stored blob as a listing finds it: <see cref="Version"/> changes whenever the blob is written or
+/// touched (<see cref="IBlobStore.TouchAsync"/>), so a delete conditional on it loses to any use since.
+/// </summary>
+public sealed record ListedBlob(string Digest, long Size, DateTimeOffset LastModified, string Version);
+
+/// <summary>
 /// The storage driver contract: content-addressed blobs and staged uploads. One implementation
 /// per backend; nothing above this interface knows which backend holds the bytes.
 /// Digests are validated (<c>algorithm:hex</c>) before they reach a driver.
@@ -48,6 +54,19 @@ public interface IBlobStore
     Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken);
 
     IAsyncEnumerable<StagedUpload> ListUploadsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every stored blob (layers, configs, manifests), in no particular order.</summary>
+    IAsyncEnumerable<ListedBlob> ListBlobsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records that the blob is in use right now: its <see cref="ListedBlob.LastModified"/> becomes now
+    /// and its <see cref="ListedBlob.Version"/> changes. False when it is not stored. Atomic with
+    /// <see cref="DeleteIfUnchangedAsync"/>: after a true answer, no delete conditional on an earlier version succeeds.
+    /// </summary>
+    Task<bool> TouchAsync(string digest, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the blob only when its version is still <paramref name="version"/> (from a listing); false otherwise.</summary>
+    Task<bool> DeleteIfUnchangedAsync(string digest, string version, CancellationToken cancellationToken);
 
     /// <summary>
     /// A cheap probe for readiness: whether the backend answers and accepts writes right now.

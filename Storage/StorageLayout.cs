@@ -36,6 +36,21 @@ public static class StorageLayout
         return $"{BlobsDirectory}/{algorithm}/{hex[..2]}/{hex}";
     }
 
+    /// <summary>The digest a <see cref="BlobPath"/> name stands for; null for any other name (a stray file).</summary>
+    public static string? DigestOfBlobPath(string name)
+    {
+        var parts = name.Split('/');
+        if (parts.Length != 4 || parts[0] != BlobsDirectory || parts[1].Length == 0 || parts[3].Length < 2
+            || !parts[3].StartsWith(parts[2], StringComparison.Ordinal) || parts[2].Length != 2
+            || !parts[1].All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c))
+            || !parts[3].All(char.IsAsciiHexDigitLower))
+        {
+            return null;
+        }
+
+        return $"{parts[1]}:{parts[3]}";
+    }
+
     /// <summary><c>uploads/{id}</c>: the staging area of one upload.</summary>
     public static string UploadDirectory(string uploadId) => UploadsPrefix + uploadId;
 

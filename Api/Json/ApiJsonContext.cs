@@ -28,6 +28,8 @@ namespace Registry.Api.Json;
 [JsonSerializable(typeof(Registry.Api.Kube.StatusDocument))]
 [JsonSerializable(typeof(Registry.Api.Access.AccessAuditRecord))]
 [JsonSerializable(typeof(Registry.Api.Access.SelfSubjectReview))]
+[JsonSerializable(typeof(Registry.Api.Collection.GarbageCollectionRequest))]
+[JsonSerializable(typeof(Registry.Api.Collection.GarbageCollectionResource))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 /// <summary>A string property that is ignored (read as absent) when the document holds another kind of value there.</summary>

@@ -37,6 +37,15 @@ public sealed class InstrumentedBlobStore(IBlobStore inner, RegistryMetrics metr
     public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
         => TimeAsync("delete_upload", () => inner.DeleteUploadAsync(uploadId, cancellationToken));
 
+    public Task<bool> TouchAsync(string digest, CancellationToken cancellationToken)
+        => TimeAsync("touch", () => inner.TouchAsync(digest, cancellationToken));
+
+    public Task<bool> DeleteIfUnchangedAsync(string digest, string version, CancellationToken cancellationToken)
+        => TimeAsync("delete_if_unchanged", () => inner.DeleteIfUnchangedAsync(digest, version, cancellationToken));
+
+    /// <summary>Not timed: a collection's listing is paced by the collector, and its duration is in the collection's status.</summary>
+    public IAsyncEnumerable<ListedBlob> ListBlobsAsync(CancellationToken cancellationToken) => inner.ListBlobsAsync(cancellationToken);
+
     public Task<bool> IsReachableAsync(CancellationToken cancellationToken)
         => TimeAsync("probe", () => inner.IsReachableAsync(cancellationToken));
 

@@ -215,6 +215,12 @@ public sealed class BlobService(
             return false;
         }
 
+        // Garbage collection deletes a blob only if untouched since it listed it (docs/garbage-collection.md).
+        if (!await store.TouchAsync(digest, ct))
+        {
+            return false;
+        }
+
         OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
         await grains.GetGrain<IRepositoryGrain>(name).MountBlob(digest, length, from);
         Log.BlobMounted(logger, name, digest, from);
@@ -266,6 +272,14 @@ public sealed class BlobService(
         }
 
         await staging.CommitAsync(id, length, digest);
+
+        // The commit may have found the digest stored already (and dropped these bytes): the touch
+        // keeps a collection that listed the old copy from deleting it (docs/garbage-collection.md).
+        if (!await store.TouchAsync(digest, CancellationToken.None))
+        {
+            return OciErrorCode.BlobUploadUnknown.WithDetail("the stored copy of this blob was garbage-collected as the upload finished; upload it again");
+        }
+
         OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
         await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length);
         Log.BlobCommitted(logger, name, digest, length);

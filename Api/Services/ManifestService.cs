@@ -42,7 +42,14 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
             return (null, Refusal(name, refused));
         }
 
-        await store.PutAsync(digest, body, ct);
+        // A copy already stored may be garbage the collector has listed: the touch keeps it, and a copy
+        // deleted meanwhile is written again (docs/garbage-collection.md).
+        do
+        {
+            await store.PutAsync(digest, body, ct);
+        }
+        while (!await store.TouchAsync(digest, ct));
+
         OciUrls.SetEventTarget(OciUrls.Manifest(name, digest));
         var result = await repository.PutManifest(push);
         if (result.Outcome != ManifestPushOutcome.Accepted)

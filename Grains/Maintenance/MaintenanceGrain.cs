@@ -21,6 +21,10 @@ public sealed partial class MaintenanceGrain(
 {
     public const string UploadSweep = "upload-sweep";
     public const string WebhookWake = "webhook-wake";
+    public const string GarbageCollect = "garbage-collect";
+
+    /// <summary>At start only: a collection a crash interrupted runs again.</summary>
+    public const string GarbageResume = "garbage-resume";
 
     /// <summary>At start only (no reminder): repositories whose outbox may hold events publish them.</summary>
     public const string OutboxWake = "outbox-wake";
@@ -38,6 +42,16 @@ public sealed partial class MaintenanceGrain(
     {
         await EnsureReminderAsync(UploadSweep, options.Value.UploadSweepInterval);
         await EnsureReminderAsync(WebhookWake, options.Value.WebhookWakeInterval);
+        if (options.Value.GarbageCollectionInterval > TimeSpan.Zero)
+        {
+            await EnsureReminderAsync(GarbageCollect, options.Value.GarbageCollectionInterval);
+        }
+        else if (await this.GetReminder(GarbageCollect) is { } disabled)
+        {
+            await this.UnregisterReminder(disabled);
+        }
+
+        StartJob(GarbageResume);
 
         // After a restart, stored webhook events go out now rather than at the first tick, and
         // events a crash kept from their consumers go out without waiting for a request.
@@ -106,6 +120,12 @@ public sealed partial class MaintenanceGrain(
                 case WebhookWake:
                     var queues = await GrainFactory.GetGrain<IWebhookDirectoryGrain>(0).Wake().WaitAsync(cancellationToken);
                     LogWoke(logger, queues);
+                    break;
+                case GarbageCollect:
+                    await GrainFactory.GetGrain<IGarbageCollectionGrain>(0).Start(dryRun: false).WaitAsync(cancellationToken);
+                    break;
+                case GarbageResume:
+                    await GrainFactory.GetGrain<IGarbageCollectionGrain>(0).Resume().WaitAsync(cancellationToken);
                     break;
                 case OutboxWake:
                     var repositories = await GrainFactory.GetGrain<IOutboxDirectoryGrain>(0).Wake().WaitAsync(cancellationToken);

@@ -8,4 +8,7 @@ public sealed class MaintenanceOptions
 
     /// <summary>How often every webhook queue that may hold events is woken, so stored events go out without new ones.</summary>
     public TimeSpan WebhookWakeInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often garbage collection runs (<c>Registry:GarbageCollection:Interval</c>); zero: on demand only.</summary>
+    public TimeSpan GarbageCollectionInterval { get; set; } = TimeSpan.FromHours(24);
 }

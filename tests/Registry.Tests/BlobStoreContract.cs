@@ -325,6 +325,63 @@ public abstract class BlobStoreContract : IAsyncLifetime
         Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == again);
     }
 
+    private async Task<Dictionary<string, ListedBlob>> ListBlobsAsync()
+    {
+        var blobs = new Dictionary<string, ListedBlob>(StringComparer.Ordinal);
+        await foreach (var blob in Store.ListBlobsAsync(Ct))
+        {
+            blobs[blob.Digest] = blob;
+        }
+
+        return blobs;
+    }
+
+    [Fact]
+    public async Task ListingFindsPutAndCommittedBlobsWithTheirSizes()
+    {
+        var put = Oci.RandomBytes(1500);
+        var committed = Oci.RandomBytes(40_000);
+        await Store.PutAsync(Oci.Digest(put), put, Ct);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, committed);
+        await Store.CommitUploadAsync(id, committed.Length, Oci.Digest(committed), Ct);
+
+        var listed = await ListBlobsAsync();
+
+        Assert.Equal(put.Length, listed[Oci.Digest(put)].Size);
+        Assert.Equal(committed.Length, listed[Oci.Digest(committed)].Size);
+        Assert.All(listed.Values, b => Assert.True(b.LastModified > DateTimeOffset.UtcNow - TimeSpan.FromDays(1)));
+    }
+
+    [Fact]
+    public async Task ATouchDefeatsADeleteConditionalOnTheVersionListedBefore()
+    {
+        var content = Oci.RandomBytes(40_000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+        var before = (await ListBlobsAsync())[digest];
+
+        Assert.True(await (await OpenPeerAsync()).TouchAsync(digest, Ct));
+
+        var after = (await ListBlobsAsync())[digest];
+        Assert.NotEqual(before.Version, after.Version);
+        Assert.True(after.LastModified >= before.LastModified);
+        Assert.False(await Store.DeleteIfUnchangedAsync(digest, before.Version, Ct));
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+
+        Assert.True(await Store.DeleteIfUnchangedAsync(digest, after.Version, Ct));
+        Assert.Null(await Store.GetSizeAsync(digest, Ct));
+        Assert.DoesNotContain(digest, (await ListBlobsAsync()).Keys);
+        Assert.False(await Store.TouchAsync(digest, Ct));
+        Assert.False(await Store.DeleteIfUnchangedAsync(digest, after.Version, Ct));
+
+        // Deleted, it can be stored again.
+        await Store.PutAsync(digest, content, Ct);
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
     [Fact]
     public async Task ConcurrentCommitsOfOneBlobAllSucceed()
     {

@@ -29,6 +29,7 @@ public sealed class FailoverRetryTests
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.LinkBlob), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.MountBlob), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetBlobSize), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetReferences), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.UnlinkBlob), "call id" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetReferrers), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetOutboxLength), "retry" },

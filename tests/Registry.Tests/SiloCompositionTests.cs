@@ -16,10 +16,11 @@ public sealed class EmbeddedSiloCompositionTests
         var table = host.Service<IReminderTable>();
         var maintenance = host.Service<IGrainFactory>().GetGrain<IMaintenanceGrain>(0).GetGrainId();
 
-        var rows = await SiloCompositionTests.JobsAsync(table, maintenance, expected: 2);
+        var rows = await SiloCompositionTests.JobsAsync(table, maintenance, expected: 3);
 
         Assert.Equal(TimeSpan.FromMinutes(10), rows[MaintenanceGrain.UploadSweep]);
         Assert.Equal(TimeSpan.FromMinutes(1), rows[MaintenanceGrain.WebhookWake]);
+        Assert.Equal(TimeSpan.FromHours(24), rows[MaintenanceGrain.GarbageCollect]);
     }
 
     [Fact]
@@ -66,15 +67,16 @@ public sealed class SiloCompositionTests(AzuriteFixture azurite) : IClassFixture
         foreach (var silo in cluster.Silos)
         {
             var table = cluster.Cluster.GetSiloServiceProvider(silo.SiloAddress).GetRequiredService<IReminderTable>();
-            var rows = await JobsAsync(table, maintenance, expected: 2);
+            var rows = await JobsAsync(table, maintenance, expected: 3);
             Assert.Equal(TimeSpan.FromHours(1), rows[MaintenanceGrain.UploadSweep]);
             Assert.Equal(TimeSpan.FromMinutes(1), rows[MaintenanceGrain.WebhookWake]);
+            Assert.Equal(TimeSpan.FromHours(24), rows[MaintenanceGrain.GarbageCollect]);
         }
 
         // A silo that starts again asks again: the reminders are left as they are.
         await cluster.Client.GetGrain<IMaintenanceGrain>(0).Start();
         var table0 = cluster.Cluster.GetSiloServiceProvider(cluster.Silos[0].SiloAddress).GetRequiredService<IReminderTable>();
-        Assert.Equal(2, (await JobsAsync(table0, maintenance, expected: 2)).Count);
+        Assert.Equal(3, (await JobsAsync(table0, maintenance, expected: 3)).Count);
     }
 
     [Fact]
