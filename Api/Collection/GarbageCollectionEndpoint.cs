@@ -15,7 +15,7 @@ namespace Registry.Api.Collection;
 /// last finished one (or the running one). Needs the registry's admin permission once access control
 /// wires it (docs/garbage-collection.md).
 /// </summary>
-public sealed class GarbageCollectionEndpoint(IGrainFactory grains, IOptions<AccessOptions> access, TimeProvider time)
+public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider time)
 {
     public const string Path = "/apis/registry/v1/garbagecollections";
 
@@ -28,10 +28,9 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, IOptions<Acc
 
     public async Task<IResult> StartAsync(HttpContext context)
     {
-        if (access.Value.Enabled)
+        if (await ApiAccess.AuthorizeAsync(context, AccessItem.WholeRegistry(Actions.Admin)) is { } refused)
         {
-            // Until access control guards /apis, a collection is not anyone's to start on a registry that has accounts.
-            return KubeStatus.Forbidden("starting a garbage collection needs the registry's admin permission (registry:registry:admin), which this version cannot check yet: with access control on, collections run on their schedule only");
+            return refused;
         }
 
         var request = await ReadAsync(context);
@@ -64,8 +63,13 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, IOptions<Acc
         }
     }
 
-    public async Task<IResult> LastAsync()
+    public async Task<IResult> LastAsync(HttpContext context)
     {
+        if (await ApiAccess.AuthorizeAsync(context, AccessItem.WholeRegistry(Actions.Admin)) is { } refused)
+        {
+            return refused;
+        }
+
         var status = await Owner.GetStatus();
         return status.Running is null && status.Last is null
             ? KubeStatus.NotFound("no garbage collection has run yet: POST " + Path + " starts one")

@@ -1,3 +1,4 @@
+using Registry.Api.Access;
 using Registry.Api.Collection;
 
 namespace Registry.Api.Extensions;
@@ -11,7 +12,7 @@ public static class GarbageCollectionExtensions
     public static void MapRegistryGarbageCollection(this WebApplication app)
     {
         var endpoint = app.Services.GetRequiredService<GarbageCollectionEndpoint>();
-        app.MapPost(GarbageCollectionEndpoint.Path, (Func<HttpContext, Task<IResult>>)endpoint.StartAsync);
-        app.MapGet(GarbageCollectionEndpoint.Path + "/last", endpoint.LastAsync);
+        app.MapPost(GarbageCollectionEndpoint.Path, (Func<HttpContext, Task<IResult>>)endpoint.StartAsync).RequireRegistryCaller();
+        app.MapGet(GarbageCollectionEndpoint.Path + "/last", (Func<HttpContext, Task<IResult>>)endpoint.LastAsync).RequireRegistryCaller();
     }
 }

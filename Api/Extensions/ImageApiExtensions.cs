@@ -14,7 +14,7 @@ public static class ImageApiExtensions
         var options = builder.Configuration.BindValidated(ImageApiOptions.Section, new ImageApiOptionsValidator());
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));
-        services.TryAddSingleton<IImageApiAccess, OpenImageApiAccess>();
+        services.AddSingleton<IImageApiAccess, PolicyImageApiAccess>();
         services.AddSingleton<ImageStreamReader>();
         services.AddSingleton<ImageFactsService>();
         services.AddSingleton<ImageApiHandlers>();

@@ -1,3 +1,4 @@
+using Registry.Api.Access;
 using Registry.Api.Kube;
 
 namespace Registry.Api.Images;
@@ -53,8 +54,41 @@ public interface IImageApiAccess
     ValueTask<KubeStatus?> CheckAsync(HttpContext context, ImageAccessNeed need);
 }
 
-/// <summary>Lets everything through: the image API before it is wired to access control.</summary>
-public sealed class OpenImageApiAccess : IImageApiAccess
+/// <summary>
+/// The image API under the registry's access control: the caller is authenticated as on every
+/// <c>/apis</c> endpoint (<see cref="ApiAccess"/>) and needs on the repository what <c>/v2</c>
+/// would ask. With access control off everything is allowed, as on <c>/v2</c>.
+/// </summary>
+public sealed class PolicyImageApiAccess(ApiAccess api) : IImageApiAccess
 {
-    public ValueTask<KubeStatus?> CheckAsync(HttpContext context, ImageAccessNeed need) => ValueTask.FromResult<KubeStatus?>(null);
+    public async ValueTask<KubeStatus?> CheckAsync(HttpContext context, ImageAccessNeed need)
+    {
+        if (ApiAccess.CallerOf(context) is null && await api.AuthenticateAsync(context) is { } failed)
+        {
+            return failed;
+        }
+
+        var caller = ApiAccess.CallerOf(context);
+        if (caller is null)
+        {
+            return null;
+        }
+
+        var action = need.Action switch
+        {
+            ImageAction.Push => Actions.Push,
+            ImageAction.Overwrite => Actions.Overwrite,
+            ImageAction.Delete => Actions.Delete,
+            _ => Actions.Pull,
+        };
+        AccessItem[] required = need switch
+        {
+            { Repository: { } repository } => [AccessItem.Repo(repository, action)],
+
+            // A list in one namespace shows only what the caller may pull; anonymous callers must be able to pull the namespace.
+            { Namespace: { } ns } => caller.Identity.IsAnonymous ? [AccessItem.Namespace(ns, action)] : [],
+            _ => [AccessItem.WholeRegistry(action)],
+        };
+        return required.Length == 0 ? null : await ApiAccess.AuthorizeAsync(context, required);
+    }
 }

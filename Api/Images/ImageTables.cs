@@ -56,7 +56,7 @@ public static class ImageTables
     /// <summary>Tag names, the most recently updated first, up to <see cref="TagsWidth"/> characters, then how many more.</summary>
     private static string TagsCell(IReadOnlyList<NamedTagEventList> tags)
     {
-        var ordered = tags.OrderByDescending(t => t.Items[0].Created, StringComparer.Ordinal).ThenBy(t => t.Tag, StringComparer.Ordinal).Select(t => t.Tag).ToArray();
+        var ordered = tags.OrderByDescending(t => t.Items[0].Created, StringComparer.Ordinal).ThenByDescending(t => t.Items[0].Generation).ThenBy(t => t.Tag, StringComparer.Ordinal).Select(t => t.Tag).ToArray();
         var cell = "";
         for (var i = 0; i < ordered.Length; i++)
         {
