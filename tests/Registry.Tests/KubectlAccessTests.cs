@@ -7,7 +7,7 @@ using Registry.Api.Access;
 
 namespace Registry.Tests;
 
-/// <summary>kubectl as the real client of /apis: a token from /auth/token acts as its account (kubectl --token).</summary>
+/// <summary>kubectl as the real client of /apis: a token from /auth/token acts as its account, a robot's secret as the robot (kubectl --token).</summary>
 [Trait("Category", TestCategories.Kubectl)]
 public sealed class KubectlAccessTests
 {
@@ -44,6 +44,29 @@ public sealed class KubectlAccessTests
         }
 
         (code, _, stderr) = await KubectlAsync(host, token + "x", "get", "--raw", SelfSubjectReviewEndpoint.Path);
+        Assert.NotEqual(0, code);
+        Assert.Contains("You must be logged in", stderr, StringComparison.Ordinal);
+
+        // A robot's secret is a bearer token kubectl sends as it is; revoked, it is refused at once.
+        using var robot = new StringContent("""{"apiVersion":"registry/v1","kind":"Robot","metadata":{"name":"kubectl"},"spec":{"actions":["pull"]}}""", System.Text.Encoding.UTF8, "application/json");
+        using var created = await client.PostAsync($"/apis/registry/v1/namespaces/{user}/robots", robot);
+        Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+        using var robotAnswer = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
+        var status = robotAnswer.RootElement.GetProperty("status");
+        var secret = status.GetProperty("secret").GetString()!;
+        (code, stdout, stderr) = await KubectlAsync(host, secret, "auth", "whoami", "-o", "json");
+        Assert.True(code == 0, stderr);
+        using (var whoami = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(status.GetProperty("loginName").GetString(), whoami.RootElement.GetProperty("status").GetProperty("userInfo").GetProperty("username").GetString());
+        }
+
+        using (var revoked = await client.DeleteAsync($"/apis/registry/v1/namespaces/{user}/robots/kubectl"))
+        {
+            Assert.True(revoked.IsSuccessStatusCode, await revoked.Content.ReadAsStringAsync());
+        }
+
+        (code, _, stderr) = await KubectlAsync(host, secret, "auth", "whoami", "-o", "json");
         Assert.NotEqual(0, code);
         Assert.Contains("You must be logged in", stderr, StringComparison.Ordinal);
     }
