@@ -111,7 +111,8 @@ public static class Issuer
         }
 
         var notBefore = now + (notBeforeIn ?? TimeSpan.FromMinutes(-1));
-        var expires = now + (expiresIn ?? TimeSpan.FromMinutes(5));
+        // Long enough that theory data, made when tests are discovered, is still valid when a long run reaches them.
+        var expires = now + (expiresIn ?? TimeSpan.FromHours(2));
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = issuer,
@@ -218,7 +219,7 @@ public sealed class OidcTests
             { "wrong issuer", Issuer.Token(issuer: "https://evil.example.test/") },
             { "wrong audience", Issuer.Token(audience: "another-client") },
             { "expired beyond the leeway", Issuer.Token(expiresIn: TimeSpan.FromMinutes(-5)) },
-            { "not valid before beyond the leeway", Issuer.Token(notBeforeIn: TimeSpan.FromMinutes(5), expiresIn: TimeSpan.FromMinutes(10)) },
+            { "not valid before beyond the leeway", Issuer.Token(notBeforeIn: TimeSpan.FromHours(1), expiresIn: TimeSpan.FromHours(2)) },
             { "alg none", Issuer.Unsigned() },
             { "HS256 keyed with the public key", Issuer.Token(key: hmac, algorithm: SecurityAlgorithms.HmacSha256) },
             { "unknown kid", Issuer.Token(key: new RsaSecurityKey(RSA.Create(2048)) { KeyId = "rsa-unknown" }) },
