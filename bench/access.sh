@@ -27,14 +27,7 @@ COMMAND="bench/access.sh${*:+ $*}"
 # shellcheck source=bench/common.sh
 source bench/common.sh
 
-if ! command -v docker-registry >/dev/null 2>&1; then
-  log "installing the reference registry (docker-registry)"
-  SUDO=()
-  if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
-  "${SUDO[@]}" apt-get update
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry
-fi
-REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
+install_reference_registry
 
 if [ "${SKIP_BUILD:-}" = 1 ]; then
   REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"

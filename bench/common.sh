@@ -24,3 +24,17 @@ build_registry_and_bench() {
   REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
   BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
 }
+
+# The reference registry (CNCF distribution, Debian's docker-registry), installed when missing;
+# sets REFERENCE_VERSION. The package also starts a system service on :5000; the benchmarks run
+# their own instances only.
+install_reference_registry() {
+  if ! command -v docker-registry >/dev/null 2>&1; then
+    log "installing the reference registry (docker-registry)"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry
+  fi
+  REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
+}

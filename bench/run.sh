@@ -29,15 +29,7 @@ COMMAND="bench/run.sh${*:+ $*}"
 source bench/common.sh
 
 # --- the reference registry -------------------------------------------------------------
-if ! command -v docker-registry >/dev/null 2>&1; then
-  log "installing the reference registry (docker-registry)"
-  SUDO=()
-  if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
-  "${SUDO[@]}" apt-get update
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry
-  # The package starts a system service on :5000; this script uses its own instance only.
-fi
-REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
+install_reference_registry
 
 # --- build ------------------------------------------------------------------------------
 build_registry_and_bench

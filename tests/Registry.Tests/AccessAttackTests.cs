@@ -197,7 +197,8 @@ public sealed class AccessAttackTests
         }
     }
 
-    private static async Task AssertPushRefusedAsync(RegistryHost host, string name, string token, string error)
+    /// <summary>A manifest PUT with <paramref name="token"/> is 401 with <paramref name="error"/> in the challenge and stores nothing.</summary>
+    internal static async Task AssertPushRefusedAsync(RegistryHost host, string name, string token, string error)
     {
         using var admin = new HttpClient { BaseAddress = host.BaseAddress };
         admin.DefaultRequestHeaders.Authorization = Admin;

@@ -269,20 +269,7 @@ public sealed class AccessTests
         var name = SharedRegistry.UniqueName("acc");
         var keys = await host.Service<IGrainFactory>().GetGrain<ISigningKeysGrain>(0).Get();
         var token = Forge(forgery, keys.Current, name);
-        using var admin = new HttpClient { BaseAddress = host.BaseAddress };
-        admin.DefaultRequestHeaders.Authorization = AccessRegistry.Basic(AdminBootstrap.AdminName, AccessRegistry.AdminPassword);
-        var config = Oci.Json(new { architecture = "amd64", os = "linux" });
-        await admin.PushBlobAsync(name, config);
-        var manifest = Oci.Json(new { schemaVersion = 2, mediaType = Oci.ManifestType, config = Oci.Descriptor(Oci.ConfigType, config), layers = Array.Empty<object>() });
-
-        using var content = new ByteArrayContent(manifest);
-        content.Headers.ContentType = new MediaTypeHeaderValue(Oci.ManifestType);
-        using var response = await AccessRegistry.SendAsync(host, HttpMethod.Put, $"/v2/{name}/manifests/v1", new("Bearer", token), content);
-
-        await response.AssertErrorAsync(HttpStatusCode.Unauthorized, "UNAUTHORIZED");
-        Assert.Contains("error=\"invalid_token\"", response.Headers.WwwAuthenticate.Single().Parameter, StringComparison.Ordinal);
-        using var stored = await admin.GetAsync($"/v2/{name}/manifests/v1");
-        Assert.Equal(HttpStatusCode.NotFound, stored.StatusCode);
+        await AccessAttackTests.AssertPushRefusedAsync(host, name, token, "invalid_token");
     }
 
     [Theory]
