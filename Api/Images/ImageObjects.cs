@@ -82,7 +82,14 @@ public static class ImageObjects
     /// <summary>RFC 3339 in UTC to the second, as Kubernetes writes times.</summary>
     public static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    public static string Version(long sequence) => Math.Max(1, sequence).ToString(CultureInfo.InvariantCulture);
+    /// <summary>
+    /// A resourceVersion from a log position or a repository's sequence, one above it: a list taken
+    /// before the log has its first event (position 0) still names a point a watch can resume from.
+    /// </summary>
+    public static string Version(long sequence) => (sequence + 1).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The log position a resourceVersion of <see cref="Version"/> stands for (never "0", which Kubernetes reserves for "any").</summary>
+    public static long Position(long version) => version - 1;
 
     /// <summary>A stable uid: the same object gets the same one on every replica, a recreated stream a new one.</summary>
     public static string Uid(string identity)

@@ -50,7 +50,7 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
                 return KubeStatus.BadRequest($"resourceVersion \"{version}\" is not valid: pass the metadata.resourceVersion of a list of this namespace");
             }
 
-            from = parsed;
+            from = ImageObjects.Position(parsed);
         }
 
         var timeout = MaxTimeout;

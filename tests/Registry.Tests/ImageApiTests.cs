@@ -512,6 +512,27 @@ public sealed class ImageApiWatchTests
     }
 
     [Fact]
+    public async Task WatchFromTheVersionOfAnEmptyNamespacesListShowsTheFirstPush()
+    {
+        // The list is taken while the namespace's event log is still empty (position 0): its
+        // resourceVersion must name a point a watch resumes from, not one beyond the log (410).
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        using var list = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams");
+        var version = list.RootElement.GetProperty("metadata").GetProperty("resourceVersion").GetString()!;
+        var pushed = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "first");
+
+        using var cts = Bounded.Token();
+        using var response = await host.Client.GetAsync($"{V1}/namespaces/{ns}/imagestreams?watch=true&resourceVersion={version}", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        using var change = await ReadEventAsync(reader, cts.Token);
+        var stream = change.RootElement.GetProperty("object");
+        Assert.Equal("app", stream.GetProperty("metadata").GetProperty("name").GetString());
+        Assert.Equal(pushed, stream.GetProperty("status").GetProperty("tags")[0].GetProperty("items")[0].GetProperty("image").GetString());
+    }
+
+    [Fact]
     public async Task WatchWithoutAVersionStartsWithEveryStreamAdded()
     {
         var host = await SharedRegistry.GetAsync();
