@@ -90,7 +90,7 @@ public sealed class AccessDefaultsTests
     {
         var logs = new LogCapture();
         string file, password;
-        await using (var host = await RegistryHost.StartConfiguredAsync(b => b.Logging.AddProvider(logs), null, "--Registry:Access:Enabled=true"))
+        await using (var host = await RegistryHost.StartAsync(null, b => b.Logging.AddProvider(logs), "--Registry:Access:Enabled=true"))
         {
             file = Path.Combine(host.DataDirectory, AdminBootstrap.PasswordFileName);
             password = File.ReadAllText(file).Trim();
@@ -109,7 +109,7 @@ public sealed class AccessDefaultsTests
     {
         var logs = new LogCapture();
         const string secret = "configured-admin-secret-4711";
-        await using (var host = await RegistryHost.StartConfiguredAsync(b => b.Logging.AddProvider(logs), null, "--Registry:Access:Enabled=true", $"--Registry:Access:AdminPassword={secret}"))
+        await using (var host = await RegistryHost.StartAsync(null, b => b.Logging.AddProvider(logs), "--Registry:Access:Enabled=true", $"--Registry:Access:AdminPassword={secret}"))
         {
             Assert.False(File.Exists(Path.Combine(host.DataDirectory, AdminBootstrap.PasswordFileName)));
             var token = await AccessRegistry.TokenAsync(host, AdminBootstrap.AdminName, secret, "registry:catalog:*");

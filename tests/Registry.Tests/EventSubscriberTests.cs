@@ -67,7 +67,7 @@ public sealed class EventSubscriberTests
     public async Task ASubscriberGetsEveryChangeOnceEvenWhenTheSameEventIsPublishedTwice()
     {
         var recorder = new RecordingSubscriber();
-        await using var host = await ConfiguredHost.StartAsync(b => b.Services.AddRegistryEventSubscriber(recorder));
+        await using var host = await RegistryHost.StartAsync(null, b => b.Services.AddRegistryEventSubscriber(recorder));
 
         // A real change reaches the subscriber with who made it.
         using var client = new HttpClient { BaseAddress = host.BaseAddress, Timeout = Bounded.Timeout };
@@ -153,51 +153,5 @@ public sealed class RecordingSubscriber : IRegistryEventSubscriber
         RegistryEvent? found = null;
         await Poll.UntilAsync(() => Task.FromResult((found = _events.FirstOrDefault(match)) is not null), "the subscriber receives the event");
         return found!;
-    }
-}
-
-/// <summary>A registry host whose builder a test configures (to register a subscriber).</summary>
-public sealed class ConfiguredHost : IAsyncDisposable
-{
-    private readonly WebApplication _app;
-    private readonly TempDirectory _data;
-
-    private ConfiguredHost(WebApplication app, TempDirectory data)
-    {
-        _app = app;
-        _data = data;
-        BaseAddress = new Uri(app.Urls.First());
-        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = Bounded.Timeout };
-    }
-
-    public Uri BaseAddress { get; }
-
-    public HttpClient Client { get; }
-
-    public IServiceProvider Services => _app.Services;
-
-    public static async Task<ConfiguredHost> StartAsync(Action<WebApplicationBuilder> configure, params string[] settings)
-    {
-        var data = new TempDirectory();
-        string[] args =
-        [
-            $"--Registry:DataDirectory={data.Path}",
-            "--Registry:Listen=http://127.0.0.1:0",
-            "--Logging:LogLevel:Default=Warning",
-            "--Logging:LogLevel:Orleans=Error",
-            "--Registry:Access:Enabled=false",
-            .. settings,
-        ];
-        var app = RegistryApp.Create(args, configure);
-        await app.StartAsync();
-        return new ConfiguredHost(app, data);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        _data.Dispose();
     }
 }

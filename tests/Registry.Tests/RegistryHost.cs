@@ -40,11 +40,7 @@ public sealed class RegistryHost : IAsyncDisposable
     public static Task<RegistryHost> StartAsync(string? dataDirectory = null, params string[] settings)
         => StartAsync(dataDirectory, null, settings);
 
-    /// <summary>Like <see cref="StartAsync(string?, string[])"/>, with <paramref name="configure"/> applied to the builder (e.g. a log capture).</summary>
-    public static Task<RegistryHost> StartConfiguredAsync(Action<WebApplicationBuilder>? configure, string? dataDirectory, params string[] settings)
-        => StartAsync(dataDirectory, configure, settings);
-
-    /// <summary>Like <see cref="StartAsync(string?, string[])"/>, with services of the test's own added (<paramref name="configure"/>), as a host built on the registry does.</summary>
+    /// <summary>Like <see cref="StartAsync(string?, string[])"/>, with <paramref name="configure"/> applied to the builder (a log capture, services of the test's own), as a host built on the registry does.</summary>
     public static async Task<RegistryHost> StartAsync(string? dataDirectory, Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var owns = dataDirectory is null;
