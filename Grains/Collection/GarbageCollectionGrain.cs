@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 using Orleans.Runtime;
@@ -15,6 +16,7 @@ public sealed partial class GarbageCollectionGrain(
     [PersistentState("garbagecollection", GrainStorageNames.Provider)] IPersistentState<GarbageCollectionStatus> state,
     IGarbageCollector collector,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<GarbageCollectionGrain> logger) : Grain, IGarbageCollectionGrain
 {
     /// <summary>Keeps the activation while a collection runs, however long (renewed at each start).</summary>
@@ -65,20 +67,23 @@ public sealed partial class GarbageCollectionGrain(
         state.State.Running = run;
         await state.WriteStateAsync();
         DelayDeactivation(JobLease);
-        _job = RunAsync(run, _stopping.Token);
+        _job = RunAsync(run);
     }
 
-    private async Task RunAsync(GarbageCollectionRun run, CancellationToken cancellationToken)
+    private async Task RunAsync(GarbageCollectionRun run)
     {
+        // The host stopping cancels the run before the silo leaves the cluster, so a grain call
+        // failing because no silo is active is never mistaken for the collection's own failure.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, lifetime.ApplicationStopping);
         GarbageCollectionReport report;
         try
         {
-            report = await collector.CollectAsync(run, time.GetUtcNow(), cancellationToken);
+            report = await collector.CollectAsync(run, time.GetUtcNow(), stopping.Token);
             LogCollected(logger, run.Id, run.DryRun, report.BlobsReclaimed, report.BytesReclaimed, report.BlobsExamined);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception) when (stopping.IsCancellationRequested)
         {
-            // Deactivating: the run stays recorded, and the next start resumes it.
+            // Deactivating or shutting down: the run stays recorded, and the next start resumes it.
             return;
         }
         catch (Exception e)
