@@ -40,7 +40,8 @@ internal sealed record EventJson(
     [property: JsonPropertyName("request")] RequestJson Request,
     [property: JsonPropertyName("actor")] ActorJson Actor,
     [property: JsonPropertyName("source")] SourceJson Source,
-    [property: JsonPropertyName("generation")] long Generation)
+    [property: JsonPropertyName("generation")] long Generation,
+    [property: JsonPropertyName("refusal"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RefusalJson? Refusal)
 {
     public static EventJson Of(RegistryEvent e)
     {
@@ -54,7 +55,8 @@ internal sealed record EventJson(
             new RequestJson(r.Id, r.Addr, r.Host, r.Method, r.UserAgent),
             new ActorJson(Optional(e.Actor)),
             new SourceJson(e.Source.Addr, e.Source.InstanceId),
-            e.Generation);
+            e.Generation,
+            e.Refusal is { } refusal ? new RefusalJson(refusal.Status, refusal.Reason, refusal.Scope, refusal.Path) : null);
     }
 
     private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
@@ -83,6 +85,13 @@ internal sealed record ActorJson(
 internal sealed record SourceJson(
     [property: JsonPropertyName("addr")] string Addr,
     [property: JsonPropertyName("instanceID")] string InstanceId);
+
+/// <summary>Only on a refused request's event: why, what it needed and where it went.</summary>
+internal sealed record RefusalJson(
+    [property: JsonPropertyName("status")] int Status,
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("scope")] string Scope,
+    [property: JsonPropertyName("path")] string Path);
 
 [JsonSerializable(typeof(EnvelopeJson))]
 [JsonSerializable(typeof(EventJson))]

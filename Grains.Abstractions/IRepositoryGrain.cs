@@ -153,7 +153,8 @@ public static class EventAcknowledgements
     /// </summary>
     public static void AcknowledgeStored(this IGrainFactory grains, EventConsumers consumer, IEnumerable<RegistryEvent> events)
     {
-        foreach (var repository in events.GroupBy(e => e.Repository, StringComparer.Ordinal))
+        // Refusal events come from no outbox: nothing to acknowledge.
+        foreach (var repository in events.Where(e => !e.IsRefusal).GroupBy(e => e.Repository, StringComparer.Ordinal))
         {
             _ = grains.GetGrain<IRepositoryGrain>(repository.Key).EventsPersisted(consumer, repository.Select(e => e.Id).ToArray());
         }

@@ -5,7 +5,8 @@ namespace Registry.Grains;
 /// <summary>
 /// An image change, in the shape webhook consumers of the reference registry understand, plus the
 /// repository's generation. <see cref="Id"/> is unique and stable: delivery is at least once, so
-/// every consumer drops an id it has seen.
+/// every consumer drops an id it has seen. A request refused by access control travels in the
+/// same shape with <see cref="Refusal"/> set (<see cref="AccessRefusal"/>).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("registry.event")]
 public sealed record RegistryEvent(
@@ -23,6 +24,16 @@ public sealed record RegistryEvent(
     public const string Mount = "mount";
     public const string Delete = "delete";
 
+    /// <summary>
+    /// Set only on a refused request's event (action <c>access.*</c> or <c>login.*</c>): not a change,
+    /// never in a repository's outbox, published best-effort on <see cref="RegistryStreams.Refusals"/>.
+    /// </summary>
+    [Id(8)]
+    public AccessRefusal? Refusal { get; init; }
+
+    /// <summary>Whether this is a refused request's event rather than an image change.</summary>
+    public bool IsRefusal => Refusal is not null;
+
     public string Repository => Target.Repository;
 
     /// <summary>The namespace: the repository name's first component ("" for a single component).</summary>
@@ -38,6 +49,19 @@ public sealed record EventTarget(
     [property: Id(4)] string? FromRepository,
     [property: Id(5)] string? Url,
     [property: Id(6)] string? Tag);
+
+/// <summary>
+/// Why a request was refused (the event's action is <c>access.denied</c>, <c>access.unauthorized</c>,
+/// <c>login.failed</c> or <c>login.throttled</c>): its status, the reason (<c>invalid_token</c>, <c>bad_credentials</c>,
+/// <c>insufficient_scope</c>, <c>forbidden</c>, <c>too_many_failures</c>), the access it needed as
+/// scope strings and its path. Never a password or token.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("registry.access-refusal")]
+public sealed record AccessRefusal(
+    [property: Id(0)] int Status,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] string Scope,
+    [property: Id(3)] string Path);
 
 /// <summary>The HTTP request behind a change.</summary>
 [GenerateSerializer, Immutable, Alias("registry.event-request")]
@@ -93,4 +117,14 @@ public static class RegistryStreams
 
     /// <summary>The events of one namespace: namespace <see cref="NamespaceStreamNamespace"/>, key = the namespace ("" is written "_").</summary>
     public static StreamId OfNamespace(string ns) => StreamId.Create(NamespaceStreamNamespace, ns.Length == 0 ? "_" : ns);
+
+    /// <summary>
+    /// The key of refusal events within <see cref="NamespaceStreamNamespace"/>: no namespace can be
+    /// named so (a name component starts with a letter or digit), so refusals get a log and webhook
+    /// queues of their own and never share (or crowd out) a namespace's image events.
+    /// </summary>
+    public const string RefusalsKey = "_access";
+
+    /// <summary>Refused requests' events (<see cref="RegistryEvent.Refusal"/>): their own key of the namespace streams.</summary>
+    public static StreamId Refusals => StreamId.Create(NamespaceStreamNamespace, RefusalsKey);
 }

@@ -18,9 +18,9 @@ namespace Registry.Api.Access;
 /// anonymous), what (method, path, the scope it needed) and the client address; never a secret.
 /// </summary>
 /// <remarks>
-/// Refusals are not repository changes, so they do not travel the event streams: each replica
-/// records the refusals it answered. At most <see cref="AccessOptions.AuditDenialsPerSecond"/>
-/// are written a second; the rest are only counted (<c>registry.access.audit_suppressed</c>).
+/// At most <see cref="AccessOptions.AuditDenialsPerSecond"/> are recorded a second; the rest are
+/// only counted (<c>registry.access.audit_suppressed</c>). Those recorded also become events on
+/// the registry's streams (<see cref="RefusalEvents"/>, best-effort), so the budget bounds them too.
 /// </remarks>
 public sealed partial class AccessAudit : IDisposable
 {
@@ -31,12 +31,14 @@ public sealed partial class AccessAudit : IDisposable
 
     private readonly string? _path;
     private readonly ILogger<AccessAudit> _logger;
+    private readonly RefusalEvents _events;
     private readonly TokenBucketRateLimiter _budget;
     private readonly Counter<long> _refused;
     private readonly Counter<long> _suppressed;
 
-    public AccessAudit(IOptions<AuditOptions> audit, IOptions<AccessOptions> options, RegistryMeter meter, ILogger<AccessAudit> logger)
+    public AccessAudit(IOptions<AuditOptions> audit, IOptions<AccessOptions> options, RegistryMeter meter, RefusalEvents events, ILogger<AccessAudit> logger)
     {
+        _events = events;
         _path = string.IsNullOrWhiteSpace(audit.Value.Path) ? null : Path.GetFullPath(audit.Value.Path);
         _logger = logger;
         var perSecond = options.Value.AuditDenialsPerSecond;
@@ -70,6 +72,8 @@ public sealed partial class AccessAudit : IDisposable
         var addr = context.Connection.RemoteIpAddress is { } ip ? $"{ip}:{context.Connection.RemotePort}" : "";
         var path = request.Path.Value ?? "";
         Refused(_logger, action, status, actor ?? "(anonymous)", request.Method, path, scope, reason, addr);
+        var id = Guid.NewGuid().ToString("N");
+        _events.Publish(context, id, action, status, actor, scope, reason, addr, path);
         if (_path is null)
         {
             return;
@@ -86,7 +90,7 @@ public sealed partial class AccessAudit : IDisposable
             reason,
             addr,
             request.Headers.UserAgent.ToString() is var agent && agent.Length > 256 ? agent[..256] : agent,
-            Guid.NewGuid().ToString("N"));
+            id);
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var json = new Utf8JsonWriter(buffer))
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Registry.Api.Access;
 using Registry.Api.Kube;
+using Registry.Grains;
 
 namespace Registry.Api.Events;
 
@@ -13,7 +14,8 @@ namespace Registry.Api.Events;
 /// <remarks>
 /// Admission: a watch of one repository needs pull on it; a watch of a whole namespace is open to
 /// any authenticated caller (it sees what it may pull), and to anonymous callers only where
-/// anonymous may pull the namespace as a whole. Refusals are 401 with a challenge (anonymous) or
+/// anonymous may pull the namespace as a whole. The refusal events (<see cref="RegistryStreams.RefusalsKey"/>)
+/// name other users and their addresses: only a registry admin watches them. Refusals are 401 with a challenge (anonymous) or
 /// 403, as Kubernetes Status.
 /// </remarks>
 public sealed class WatchVisibility
@@ -41,7 +43,8 @@ public sealed class WatchVisibility
 
         var authorizer = context.RequestServices.GetRequiredService<Authorizer>();
         var ns = query.Namespace == WatchEndpoint.EmptyNamespace ? "" : query.Namespace;
-        AccessItem? required = query.Repository is { } repository ? AccessItem.Repo(repository, Actions.Pull)
+        AccessItem? required = query.Namespace == RegistryStreams.RefusalsKey ? AccessItem.WholeRegistry(Actions.Admin)
+            : query.Repository is { } repository ? AccessItem.Repo(repository, Actions.Pull)
             : caller.Identity.IsAnonymous ? AccessItem.Namespace(ns, Actions.Pull)
             : null;
         if (required is not null && await ApiAccess.AuthorizeAsync(context, required) is { } refused)

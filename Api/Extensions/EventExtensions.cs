@@ -55,6 +55,10 @@ public static class EventExtensions
         services.AddSingleton<RegistryEventDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistryEventDispatcher>());
         services.AddSingleton<WatchEndpoint>();
+
+        // Refused requests as events (the access audit hands them over within its budget).
+        services.AddSingleton<RefusalEvents>();
+        services.AddHostedService(sp => sp.GetRequiredService<RefusalEvents>());
     }
 
     /// <summary>Maps the watch endpoint, <c>GET /apis/registry/v1/watch</c>.</summary>

@@ -10,7 +10,7 @@ public static class OciEndpointExtensions
     public static void MapOciApi(this WebApplication app)
     {
         // The bound address is known once the server runs (a configured port 0 becomes a real one).
-        var source = new Lazy<EventSourceReplica>(() => new EventSourceReplica(ListenAuthority(app), InstanceId));
+        var source = new Lazy<EventSourceReplica>(() => new EventSourceReplica(ListenAuthority(app.Services), InstanceId));
         app.Use((context, next) =>
         {
             // Kestrel resolves "." and ".." before routing, so /v2/a/../b would act on b: a proxy
@@ -96,11 +96,12 @@ public static class OciEndpointExtensions
     /// <summary>Identifies this process in events (<c>source.instanceID</c>).</summary>
     public static string InstanceId { get; } = Guid.NewGuid().ToString();
 
-    private static string ListenAuthority(WebApplication app)
+    /// <summary>The address events name as their <c>source.addr</c>: the first one the server bound.</summary>
+    internal static string ListenAuthority(IServiceProvider services)
     {
-        var listen = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        var listen = services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-            ?? app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.Listen;
+            ?? services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.Listen;
         return ApiOptions.ParseListen(listen)?.Authority ?? listen;
     }
 }

@@ -58,11 +58,19 @@ public sealed class WebhookEndpointOptions
     /// <summary>Events whose target has one of these media types are not sent (e.g. <c>application/octet-stream</c> for blobs).</summary>
     public List<string> IgnoredMediaTypes { get; set; } = [];
 
-    /// <summary>Events with one of these actions (push, pull, mount, delete) are not sent.</summary>
+    /// <summary>Events with one of these actions (push, pull, mount, delete, access.denied, …) are not sent.</summary>
     public List<string> IgnoredActions { get; set; } = [];
 
+    /// <summary>
+    /// Whether refused requests' events (access.denied, access.unauthorized, login.failed,
+    /// login.throttled) are sent too. Off by default: they name other users and client addresses,
+    /// so an endpoint gets them only when the operator opts it in.
+    /// </summary>
+    public bool Refusals { get; set; }
+
     public bool Accepts(RegistryEvent @event)
-        => !IgnoredActions.Contains(@event.Action, StringComparer.OrdinalIgnoreCase)
+        => (Refusals || !@event.IsRefusal)
+            && !IgnoredActions.Contains(@event.Action, StringComparer.OrdinalIgnoreCase)
             && (@event.Target.MediaType is not { } mediaType || !IgnoredMediaTypes.Contains(mediaType, StringComparer.OrdinalIgnoreCase));
 }
 
