@@ -4,7 +4,8 @@ namespace Registry.Api.Events;
 
 /// <summary>
 /// An in-process consumer of every registry event (push, mount, delete of any repository, made
-/// through any replica). Register one with
+/// through any replica), and of refused requests (<see cref="RegistryEvent.IsRefusal"/>: actions
+/// <c>access.*</c> and <c>login.*</c>, best-effort, within the access audit's budget). Register one with
 /// <c>builder.Services.AddRegistryEventSubscriber&lt;T&gt;()</c>; it is a singleton.
 /// </summary>
 /// <remarks>

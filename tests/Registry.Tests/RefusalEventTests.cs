@@ -261,3 +261,37 @@ public sealed class RefusalEventTests
         }
     }
 }
+
+/// <summary>Refusal events cross replicas in cluster mode (Azure Queue streams): a refusal answered by one replica reaches the admin watch on another.</summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
+public sealed class ClusterRefusalEventTests
+{
+    [Fact]
+    public async Task ARefusalAnsweredByOneReplicaIsWatchedOnAnother()
+    {
+        const string secret = "cluster-refusal-admin-secret";
+        await using var azurite = await Azurite.StartAsync();
+        var cluster = "c" + Guid.NewGuid().ToString("N")[..12];
+        (string, string)[] settings = [("Registry__Access__Enabled", "true"), ("Registry__Access__AdminPassword", secret)];
+        await using var a = await RegistryProcess.StartAsync(azurite.ConnectionString, cluster, settings: settings);
+        await using var b = await RegistryProcess.StartAsync(azurite.ConnectionString, cluster, settings: settings);
+
+        using var admin = new HttpClient { BaseAddress = b.BaseAddress, Timeout = Bounded.Timeout };
+        admin.DefaultRequestHeaders.Authorization = AccessRegistry.Basic(AdminBootstrap.AdminName, secret);
+        await using var watch = await WatchStream.OpenAsync(admin, $"namespace={RegistryStreams.RefusalsKey}");
+
+        var nobody = "nobody" + Guid.NewGuid().ToString("N")[..12];
+        var wrong = "wrong-" + Guid.NewGuid().ToString("N");
+        using (var refused = await a.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v2/team/app/blobs/uploads/") { Headers = { Authorization = AccessRegistry.Basic(nobody, wrong) } }))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        var seen = (await watch.ReadUntilAsync(e => e.Json.GetProperty("actor").TryGetProperty("name", out var n) && n.GetString() == nobody))[^1];
+        Assert.Equal((AccessAudit.Unauthorized, "team/app"), (seen.Event, seen.Repository));
+        Assert.Equal(a.Authority, seen.Json.GetProperty("source").Str("addr"));
+        Assert.Equal(401, seen.Json.GetProperty("refusal").GetProperty("status").GetInt32());
+        Assert.DoesNotContain(wrong, seen.Data, StringComparison.Ordinal);
+    }
+}
