@@ -24,8 +24,9 @@ namespace Registry.Api.Access;
 /// how long, which this replica then remembers, so later attempts are refused without a call.
 /// A replica asks the grain before checking a password only for partitions it saw fail within the
 /// window, and never for credentials it verified lately (a cached Basic login), so a login that
-/// is not under attack costs no grain call. The slack: a replica that saw no failure of a partition
-/// checks one more password of it, learning of the refusal from that attempt's report.
+/// is not under attack costs no grain call. A replica that saw no failure of a partition learns of
+/// its refusal from <see cref="LoginRefusalFeed"/> within half a second, or from the report of
+/// its own next failure, whichever comes first: that is the slack.
 /// </remarks>
 public sealed partial class LoginThrottle : IDisposable
 {
@@ -91,6 +92,15 @@ public sealed partial class LoginThrottle : IDisposable
         await Task.WhenAll(Partitions(account, address).Select(key => AskAsync(key, report: true)));
     }
 
+    /// <summary>Refuses logins of <paramref name="partition"/> (as the cluster's grains are keyed) here for <paramref name="wait"/>.</summary>
+    public void Refuse(string partition, TimeSpan wait)
+    {
+        if (wait > TimeSpan.Zero)
+        {
+            _seen.Set(partition, new Mark(DateTimeOffset.UtcNow + wait), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = wait, Size = 1 });
+        }
+    }
+
     public void Dispose()
     {
         _accounts.Dispose();
@@ -152,7 +162,7 @@ public sealed partial class LoginThrottle : IDisposable
 
         if (refused is { } wait)
         {
-            _seen.Set(key, new Mark(DateTimeOffset.UtcNow + wait), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = wait, Size = 1 });
+            Refuse(key, wait);
         }
         else if (report)
         {

@@ -20,3 +20,26 @@ public interface ILoginFailuresGrain : IGrainWithStringKey
     [ReadOnly, Alias("retry-after")]
     Task<TimeSpan?> RetryAfter();
 }
+
+/// <summary>A partition the cluster refuses logins of, and for how long from the answer.</summary>
+[GenerateSerializer, Immutable, Alias("registry.login-refusal")]
+public sealed record LoginRefusal([property: Id(0)] string Partition, [property: Id(1)] TimeSpan Left);
+
+/// <summary>The refusals announced after <see cref="Sequence"/> (or all in force, when the caller was behind or the epoch changed).</summary>
+[GenerateSerializer, Immutable, Alias("registry.login-refusals")]
+public sealed record LoginRefusals([property: Id(0)] Guid Epoch, [property: Id(1)] long Sequence, [property: Id(2)] IReadOnlyList<LoginRefusal> Refusals);
+
+/// <summary>
+/// The cluster's recent login refusals (key 0), in memory: a partition's count announces here when
+/// it starts refusing, and every HTTP process polls it, so a refusal bites also at a replica that
+/// saw none of the failures.
+/// </summary>
+[Alias("registry.login-refusals-grain")]
+public interface ILoginRefusalsGrain : IGrainWithIntegerKey
+{
+    [Alias("refused")]
+    Task Refused(string partition, TimeSpan left);
+
+    [ReadOnly, Alias("since")]
+    Task<LoginRefusals> Since(Guid epoch, long sequence);
+}

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
 namespace Registry.Grains;
@@ -12,14 +13,14 @@ namespace Registry.Grains;
 /// Memory follows the active attackers: the activation stays until its window ends and then
 /// deactivates, so an idle partition costs nothing.
 /// </remarks>
-public sealed class LoginFailuresGrain(TimeProvider time) : Grain, ILoginFailuresGrain
+public sealed partial class LoginFailuresGrain(TimeProvider time, ILogger<LoginFailuresGrain> logger) : Grain, ILoginFailuresGrain
 {
     private DateTimeOffset _windowEnd;
     private int _failures;
     private bool _refused;
     private IGrainTimer? _expiry;
 
-    public Task<TimeSpan?> Failed(int limit, TimeSpan window)
+    public async Task<TimeSpan?> Failed(int limit, TimeSpan window)
     {
         var now = time.GetUtcNow();
         if (now >= _windowEnd)
@@ -35,8 +36,13 @@ public sealed class LoginFailuresGrain(TimeProvider time) : Grain, ILoginFailure
         }
 
         _failures++;
-        _refused |= _failures >= limit;
-        return RetryAfter();
+        if (!_refused && _failures >= limit)
+        {
+            _refused = true;
+            await AnnounceAsync(_windowEnd - now);
+        }
+
+        return await RetryAfter();
     }
 
     public Task<TimeSpan?> RetryAfter()
@@ -44,6 +50,22 @@ public sealed class LoginFailuresGrain(TimeProvider time) : Grain, ILoginFailure
         var left = _windowEnd - time.GetUtcNow();
         return Task.FromResult<TimeSpan?>(_refused && left > TimeSpan.Zero ? left : null);
     }
+
+    /// <summary>Tells every replica, also those that saw none of the failures; without it, each still learns from its own next report.</summary>
+    private async Task AnnounceAsync(TimeSpan left)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<ILoginRefusalsGrain>(0).Refused(this.GetPrimaryKeyString(), left);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            AnnounceFailed(logger, e, this.GetPrimaryKeyString());
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "Could not announce that logins of {Partition} are refused; replicas learn it from their own failures")]
+    private static partial void AnnounceFailed(ILogger logger, Exception exception, string partition);
 
     /// <summary>The window is over (a new window replaces this timer): nothing is left to remember.</summary>
     private Task Expire(CancellationToken cancellation)
