@@ -23,8 +23,9 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length > 0)
         {
-            var claimed = Authenticator.ParseBasic(header) is var (name, _) ? name : null;
-            if (await ThrottledAsync(context, claimed) is { } throttled)
+            var basic = Authenticator.ParseBasic(header);
+            var claimed = basic?.User;
+            if (await ThrottledAsync(context, claimed, basic is var (name, secret) && credentials.Remembered(name, secret)) is { } throttled)
             {
                 return throttled;
             }
@@ -58,7 +59,7 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
 
         // A refresh token names no account before it is verified: it counts against the address only.
         var claimed = grantType == "password" ? form["username"].ToString() : null;
-        if (await ThrottledAsync(context, claimed) is { } throttled)
+        if (await ThrottledAsync(context, claimed, claimed is not null && credentials.Remembered(claimed, form["password"].ToString())) is { } throttled)
         {
             return throttled;
         }
@@ -73,10 +74,10 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
             : await AnswerAsync(identity, form["scope"], offline: form["access_type"] == "offline" || form["grant_type"] == "refresh_token", oauth: true);
     }
 
-    /// <summary>429 when the account or the client address had too many failed logins lately.</summary>
-    private async ValueTask<IResult?> ThrottledAsync(HttpContext context, string? account)
+    /// <summary>429 when the account or the client address had too many failed logins lately; <paramref name="remembered"/>: the credentials passed a check here lately.</summary>
+    private async ValueTask<IResult?> ThrottledAsync(HttpContext context, string? account, bool remembered)
     {
-        if (throttle.RetryAfter(account, context.Connection.RemoteIpAddress) is not { } wait)
+        if (await throttle.RetryAfterAsync(account, context.Connection.RemoteIpAddress, remembered) is not { } wait)
         {
             return null;
         }
@@ -88,7 +89,7 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
     /// <summary>A failed login: counted against the account and the address, audited, answered 401.</summary>
     private async ValueTask<IResult> FailedAsync(HttpContext context, string? account, StringValues scopes)
     {
-        throttle.Failed(account, context.Connection.RemoteIpAddress);
+        await throttle.FailedAsync(account, context.Connection.RemoteIpAddress);
         await audit.RecordAsync(context, AccessAudit.LoginFailed, 401, account, string.Join(' ', scopes.Where(s => s is not null)), "bad_credentials");
         return BadCredentials();
     }

@@ -13,7 +13,7 @@ namespace Registry.Api.Access;
 /// challenge, 403 for an account that is known but not allowed, 429 after too many failed logins.
 /// Every refusal of a request that presented credentials is audited.
 /// </summary>
-public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator authenticator, Authorizer authorizer, LoginThrottle throttle, AccessAudit audit, SubjectIdentities subjects)
+public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator authenticator, CredentialVerifier credentials, Authorizer authorizer, LoginThrottle throttle, AccessAudit audit, SubjectIdentities subjects)
 {
     private const string MountRefusedKey = "registry.access.mount-refused";
     private const string CallerKey = "registry.access.caller";
@@ -45,9 +45,10 @@ public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator au
     {
         var header = context.Request.Headers.Authorization.ToString();
         var login = header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase);
-        var claimed = login && Authenticator.ParseBasic(header) is var (user, _) ? user : null;
+        var basic = login ? Authenticator.ParseBasic(header) : null;
+        var claimed = basic?.User;
         var address = context.Connection.RemoteIpAddress;
-        if (login && throttle.RetryAfter(claimed, address) is { } wait)
+        if (login && await throttle.RetryAfterAsync(claimed, address, basic is var (user, password) && credentials.Remembered(user, password)) is { } wait)
         {
             return new(null, null, claimed, wait);
         }
@@ -55,7 +56,7 @@ public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator au
         var (caller, error) = await authenticator.AuthenticateAsync(context.Request);
         if (caller is null && login)
         {
-            throttle.Failed(claimed, address);
+            await throttle.FailedAsync(claimed, address);
         }
 
         return new(caller, error, caller?.Identity.Name is { Length: > 0 } name ? name : claimed, null);

@@ -46,15 +46,15 @@ public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOpti
             return null;
         }
 
-        var key = CacheKey(account, password);
-        if (!_verified.TryGetValue(key, out _))
+        var key = CacheKey(user, password);
+        if (!(_verified.TryGetValue(key, out string? verifiedAgainst) && verifiedAgainst == account.PasswordHash))
         {
             if (!await Task.Run(() => BCrypt.Net.BCrypt.Verify(password, account.PasswordHash)))
             {
                 return null;
             }
 
-            _verified.Set(key, true, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = _cacheTime, Size = 1 });
+            _verified.Set(key, account.PasswordHash, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = _cacheTime, Size = 1 });
         }
 
         return ToIdentity(account);
@@ -74,9 +74,19 @@ public sealed class CredentialVerifier(IGrainFactory grains, IOptions<AccessOpti
 
     private static Identity ToIdentity(Account account) => new(account.Name, [.. account.Groups, BuiltInGroups.Authenticated], account.IsAdmin, Fingerprint(account), Kind: IdentityKind.User);
 
-    /// <summary>The name, the stored hash (a new password changes it) and a digest of the secret, never the secret itself.</summary>
-    private static string CacheKey(Account account, string password)
-        => string.Concat(account.Name, "\n", account.PasswordHash, "\n", Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(password))));
+    /// <summary>
+    /// Whether these credentials passed a password check here lately: a hint that needs no grain
+    /// call (the failed-login limit asks the cluster only for credentials that did not), not a
+    /// verification (<see cref="VerifyAsync"/> still reads the account and compares its hash).
+    /// </summary>
+    public bool Remembered(string user, string password) => _verified.TryGetValue(CacheKey(user, password), out _);
+
+    /// <summary>
+    /// The name and a digest of the secret, never the secret itself; the entry holds the hash the
+    /// secret was verified against, so a new password misses it.
+    /// </summary>
+    private static string CacheKey(string user, string password)
+        => string.Concat(user, "\n", Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(password))));
 }
 
 /// <summary>How passwords are hashed.</summary>

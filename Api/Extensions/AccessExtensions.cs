@@ -28,6 +28,11 @@ public static class AccessExtensions
         services.AddSingleton<CredentialVerifier>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<LoginThrottle>();
+        if (options.Enabled)
+        {
+            services.AddHostedService<LoginRefusalFeed>();
+        }
+
         services.AddSingleton<AccessAudit>();
         services.AddSingleton<SubjectIdentities>();
         services.AddSingleton<AccessGate>();

@@ -88,6 +88,38 @@ public sealed class LoginThrottleTests
         Assert.Equal(HttpStatusCode.NotFound, withToken.StatusCode);
     }
 
+    [Fact]
+    public async Task OnlyFailuresAndPasswordChecksOfPartitionsThatFailedHereAskTheCluster()
+    {
+        await using var host = await RegistryHost.StartAsync(
+            null,
+            "--Registry:Access:Enabled=true",
+            $"--Registry:Access:AdminPassword={AccessRegistry.AdminPassword}");
+        var throttle = host.Service<LoginThrottle>();
+        var (a, passwordA) = await AccessRegistry.NewUserAsync(host);
+        var (b, passwordB) = await AccessRegistry.NewUserAsync(host);
+        async Task<long> CallsOfAsync(string user, string password, HttpStatusCode expected)
+        {
+            var before = throttle.GrainCalls;
+            using var response = await AccessRegistry.SendAsync(host, HttpMethod.Get, $"/v2/{user}/app/tags/list", AccessRegistry.Basic(user, password));
+            Assert.Equal(expected, response.StatusCode);
+            return throttle.GrainCalls - before;
+        }
+
+        // Nothing failed yet: a password check is local only.
+        Assert.Equal(0, await CallsOfAsync(a, passwordA, HttpStatusCode.NotFound));
+
+        // A failure is reported to the cluster for the account and the address.
+        Assert.Equal(2, await CallsOfAsync(b, "wrong", HttpStatusCode.Unauthorized));
+
+        // A password check of partitions that failed here asks whether the cluster refuses them.
+        Assert.Equal(2, await CallsOfAsync(b, passwordB, HttpStatusCode.NotFound));
+
+        // Remembered credentials (a cached Basic login) ask nothing, though their account and address failed here.
+        Assert.Equal(0, await CallsOfAsync(b, passwordB, HttpStatusCode.NotFound));
+        Assert.Equal(0, await CallsOfAsync(a, passwordA, HttpStatusCode.NotFound));
+    }
+
     [Theory]
     [InlineData("--Registry:Access:FailedLogins:PerAccount=0", "FailedLogins")]
     [InlineData("--Registry:Access:FailedLogins:Window=00:00:00", "FailedLogins:Window")]

@@ -179,4 +179,21 @@ public static class Eventually
             pause = pause * 2 < LongestPause ? pause * 2 : LongestPause;
         }
     }
+
+    /// <summary>As <see cref="HoldsAsync(Func{bool}, string)"/>, for a condition that awaits (an HTTP request, a grain call).</summary>
+    public static async Task HoldsAsync(Func<Task<bool>> condition, string what)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var pause = FirstPause;
+        while (!await condition())
+        {
+            if (Stopwatch.GetElapsedTime(started) > Bounded.Timeout)
+            {
+                throw new Xunit.Sdk.XunitException($"timed out waiting until {what}");
+            }
+
+            await Task.Delay(pause);
+            pause = pause * 2 < LongestPause ? pause * 2 : LongestPause;
+        }
+    }
 }
