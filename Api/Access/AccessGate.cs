@@ -75,7 +75,7 @@ public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator au
         }
 
         return caller.Identity.IsAnonymous ? Caller.Anonymous
-            : await subjects.ResolveAsync(token) is { } identity ? new Caller(identity, null)
+            : await subjects.ResolveAsync(token) is { } identity ? new Caller(identity, null, ByToken: true)
             : null;
     }
 

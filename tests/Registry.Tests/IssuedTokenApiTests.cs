@@ -90,6 +90,26 @@ public sealed class IssuedTokenApiTests
     }
 
     [Fact]
+    public async Task TheUsersAndRobotsApisTakeIssuedTokensByCurrentPolicyButAPasswordChangeNeedsThePassword()
+    {
+        var host = await AccessRegistry.GetAsync();
+        var (ns, password) = await AccessRegistry.NewUserAsync(host);
+        var (login, secret) = await CreateRobotAsync(host, ns, AccessRegistry.Basic(ns, password));
+        var owner = new AuthenticationHeaderValue("Bearer", await AccessRegistry.TokenAsync(host, ns, password));
+        var robot = new AuthenticationHeaderValue("Bearer", await AccessRegistry.TokenAsync(host, login, secret));
+        var admin = new AuthenticationHeaderValue("Bearer", await AccessRegistry.TokenAsync(host, AdminBootstrap.AdminName, AccessRegistry.AdminPassword));
+
+        // The namespace's admin lists its robots, a robot reads itself, the registry admin lists users: none of it is in a token's grant.
+        Assert.Equal(HttpStatusCode.OK, (await IdentityApi.SendAsync(host, HttpMethod.Get, IdentityApi.Robots(ns), owner)).Status);
+        Assert.Equal(HttpStatusCode.OK, (await IdentityApi.SendAsync(host, HttpMethod.Get, IdentityApi.Robots(ns) + "/ci", robot)).Status);
+        IdentityApi.AssertStatus(await IdentityApi.SendAsync(host, HttpMethod.Get, IdentityApi.Robots(ns), robot), HttpStatusCode.Forbidden, "Forbidden");
+        Assert.Equal(HttpStatusCode.OK, (await IdentityApi.SendAsync(host, HttpMethod.Get, IdentityApi.Users, admin)).Status);
+
+        // A user's own account is its password's business, not a token's.
+        IdentityApi.AssertStatus(await IdentityApi.SendAsync(host, HttpMethod.Put, $"{IdentityApi.Users}/{ns}", owner, IdentityApi.UserJson(ns, "another-password")), HttpStatusCode.Forbidden, "Forbidden");
+    }
+
+    [Fact]
     public async Task AnOidcUsersIssuedTokenActsOnApisByTheGroupsOfItsIdToken()
     {
         var (host, _) = await OidcRegistry.GetAsync();
