@@ -160,6 +160,12 @@ public sealed class IssuedTokenApiTests
         // An external user named like the registry admin on a registry without OIDC: refused, not the admin.
         await AssertRefusedAsync(new Identity(AdminBootstrap.AdminName, [BuiltInGroups.Authenticated], false, Kind: IdentityKind.External));
 
+        // A token naming no kind (as issued before kinds were written), here the admin's: its grant on /v2, nothing on /apis.
+        var name = SharedRegistry.UniqueName("kindless");
+        var kindless = new AuthenticationHeaderValue("Bearer", AccessAttackTests.Sign(await AccessAttackTests.OurKeyAsync(host), name, actions: ["pull"]));
+        Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(host, $"/v2/{name}/tags/list", kindless));
+        await AccessEnforcementTests.WhoAmIAsync(host, kindless, HttpStatusCode.Unauthorized);
+
         // The real robot's identity signs a working token: the refusals above are about the kind.
         var (valid, _, _) = await tokens.IssueAsync(robotIdentity, []);
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(host, Stream(ns), new("Bearer", valid)));
