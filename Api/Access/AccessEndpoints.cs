@@ -113,8 +113,8 @@ public sealed class AccessEndpoints(TokenService tokens, CredentialVerifier cred
             }
         }
 
-        var (token, issuedAt, lifetime) = await tokens.IssueAsync(identity.Name, granted);
-        var refresh = offline && identity.Fingerprint is { } fingerprint ? await tokens.IssueRefreshAsync(identity.Name, fingerprint) : null;
+        var (token, issuedAt, lifetime) = await tokens.IssueAsync(identity, granted);
+        var refresh = offline && identity.Kind == IdentityKind.User && identity.Fingerprint is { } fingerprint ? await tokens.IssueRefreshAsync(identity.Name, fingerprint) : null;
         return TypedResults.Json(
             new TokenResponse(
                 oauth ? null : token,

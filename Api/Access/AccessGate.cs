@@ -64,18 +64,19 @@ public sealed class AccessGate(IOptions<AccessOptions> options, Authenticator au
 
     /// <summary>
     /// The caller of an <c>/apis</c> request: a bearer token proves who it is, but what it may do
-    /// there is the subject's current policy (its account's groups and admin flag), not the token's grant.
-    /// Null when the token's account no longer exists.
+    /// there is the subject's current policy, not the token's grant: an account's groups and admin
+    /// flag, a robot's confinement and actions, an external user's groups (<see cref="SubjectIdentities"/>).
+    /// Null when the token's subject no longer exists (a deleted account, a revoked or expired robot).
     /// </summary>
     public async ValueTask<Caller?> ByPolicyAsync(Caller caller)
     {
-        if (caller.Token is null)
+        if (caller.Token is not { } token)
         {
             return caller;
         }
 
         return caller.Identity.IsAnonymous ? Caller.Anonymous
-            : await subjects.ResolveAsync(caller.Identity.Name) is { } identity ? new Caller(identity, null)
+            : await subjects.ResolveAsync(token) is { } identity ? new Caller(identity, null, ByToken: true)
             : null;
     }
 

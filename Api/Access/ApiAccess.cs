@@ -26,8 +26,9 @@ namespace Registry.Api.Access;
 /// (Basic, a bearer token from <c>/auth/token</c>, or anonymous) under the failed-login limit:
 /// bad credentials are 401 with a <c>WWW-Authenticate</c> challenge, throttled logins 429 with
 /// <c>Retry-After</c>. Here a bearer token only proves who the caller is: what it may do is its
-/// subject's current policy (its account's groups and admin flag, looked up briefly cached), not
-/// the token's grant, so <c>kubectl --token=&lt;token&gt;</c> acts as its account. With access
+/// subject's current policy (an account's groups and admin flag, a robot's confinement, an
+/// external user's groups: <see cref="SubjectIdentities"/>), not the token's grant, so
+/// <c>kubectl --token=&lt;token&gt;</c> acts as the account, robot or external user it was issued to. With access
 /// control off the filter admits everything and <see cref="AuthorizeAsync"/> allows everything.
 /// Endpoint filters run only for route handlers: map a delegate (as above, or a method group cast
 /// to <c>Func&lt;HttpContext, Task&gt;</c>), not a <c>RequestDelegate</c>, or the filter is skipped.
@@ -66,7 +67,7 @@ public sealed class ApiAccess(AccessGate gate, Authorizer authorizer, AccessAudi
         if (caller is null)
         {
             await audit.RecordAsync(context, AccessAudit.Unauthorized, 401, authentication.Name, "", authentication.Error ?? Authenticator.InvalidToken);
-            return KubeStatus.Unauthorized("the credentials are not valid (or the token's account no longer exists)")
+            return KubeStatus.Unauthorized("the credentials are not valid (or the token's account or robot no longer exists)")
                 .WithHeader("WWW-Authenticate", gate.ChallengeHeader(context, [], Authenticator.InvalidToken));
         }
 

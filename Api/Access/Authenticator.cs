@@ -6,7 +6,8 @@ namespace Registry.Api.Access;
 /// The authenticated caller of one request: who it is, and, when it came with one of our bearer
 /// tokens, the grant that token carries (the token, not the current policy, decides then).
 /// </summary>
-public sealed record Caller(Identity Identity, TokenGrant? Token)
+/// <param name="ByToken">A token of ours proved the identity, also when <c>/apis</c> replaced its grant by the subject's current policy (<see cref="AccessGate.ByPolicyAsync"/>): what needs the password itself can tell.</param>
+public sealed record Caller(Identity Identity, TokenGrant? Token, bool ByToken = false)
 {
     public static readonly Caller Anonymous = new(Identity.Anonymous, null);
 

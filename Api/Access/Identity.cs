@@ -20,8 +20,10 @@ public enum IdentityKind
 
 /// <summary>Who sent a request: an account, or anonymous (empty name).</summary>
 /// <remarks>
-/// <paramref name="Fingerprint"/> stands for the account's password in refresh tokens (null for
-/// anonymous, robots and external users: they get no refresh tokens).
+/// <paramref name="Fingerprint"/> stands for the credential: an account's password hash (in
+/// refresh tokens; only accounts get them) or a robot's secret hash (in the tokens issued to it,
+/// so a robot created again under the same name does not inherit them); null for anonymous and
+/// external users.
 /// <paramref name="Confinement"/>, when set, is the only repositories the identity may act on
 /// whatever its bindings say (a robot account's namespace or list): entries are repository names,
 /// or <c>ns/*</c> for every repository of a namespace.

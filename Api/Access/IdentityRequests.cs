@@ -8,10 +8,11 @@ namespace Registry.Api.Access;
 
 /// <summary>
 /// What the users and robots APIs share: who is calling (through <see cref="Authenticator"/>, so
-/// every kind of credential works), whether they may, reading a bounded JSON body, and the rules
+/// every kind of credential works; a bearer token of ours acts as its subject's current policy,
+/// as everywhere on <c>/apis</c>), whether they may, reading a bounded JSON body, and the rules
 /// for names, groups and passwords.
 /// </summary>
-public sealed partial class IdentityRequests(Authenticator authenticator, Authorizer authorizer)
+public sealed partial class IdentityRequests(Authenticator authenticator, Authorizer authorizer, AccessGate gate)
 {
     public const string ApiVersion = "registry/v1";
 
@@ -28,7 +29,8 @@ public sealed partial class IdentityRequests(Authenticator authenticator, Author
     /// <summary>The authenticated caller, or the 401 answer (bad credentials, or none where an account is needed).</summary>
     public async Task<(Caller? Caller, IResult? Error)> AuthenticateAsync(HttpContext context)
     {
-        var (caller, _) = await authenticator.AuthenticateAsync(context.Request);
+        var (proven, _) = await authenticator.AuthenticateAsync(context.Request);
+        var caller = proven is null ? null : await gate.ByPolicyAsync(proven);
         if (caller is null || caller.Identity.IsAnonymous)
         {
             return (null, KubeStatus.Unauthorized(caller is null ? "the credentials are not valid" : "this needs credentials: a user's password, a robot's secret or a bearer token")

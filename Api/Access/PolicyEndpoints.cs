@@ -208,7 +208,9 @@ public sealed class PolicyEndpoints(Authenticator authenticator, Authorizer auth
 
     private static string Where(string? ns) => ns is null ? "the registry" : $"namespace '{ns}'";
 
-    private async Task<Caller?> AuthenticateAsync(HttpContext context) => (await authenticator.AuthenticateAsync(context.Request)).Caller;
+    /// <summary>The caller, with a bearer token acting as its subject's current policy (as on every <c>/apis</c> endpoint); null when the credentials fail.</summary>
+    private async Task<Caller?> AuthenticateAsync(HttpContext context)
+        => (await authenticator.AuthenticateAsync(context.Request)).Caller is { } caller ? await gate.ByPolicyAsync(caller) : null;
 
     /// <summary>
     /// The caller when it may do what <paramref name="item"/> says (null: create namespaces);

@@ -50,6 +50,9 @@ public static class RobotSecret
     /// </summary>
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
+    /// <summary>Stands for the secret in the tokens issued to the robot: a new robot (a new secret) of the same name has another.</summary>
+    public static string Fingerprint(string storedHash) => Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(storedHash)).AsSpan(0, 12));
+
     /// <summary>Compares in constant time, so the time taken says nothing about how much matched.</summary>
     public static bool Matches(string secret, string storedHash)
         => CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(secret)), Encoding.ASCII.GetBytes(storedHash));
@@ -87,7 +90,7 @@ public sealed class RobotVerifier(IGrainFactory grains, TimeProvider time)
     }
 
     public static Identity ToIdentity(string ns, Robot robot)
-        => new(RobotSecret.Login(ns, robot.Name), [BuiltInGroups.Authenticated, BuiltInGroups.Robots], false, null, robot.Repositories, IdentityKind.Robot, robot.Actions);
+        => new(RobotSecret.Login(ns, robot.Name), [BuiltInGroups.Authenticated, BuiltInGroups.Robots], false, RobotSecret.Fingerprint(robot.SecretHash), robot.Repositories, IdentityKind.Robot, robot.Actions);
 
     private void Report(string ns, string login, string name, DateTimeOffset now)
     {

@@ -153,10 +153,16 @@ public static class PolicyEvaluator
         return permissions;
     }
 
+    /// <remarks>
+    /// A subject names a kind as well as a name: a <c>ServiceAccount</c> is only ever a robot, and
+    /// a <c>User</c> never is, so an external user whose name reads like a robot's login
+    /// (<c>ns+name</c>, possible with no <c>UsernamePrefix</c>) gets nothing bound to that robot.
+    /// </remarks>
     private static bool Matches(PolicySubject subject, Identity identity) => subject.Kind switch
     {
         PolicySubject.Group => identity.Groups.Contains(subject.Name, StringComparer.Ordinal),
-        PolicySubject.User or PolicySubject.ServiceAccount => !identity.IsAnonymous && subject.LoginName == identity.Name,
+        PolicySubject.User => !identity.IsAnonymous && identity.Kind != IdentityKind.Robot && subject.Name == identity.Name,
+        PolicySubject.ServiceAccount => identity.Kind == IdentityKind.Robot && subject.LoginName == identity.Name,
         _ => false,
     };
 }

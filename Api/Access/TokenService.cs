@@ -9,7 +9,19 @@ using Registry.Grains;
 namespace Registry.Api.Access;
 
 /// <summary>A token's verified content: who it was issued to and what it grants.</summary>
-public sealed record TokenGrant(string Subject, IReadOnlyList<AccessItem> Access, DateTimeOffset Expires)
+/// <remarks>
+/// <paramref name="Kind"/> is the kind of credentials the subject proved at the token endpoint
+/// (<see cref="IdentityKind.Token"/> when the token names none: issued before kinds were written).
+/// <paramref name="Groups"/> are an external user's groups, from its ID token (null for others).
+/// <paramref name="Fingerprint"/> stands for a robot's secret: a robot created again under the same name has another.
+/// </remarks>
+public sealed record TokenGrant(
+    string Subject,
+    IReadOnlyList<AccessItem> Access,
+    DateTimeOffset Expires,
+    IdentityKind Kind = IdentityKind.Token,
+    IReadOnlyList<string>? Groups = null,
+    string? Fingerprint = null)
 {
     /// <summary>Whether the token grants every action of <paramref name="required"/>.</summary>
     public bool Covers(AccessItem required)
@@ -26,6 +38,9 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
 {
     private const string Algorithm = SecurityAlgorithms.EcdsaSha256;
     private const string FingerprintClaim = "pwd";
+    private const string KindClaim = "kind";
+    private const string GroupsClaim = "groups";
+    private const string CredentialClaim = "cfp";
     private static readonly TimeSpan KeyRefresh = TimeSpan.FromSeconds(30);
     private readonly JsonWebTokenHandler _handler = new() { SetDefaultTimesOnTokenCreation = false };
     private readonly AccessOptions _options = options.Value;
@@ -33,12 +48,35 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
     private volatile Keys? _keys;
     private long _lastMissRefresh;
 
-    /// <summary>A signed token for <paramref name="subject"/> granting <paramref name="access"/>, and when it expires.</summary>
-    public async Task<(string Token, DateTimeOffset IssuedAt, TimeSpan Lifetime)> IssueAsync(string subject, IReadOnlyList<AccessItem> access)
+    /// <summary>
+    /// A signed token for <paramref name="identity"/> granting <paramref name="access"/>, and when
+    /// it expires. Besides the grant it names the kind of the subject (an account, a robot, an
+    /// external user), a robot's secret fingerprint and an external user's groups, so <c>/apis</c>
+    /// can tell who it is without the credentials it was issued for (<see cref="SubjectIdentities"/>).
+    /// </summary>
+    public async Task<(string Token, DateTimeOffset IssuedAt, TimeSpan Lifetime)> IssueAsync(Identity identity, IReadOnlyList<AccessItem> access)
     {
         var now = time.GetUtcNow();
-        var claim = access.Select(a => new Dictionary<string, object> { ["type"] = a.Type, ["name"] = a.Name, ["actions"] = a.Actions.ToArray() }).ToList();
-        return (await SignAsync(_options.Service, now, _options.TokenLifetime, subject, "access", claim), now, _options.TokenLifetime);
+        var claims = new Dictionary<string, object>
+        {
+            ["access"] = access.Select(a => new Dictionary<string, object> { ["type"] = a.Type, ["name"] = a.Name, ["actions"] = a.Actions.ToArray() }).ToList(),
+        };
+        if (KindName(identity.Kind) is { } kind)
+        {
+            claims[KindClaim] = kind;
+        }
+
+        if (identity.Kind == IdentityKind.Robot && identity.Fingerprint is { } fingerprint)
+        {
+            claims[CredentialClaim] = fingerprint;
+        }
+
+        if (identity.Kind == IdentityKind.External)
+        {
+            claims[GroupsClaim] = identity.Groups.Where(g => !BuiltInGroups.IsReserved(g)).ToArray();
+        }
+
+        return (await SignAsync(_options.Service, now, _options.TokenLifetime, identity.Name, claims), now, _options.TokenLifetime);
     }
 
     /// <summary>
@@ -62,7 +100,10 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
             return null;
         }
 
-        var grant = new TokenGrant(jwt.Subject ?? "", access, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero));
+        var kind = jwt.TryGetPayloadValue<string>(KindClaim, out var named) ? KindOf(named) : IdentityKind.Token;
+        var groups = kind == IdentityKind.External ? ReadStrings(jwt, GroupsClaim) : null;
+        var fingerprint = kind == IdentityKind.Robot && jwt.TryGetPayloadValue<string>(CredentialClaim, out var credential) ? credential : null;
+        var grant = new TokenGrant(jwt.Subject ?? "", access, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero), kind, groups, fingerprint);
         _verified.Set(token, grant, new MemoryCacheEntryOptions { AbsoluteExpiration = grant.Expires, Size = token.Length });
         return grant;
     }
@@ -73,12 +114,14 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
     /// neither kind passes for the other.
     /// </summary>
     public Task<string> IssueRefreshAsync(string subject, string fingerprint)
-        => SignAsync(RefreshAudience, time.GetUtcNow(), _options.RefreshTokenLifetime, subject, FingerprintClaim, fingerprint);
+        => SignAsync(RefreshAudience, time.GetUtcNow(), _options.RefreshTokenLifetime, subject, new Dictionary<string, object> { [FingerprintClaim] = fingerprint });
 
-    /// <summary>A JWT of ours: issuer, audience, lifetime from <paramref name="now"/>, subject, a fresh jti and one claim of its kind.</summary>
-    private async Task<string> SignAsync(string audience, DateTimeOffset now, TimeSpan lifetime, string subject, string claim, object value)
+    /// <summary>A JWT of ours: issuer, audience, lifetime from <paramref name="now"/>, subject, a fresh jti and the claims of its kind.</summary>
+    private async Task<string> SignAsync(string audience, DateTimeOffset now, TimeSpan lifetime, string subject, Dictionary<string, object> claims)
     {
         var keys = await GetKeysAsync(refresh: false);
+        claims[JwtRegisteredClaimNames.Sub] = subject;
+        claims[JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         return _handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = _options.Issuer,
@@ -87,12 +130,7 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
             NotBefore = now.UtcDateTime,
             Expires = (now + lifetime).UtcDateTime,
             SigningCredentials = new SigningCredentials(keys.Signing, Algorithm),
-            Claims = new Dictionary<string, object>
-            {
-                [JwtRegisteredClaimNames.Sub] = subject,
-                [JwtRegisteredClaimNames.Jti] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
-                [claim] = value,
-            },
+            Claims = claims,
         });
     }
 
@@ -153,6 +191,29 @@ public sealed class TokenService(IGrainFactory grains, IOptions<AccessOptions> o
 
         return items;
     }
+
+    /// <summary>The <c>kind</c> claim of a subject's kind; null for anonymous (its token needs none).</summary>
+    private static string? KindName(IdentityKind kind) => kind switch
+    {
+        IdentityKind.User => "user",
+        IdentityKind.Robot => "robot",
+        IdentityKind.External => "oidc",
+        _ => null,
+    };
+
+    /// <summary>The kind a <c>kind</c> claim names; an unknown one is <see cref="IdentityKind.Token"/>, which <c>/apis</c> refuses.</summary>
+    private static IdentityKind KindOf(string? name) => name switch
+    {
+        "user" => IdentityKind.User,
+        "robot" => IdentityKind.Robot,
+        "oidc" => IdentityKind.External,
+        _ => IdentityKind.Token,
+    };
+
+    private static List<string> ReadStrings(JsonWebToken jwt, string claim)
+        => jwt.TryGetPayloadValue<JsonElement>(claim, out var values) && values.ValueKind == JsonValueKind.Array
+            ? [.. values.EnumerateArray().Where(v => v.ValueKind == JsonValueKind.String).Select(v => v.GetString()!)]
+            : [];
 
     /// <summary>At most one refresh a second for unknown key ids: a flood of forged kids costs one grain call a second.</summary>
     private bool TakeMissRefresh()

@@ -190,7 +190,7 @@ public sealed partial class UsersEndpoints(IdentityRequests requests, IGrainFact
     }
 
     /// <summary>A user acting on its own account with its password (not a robot, an external user or a token of ours).</summary>
-    private static bool IsSelf(Caller caller, string name) => caller.Identity.Kind == IdentityKind.User && caller.Token is null && caller.Identity.Name == name;
+    private static bool IsSelf(Caller caller, string name) => caller.Identity.Kind == IdentityKind.User && caller.Token is null && !caller.ByToken && caller.Identity.Name == name;
 
     private async Task<(Caller? Caller, IResult? Error)> AdminAsync(HttpContext context)
     {

@@ -216,7 +216,7 @@ public sealed class AccessAttackTests
         Assert.Equal(HttpStatusCode.NotFound, stored.StatusCode);
     }
 
-    private static async Task<ECDsaSecurityKey> OurKeyAsync(RegistryHost host)
+    internal static async Task<ECDsaSecurityKey> OurKeyAsync(RegistryHost host)
     {
         var key = (await host.Service<IGrainFactory>().GetGrain<ISigningKeysGrain>(0).Get()).Current;
 
@@ -226,7 +226,7 @@ public sealed class AccessAttackTests
         return new ECDsaSecurityKey(ours) { KeyId = key.KeyId };
     }
 
-    private static string Sign(SecurityKey key, string name, string[]? actions = null, DateTime? notBefore = null, DateTime? expires = null, DateTime? issuedAt = null, Dictionary<string, object>? header = null)
+    internal static string Sign(SecurityKey key, string name, string[]? actions = null, DateTime? notBefore = null, DateTime? expires = null, DateTime? issuedAt = null, Dictionary<string, object>? header = null)
     {
         var now = DateTime.UtcNow;
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor

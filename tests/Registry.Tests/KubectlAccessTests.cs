@@ -7,7 +7,7 @@ using Registry.Api.Access;
 
 namespace Registry.Tests;
 
-/// <summary>kubectl as the real client of /apis: a token from /auth/token acts as its account, a robot's secret as the robot (kubectl --token).</summary>
+/// <summary>kubectl as the real client of /apis: a token from /auth/token acts as the account or robot it was issued to, a robot's secret as the robot (kubectl --token).</summary>
 [Trait("Category", TestCategories.Kubectl)]
 public sealed class KubectlAccessTests
 {
@@ -61,14 +61,29 @@ public sealed class KubectlAccessTests
             Assert.Equal(status.GetProperty("loginName").GetString(), whoami.RootElement.GetProperty("status").GetProperty("userInfo").GetProperty("username").GetString());
         }
 
+        // A token the token endpoint issued to the robot (its secret as the Basic password) acts as the robot too.
+        using var robotClient = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator }) { BaseAddress = host.BaseAddress };
+        robotClient.DefaultRequestHeaders.Authorization = AccessRegistry.Basic(status.GetProperty("loginName").GetString()!, secret);
+        using var robotTokenAnswer = JsonDocument.Parse(await robotClient.GetStringAsync($"/auth/token?service=orleans-registry&scope=repository:{user}/app:pull"));
+        var robotToken = robotTokenAnswer.RootElement.GetProperty("token").GetString()!;
+        (code, stdout, stderr) = await KubectlAsync(host, robotToken, "auth", "whoami", "-o", "json");
+        Assert.True(code == 0, stderr);
+        using (var whoami = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(status.GetProperty("loginName").GetString(), whoami.RootElement.GetProperty("status").GetProperty("userInfo").GetProperty("username").GetString());
+        }
+
         using (var revoked = await client.DeleteAsync($"/apis/registry/v1/namespaces/{user}/robots/kubectl"))
         {
             Assert.True(revoked.IsSuccessStatusCode, await revoked.Content.ReadAsStringAsync());
         }
 
-        (code, _, stderr) = await KubectlAsync(host, secret, "auth", "whoami", "-o", "json");
-        Assert.NotEqual(0, code);
-        Assert.Contains("You must be logged in", stderr, StringComparison.Ordinal);
+        foreach (var revokedCredential in new[] { secret, robotToken })
+        {
+            (code, _, stderr) = await KubectlAsync(host, revokedCredential, "auth", "whoami", "-o", "json");
+            Assert.NotEqual(0, code);
+            Assert.Contains("You must be logged in", stderr, StringComparison.Ordinal);
+        }
     }
 
     private static X509Certificate2 SelfSigned()
