@@ -8,12 +8,13 @@ WORKDIR /src
 ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 # Restore with only the build settings and project files, so this layer is reused until a
-# project file or a package version changes. Every project Api/Api.csproj references, directly
-# or not, must be listed here (tests/Registry.Tests/DeployTests.cs checks it).
+# project file or a package version changes. Every project Api/Api.csproj and SiloHost/SiloHost.csproj
+# reference, directly or not, must be listed here (tests/Registry.Tests/DeployTests.cs checks it).
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY Api/Api.csproj Api/
 COPY Server/Server.csproj Server/
 COPY Silo/Silo.csproj Silo/
+COPY SiloHost/SiloHost.csproj SiloHost/
 COPY Grains/Grains.csproj Grains/
 COPY Grains.Abstractions/Grains.Abstractions.csproj Grains.Abstractions/
 COPY Storage/Storage.csproj Storage/
@@ -21,8 +22,13 @@ COPY Storage/Storage.csproj Storage/
 # (precompiled; see Api/Api.csproj).
 ARG TARGETARCH=amd64
 RUN dotnet restore Api/Api.csproj -r "linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)"
+RUN dotnet restore SiloHost/SiloHost.csproj -r "linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)"
 
 COPY . .
+# The headless silo host (grain-only pods, deploy/README.md) first, the API last into the same folder:
+# where both ship a library, the API's copy stays, of the same or a newer version, which the silo
+# host loads too.
+RUN dotnet publish SiloHost/SiloHost.csproj -c Release -r "linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)" --self-contained false -o /app --no-restore -p:UseAppHost=false
 RUN dotnet publish Api/Api.csproj -c Release -r "linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)" --self-contained false -o /app --no-restore -p:UseAppHost=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using Registry.Storage;
 
 namespace Registry.Silo;
 
@@ -182,6 +183,12 @@ public sealed class UploadOptions
 
     /// <summary>How often expired upload sessions are looked for, once per cluster (at least every minute: an Orleans reminder).</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Embedded mode: how uploaded bytes reach the disk. Cached keeps a blob just pushed in the page
+    /// cache for the pulls that follow; Direct bypasses it (docs/storage-layout.md). Both are durable.
+    /// </summary>
+    public UploadWriteMode WriteMode { get; set; } = UploadWriteMode.Cached;
 }
 
 public sealed class GarbageCollectionOptions

@@ -115,7 +115,7 @@ public static class RegistrySiloExtensions
     {
         if (azure is null)
         {
-            services.AddSingleton<IBlobStore>(new FileSystemBlobStore(options.DataDirectory));
+            services.AddSingleton<IBlobStore>(new FileSystemBlobStore(options.DataDirectory, options.Uploads.WriteMode));
             services.AddSingleton(new StorageInitializer(_ => Task.CompletedTask));
         }
         else

@@ -13,10 +13,14 @@ public sealed partial class FileSystemBlobStore : IBlobStore
     private readonly string _root;
     private readonly string _uploads;
     private readonly string _temp;
+    private readonly UploadWriteMode _writeMode;
 
-    public FileSystemBlobStore(string root)
+    /// <param name="root">The data directory.</param>
+    /// <param name="writeMode">How uploads reach the disk: through the page cache (kept for the pulls that follow) or around it.</param>
+    public FileSystemBlobStore(string root, UploadWriteMode writeMode = UploadWriteMode.Cached)
     {
         _root = root;
+        _writeMode = writeMode;
         _uploads = StorageLayout.Under(root, StorageLayout.UploadsDirectory);
         _temp = StorageLayout.Under(root, StorageLayout.TempDirectory);
         DurableFiles.CreateDirectory(StorageLayout.Under(root, StorageLayout.BlobsDirectory));
@@ -110,35 +114,19 @@ public sealed partial class FileSystemBlobStore : IBlobStore
     public Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
     {
         var path = UploadData(uploadId);
-        FileStream file;
         try
         {
-            if (DirectUploadWriter.TryOpen(path, offset) is { } direct)
+            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset) is { } direct)
             {
                 return Task.FromResult<Stream>(direct);
             }
 
-            file = new FileStream(path, new FileStreamOptions
-            {
-                Mode = FileMode.Open,
-                Access = FileAccess.Write,
-                Share = FileShare.Read,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous,
-            });
+            return Task.FromResult<Stream>(CachedUploadWriter.Open(path, offset));
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new UploadUnknownException(uploadId, e);
         }
-
-        if (file.Length != offset)
-        {
-            file.SetLength(offset);
-        }
-
-        file.Seek(offset, SeekOrigin.Begin);
-        return Task.FromResult<Stream>(new WritebackStream(file, offset));
     }
 
     public Task<Stream> OpenUploadReaderAsync(string uploadId, long length, CancellationToken cancellationToken)
@@ -288,69 +276,4 @@ public sealed partial class FileSystemBlobStore : IBlobStore
     private string UploadDir(string uploadId) => StorageLayout.Under(_root, StorageLayout.UploadDirectory(uploadId));
 
     private string UploadData(string uploadId) => StorageLayout.Under(_root, StorageLayout.UploadDataPath(uploadId));
-
-    /// <summary>
-    /// Starts the kernel's writeback of every few MiB as soon as they are written (Linux
-    /// <c>sync_file_range</c>), so the disk works while the network still delivers and the
-    /// <c>fsync</c> at commit finds little left to do. Elsewhere it is a plain pass-through.
-    /// </summary>
-    private sealed class WritebackStream(FileStream inner, long offset) : WriteOnlyStreamBase
-    {
-        private const long Stride = 8 * 1024 * 1024;
-        private const uint SyncFileRangeWrite = 2;
-        private static bool s_supported = OperatingSystem.IsLinux();
-        private long _position = offset;
-        private long _started = offset;
-
-        public override void Flush() => inner.Flush();
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            inner.Write(buffer, offset, count);
-            Advance(count);
-        }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await inner.WriteAsync(buffer, cancellationToken);
-            Advance(buffer.Length);
-        }
-
-        public override ValueTask DisposeAsync() => inner.DisposeAsync();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-
-        private void Advance(int count)
-        {
-            _position += count;
-            if (!s_supported || _position - _started < Stride)
-            {
-                return;
-            }
-
-            try
-            {
-                var fd = (int)inner.SafeFileHandle.DangerousGetHandle();
-                if (LibC.SyncFileRange(fd, _started, _position - _started, SyncFileRangeWrite) != 0)
-                {
-                    s_supported = false;
-                }
-            }
-            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-            {
-                s_supported = false;
-            }
-
-            _started = _position;
-        }
-    }
 }

@@ -74,3 +74,13 @@ public interface IBlobStore
     /// </summary>
     Task<bool> IsReachableAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>How the filesystem driver writes an upload's bytes (<c>Registry:Uploads:WriteMode</c>; docs/storage-layout.md).</summary>
+public enum UploadWriteMode
+{
+    /// <summary>Through the page cache, paced and left there clean: a blob just pushed is pulled from memory.</summary>
+    Cached,
+
+    /// <summary>With direct I/O (<c>O_DIRECT</c>) around the page cache: pushes do not displace what pulls have cached.</summary>
+    Direct,
+}

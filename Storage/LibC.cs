@@ -34,5 +34,5 @@ internal static partial class LibC
     public static partial int FDataSync(SafeFileHandle fd);
 
     [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
-    public static partial int SyncFileRange(int fd, long offset, long nbytes, uint flags);
+    public static partial int SyncFileRange(SafeFileHandle fd, long offset, long nbytes, uint flags);
 }

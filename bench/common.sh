@@ -38,3 +38,49 @@ install_reference_registry() {
   fi
   REFERENCE_VERSION="$(docker-registry --version 2>/dev/null | awk '{print $NF}')"
 }
+
+# Starts the reference registry as `$1` on 127.0.0.1:$2 with a fresh data directory $WORK/$1
+# (config $WORK/$1.yml, output $WORK/$1.log); sets STARTED_PID. Request logging off: errors only,
+# no access log; nothing else configured (in particular no storage.cache).
+start_reference_registry() {
+  local name="$1" port="$2"
+  mkdir -p "$WORK/$name"
+  cat >"$WORK/$name.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/$name
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YAML
+  docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
+  STARTED_PID=$!
+}
+
+# Waits up to 60 s for the registry `$1` (output in $WORK/$1.log) on 127.0.0.1:$2, process $3,
+# to answer /v2/.
+wait_ready() {
+  local name="$1" port="$2" pid="$3"
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited during start-up:"; tail -n 30 "$WORK/$name.log" >&2; return 1
+    fi
+    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/v2/" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  log "$name did not answer on 127.0.0.1:$port within 60 s"; return 1
+}
+
+# The section of docs/benchmarks.md that bench/neutral.sh writes (between its markers), or nothing.
+NEUTRAL_BEGIN='<!-- bench/neutral.sh: begin -->'
+NEUTRAL_END='<!-- bench/neutral.sh: end -->'
+neutral_section() {
+  [ -f "$1" ] || return 0
+  awk -v b="$NEUTRAL_BEGIN" -v e="$NEUTRAL_END" '$0 == b { on = 1 } on { print } $0 == e { on = 0 }' "$1"
+}

@@ -74,35 +74,10 @@ dotnet "$REGISTRY_DLL" \
   "${OURS_LOGGING[@]}" >"$WORK/ours.log" 2>&1 &
 OURS_PID=$!
 
-cat >"$WORK/reference.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/reference
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$REF_PORT
-YAML
 log "starting the reference registry $REFERENCE_VERSION on 127.0.0.1:$REF_PORT"
-docker-registry serve "$WORK/reference.yml" >"$WORK/reference.log" 2>&1 &
-REF_PID=$!
+start_reference_registry reference "$REF_PORT"
+REF_PID=$STARTED_PID
 
-wait_ready() {
-  local name="$1" port="$2" pid="$3"
-  for _ in $(seq 1 120); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$name exited during start-up:"; tail -n 30 "$WORK/$name.log" >&2; return 1
-    fi
-    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/v2/"; then return 0; fi
-    sleep 0.5
-  done
-  log "$name did not answer on 127.0.0.1:$port within 60 s"; return 1
-}
 wait_ready ours "$OURS_PORT" "$OURS_PID"
 wait_ready reference "$REF_PORT" "$REF_PID"
 
@@ -159,8 +134,11 @@ fi
 
 OURS_SETUP="this repository at commit \`$(git rev-parse --short HEAD)\`, published for \`$RID\` (Release, ReadyToRun, framework-dependent, as in the container image), run as \`dotnet bench/out/registry/Registry.Api.dll --Registry:DataDirectory=<fresh temp dir> --Registry:Listen=http://127.0.0.1:<port> --Registry:Access:Enabled=false --Logging:LogLevel:Default=Warning\` (embedded mode: co-hosted silo, filesystem blobs, file grain state; runtime settings of Api/Api.csproj: workstation concurrent GC, 8 MiB gen0 budget, no tiered PGO, re-JIT after 1,000 calls instead of 30, no thread-pool spinning). Logging: warnings and above to stdout redirected to a file; no request log."
 REF_SETUP="CNCF distribution $REFERENCE_VERSION (Debian package \`docker-registry\`), \`docker-registry serve config.yml\` with \`version: 0.1\`, \`storage.filesystem.rootdirectory\` = fresh temp dir, \`storage.delete.enabled: true\`, \`http.addr\` = 127.0.0.1:<port>, \`log.level: error\`, \`log.accesslog.disabled: true\`, nothing else (in particular no \`storage.cache\`, so no in-memory blob-descriptor cache). Logging: errors only to stdout redirected to a file; no access log."
+# The neutral-client section (bench/neutral.sh) has a script of its own: kept as it is.
+NEUTRAL_SECTION="$(neutral_section "$ROOT/docs/benchmarks.md")"
 dotnet "$BENCH_DLL" report --ours "$RESULTS/ours.json" --reference "$RESULTS/reference.json" \
   --out "$ROOT/docs/benchmarks.md" --command "$COMMAND" \
   --ours-setup "$OURS_SETUP" --reference-setup "$REF_SETUP" --disk-mbps "$DISK_MBPS"
+if [ -n "$NEUTRAL_SECTION" ]; then printf '\n%s\n' "$NEUTRAL_SECTION" >>"$ROOT/docs/benchmarks.md"; fi
 log "done: docs/benchmarks.md (raw results in bench/results/)"
 exit "$STATUS"

@@ -42,6 +42,7 @@ public sealed class ClusterStartupValidationTests
         { ["--Registry:Events:Wach:Heartbeat=00:00:01"], "Registry:Events:Wach is not a setting of the registry" },
         { ["--Registry:Limits:MaxPageSise=5"], "'MaxPageSise'" },
         { ["--Registry:Uploads:Expiry=soon"], "'Registry:Uploads:Expiry'" },
+        { ["--Registry:Uploads:WriteMode=Buffered"], "'Registry:Uploads:WriteMode'" },
         { ["--Registry:Webhooks:Endpoints:0:Name=a", "--Registry:Webhooks:Endpoints:0:Url=http://127.0.0.1:9/hook", "--Registry:Webhooks:Endpoints:0:Timeout=abc"], "'Registry:Webhooks:Endpoints:0:Timeout'" },
         { ["--Registry:Webhooks:Endpoints:0:Name=a", "--Registry:Webhooks:Endpoints:0:Url=http://127.0.0.1:9/hook", "--Registry:Webhooks:Endpoints:0:Timout=00:00:01"], "'Timout'" },
         { ["--Registry:Webhooks:Endpoints:0:Name=a", "--Registry:Webhooks:Endpoints:0:Url=http://127.0.0.1:9/hook", "--Registry:Webhooks:Endpoints:0:IgnoredActions:0=pussh"], "Registry:Webhooks:Endpoints:0:IgnoredActions:0 'pussh' is not an action" },

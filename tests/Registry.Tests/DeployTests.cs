@@ -344,10 +344,21 @@ public sealed class DeployTests
             .SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).SkipLast(1))
             .ToHashSet(StringComparer.Ordinal);
 
-        foreach (var project in ProjectClosure(root, "Api/Api.csproj"))
+        foreach (var executable in new[] { "Api/Api.csproj", "SiloHost/SiloHost.csproj" })
         {
-            Assert.True(copiedBeforeRestore.Contains(project), $"Dockerfile: add `COPY {project} {System.IO.Path.GetDirectoryName(project)!.Replace('\\', '/')}/` before `RUN dotnet restore` (Api references it)");
+            foreach (var project in ProjectClosure(root, executable))
+            {
+                Assert.True(copiedBeforeRestore.Contains(project), $"Dockerfile: add `COPY {project} {System.IO.Path.GetDirectoryName(project)!.Replace('\\', '/')}/` before `RUN dotnet restore` ({executable} references it)");
+            }
+
+            // The headless silo host is in the image too (deploy/README.md, grain-only pods).
+            Assert.Contains(lines, l => l.StartsWith($"RUN dotnet publish {executable} ", StringComparison.Ordinal) && l.Contains("-o /app ", StringComparison.Ordinal));
         }
+
+        // The API is published last, so its libraries (the same or newer versions) are the ones in /app.
+        Assert.True(
+            lines.FindIndex(l => l.StartsWith("RUN dotnet publish SiloHost/", StringComparison.Ordinal)) < lines.FindIndex(l => l.StartsWith("RUN dotnet publish Api/", StringComparison.Ordinal)),
+            "Dockerfile: publish SiloHost/SiloHost.csproj before Api/Api.csproj");
 
         foreach (var file in new[] { "Directory.Build.props", "Directory.Packages.props", "global.json" })
         {

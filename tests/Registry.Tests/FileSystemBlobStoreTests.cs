@@ -1,22 +1,70 @@
+using System.Globalization;
 using Registry.Storage;
 
 namespace Registry.Tests;
 
-/// <summary>The storage contract over a real temporary directory, plus what only the filesystem layout shows.</summary>
+/// <summary>The storage contract over a real temporary directory, plus what only the filesystem layout shows; uploads written through the page cache (the default).</summary>
 [Trait("Category", TestCategories.Fast)]
-public sealed class FileSystemBlobStoreTests : BlobStoreContract
+public class FileSystemBlobStoreTests : BlobStoreContract
 {
     private TempDirectory? _root;
 
     private string Root => _root!.Path;
 
+    protected virtual UploadWriteMode WriteMode => UploadWriteMode.Cached;
+
     protected override Task<IBlobStore> CreateStoreAsync()
     {
         _root = new TempDirectory("registry-blobstore-");
-        return Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root));
+        return Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root, WriteMode));
     }
 
-    protected override Task<IBlobStore> OpenPeerAsync() => Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root));
+    protected override Task<IBlobStore> OpenPeerAsync() => Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root, WriteMode));
+
+    [Fact]
+    public async Task ABlobJustUploadedIsInThePageCacheOnlyWhenWrittenCached()
+    {
+        // What the first pulls after a push read from: memory when cached, the disk when direct.
+        // Chunks of odd sizes, the last one partial, as a chunked push sends them.
+        var sizes = new[] { (12 << 20) + 5, (9 << 20) + 4090, 3 << 20 };
+        var content = Oci.RandomBytes(sizes.Sum());
+        var id = await CreateUploadAsync();
+        var offset = 0;
+        foreach (var size in sizes)
+        {
+            await StageAsync(id, offset, content.AsMemory(offset, size).ToArray());
+            offset += size;
+        }
+
+        var digest = Oci.Digest(content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+
+        var resident = await ResidentBytesAsync(DataDirectory.BlobPath(Root, digest));
+        if (WriteMode == UploadWriteMode.Cached || await FileSystemTypeAsync(Root) == "tmpfs")
+        {
+            // Whole pages: the last one counts in full.
+            Assert.True(resident >= content.Length, $"{resident} of {content.Length} bytes written cached are cached");
+        }
+        else
+        {
+            // At most the block a chunk starting mid-block read back.
+            Assert.True(resident < 1 << 20, $"{resident} of {content.Length} bytes written directly are cached");
+        }
+
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+    }
+
+    /// <summary>How much of the file is in the page cache, as fincore (util-linux) counts it.</summary>
+    private static async Task<long> ResidentBytesAsync(string path)
+    {
+        var result = await ProcessRunner.RunAsync("fincore", ["--bytes", "--noheadings", "--output", "RES", path], TimeSpan.FromSeconds(30));
+        Assert.True(result.ExitCode == 0, result.Describe());
+        return long.Parse(result.StdoutText.Trim(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>tmpfs has no direct I/O: there the driver writes through the cache whatever the mode.</summary>
+    private static async Task<string> FileSystemTypeAsync(string path)
+        => (await ProcessRunner.RunAsync("stat", ["--file-system", "--format", "%T", path], TimeSpan.FromSeconds(30))).StdoutText.Trim();
 
     protected override Task DeleteStoreAsync()
     {
@@ -316,4 +364,11 @@ public sealed class FileSystemBlobStoreTests : BlobStoreContract
         Assert.Empty(DataDirectory.Entries(Path.Combine(Root, "uploads")));
         Assert.Empty(DataDirectory.Entries(Path.Combine(Root, "tmp")));
     }
+}
+
+/// <summary>The same tests with uploads written with direct I/O, around the page cache (<c>Registry:Uploads:WriteMode=Direct</c>).</summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class DirectFileSystemBlobStoreTests : FileSystemBlobStoreTests
+{
+    protected override UploadWriteMode WriteMode => UploadWriteMode.Direct;
 }

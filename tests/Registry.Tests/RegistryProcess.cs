@@ -81,9 +81,9 @@ public sealed class RegistryProcess : IAsyncDisposable
         return process;
     }
 
-    /// <summary>Starts a headless cluster-mode silo (<c>dotnet Registry.Silo.dll</c>: grains, no HTTP); it joins on its own time.</summary>
+    /// <summary>Starts a headless cluster-mode silo (<c>dotnet Registry.SiloHost.dll</c>: grains, no HTTP); it joins on its own time.</summary>
     public static RegistryProcess StartHeadlessSilo(string connectionString, string clusterId, params (string Key, string Value)[] settings)
-        => Start("Registry.Silo.dll", connectionString, clusterId, httpPort: 0, siloPort: null, [.. settings]);
+        => Start("Registry.SiloHost.dll", connectionString, clusterId, httpPort: 0, siloPort: null, [.. settings]);
 
     private static RegistryProcess Start(string assembly, string connectionString, string clusterId, int httpPort, int? siloPort, (string Key, string? Value)[] settings, IReadOnlyList<string>? launcher = null)
     {
