@@ -215,7 +215,7 @@ public sealed class ImageApiWriteTests
     }
 
     [Fact]
-    public async Task AWatcherSeesATagMoveAsAModifiedStream()
+    public async Task AWatcherSeesATagMoveAsAModifiedStreamAndAStreamDeleteAsDeleted()
     {
         var host = await SharedRegistry.GetAsync();
         var ns = ImageApi.Namespace();
@@ -242,6 +242,20 @@ public sealed class ImageApiWriteTests
             if (items.GetArrayLength() == 3)
             {
                 Assert.Equal(older, items[0].GetProperty("image").GetString());
+                break;
+            }
+        }
+
+        // Deleting the stream leaves the repository empty: the watcher sees it go.
+        using var deleted = await host.Client.DeleteAsync($"{V1}/namespaces/{ns}/imagestreams/app");
+        await deleted.JsonAsync(HttpStatusCode.OK);
+        while (true)
+        {
+            var line = await reader.ReadLineAsync(cts.Token) ?? throw new Xunit.Sdk.XunitException("the watch ended");
+            using var change = JsonDocument.Parse(line);
+            if (change.RootElement.GetProperty("type").GetString() == "DELETED")
+            {
+                Assert.Equal("app", change.RootElement.GetProperty("object").GetProperty("metadata").GetProperty("name").GetString());
                 break;
             }
         }
