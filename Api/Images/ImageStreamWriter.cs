@@ -57,7 +57,7 @@ public sealed class ImageStreamWriter(
         }
 
         // Authenticates first, so an anonymous caller learns nothing from the checks of its body.
-        var verb = method switch { "POST" => "create", "PUT" => "update", _ => "delete" };
+        var verb = method is "DELETE" ? "delete" : "create";
         if (await access.CheckAsync(context, ImageAccessNeed.Of(resource, verb, null, ns)) is { } refused)
         {
             return refused;

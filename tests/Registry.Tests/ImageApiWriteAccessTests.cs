@@ -34,11 +34,11 @@ public sealed class ImageApiWriteAccessTests
         await admin.PushImageAsync($"{ns}/gone", "v1", layers: 1);
 
         System.Net.Http.Headers.AuthenticationHeaderValue? auth = null;
+        string? user = null;
         if (role != "anonymous")
         {
-            var (name, credentials) = await PolicyRegistry.NewUserAsync(host);
-            await PolicyRegistry.BindAsync(admin, ns, role, [PolicyRegistry.User(name)]);
-            auth = credentials;
+            (user, auth) = await PolicyRegistry.NewUserAsync(host);
+            await PolicyRegistry.BindAsync(admin, ns, role, [PolicyRegistry.User(user)]);
         }
 
         using var client = PolicyRegistry.Client(host, auth);
@@ -80,6 +80,20 @@ public sealed class ImageApiWriteAccessTests
         Assert.Equal(move == HttpStatusCode.OK ? v2 : v1, (await admin.GetManifestAsync($"{ns}/app", "v1")).Digest);
         using var stream = await admin.GetAsync($"/v2/{ns}/gone/tags/list");
         Assert.Equal(deleteStream == HttpStatusCode.OK ? HttpStatusCode.NotFound : HttpStatusCode.OK, stream.StatusCode);
+
+        // A created tag's event is a push of the tag, by the caller, of the manifest's URL.
+        if (create == HttpStatusCode.Created)
+        {
+            var log = host.Service<IGrainFactory>().GetGrain<Registry.Grains.INamespaceEventLogGrain>(ns);
+            Registry.Grains.RegistryEvent? tagged = null;
+            await Poll.UntilAsync(
+                async () => (tagged = (await log.ReadAfter(0, 1000)).Events.Select(e => e.Event).FirstOrDefault(e => e.Target.Tag == "new")) is not null,
+                "the namespace's log has the tag's event");
+            Assert.Equal(Registry.Grains.RegistryEvent.Push, tagged!.Action);
+            Assert.Equal(user, tagged.Actor);
+            Assert.Equal(v1, tagged.Target.Digest);
+            Assert.EndsWith($"/v2/{ns}/app/manifests/{v1}", tagged.Target.Url, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -168,6 +168,15 @@ public sealed class ImageApiWriteTests
         await Refused(HttpMethod.Post, tags, valid, HttpStatusCode.UnsupportedMediaType, "UnsupportedMediaType", "text/plain");
         await Refused(HttpMethod.Post, tags, valid, HttpStatusCode.UnsupportedMediaType, "UnsupportedMediaType", "application/yaml");
         await Refused(HttpMethod.Post, tags, valid.Replace("\"tag\":", $"\"pad\":\"{new string('x', 65 * 1024)}\",\"tag\":", StringComparison.Ordinal), HttpStatusCode.RequestEntityTooLarge, "RequestEntityTooLarge");
+        using (var chunked = new HttpRequestMessage(HttpMethod.Post, tags) { Content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(valid.Replace("\"tag\":", $"\"pad\":\"{new string('x', 65 * 1024)}\",\"tag\":", StringComparison.Ordinal)))) })
+        {
+            // No Content-Length: the body is read up to the limit and no further.
+            chunked.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            chunked.Headers.TransferEncodingChunked = true;
+            using var response = await host.Client.SendAsync(chunked);
+            await response.AssertStatusAsync(HttpStatusCode.RequestEntityTooLarge, "RequestEntityTooLarge");
+        }
+
         await Refused(HttpMethod.Post, tags, "{\"kind\":", HttpStatusCode.BadRequest, "BadRequest");
         await Refused(HttpMethod.Post, tags, "[]", HttpStatusCode.BadRequest, "BadRequest");
         await Refused(HttpMethod.Post, tags, valid.Replace("\"ImageStreamTag\"", "\"ImageStream\"", StringComparison.Ordinal), (HttpStatusCode)422, "Invalid");
