@@ -113,6 +113,22 @@ public interface IRepositoryGrain : IGrainWithStringKey
     /// </summary>
     [OneWay, Alias("wake-outbox")]
     Task WakeOutbox();
+
+    // Image API writes (ImageStreamTag create/update/delete, ImageStream delete).
+
+    /// <summary>
+    /// Points a tag at a manifest the repository holds, created or moved, with its history and
+    /// event as a push by tag would write them; refused when stale, unknown, existing on a create
+    /// or a move the caller may not make.
+    /// </summary>
+    [RetryOnFailover(WithCallId = true)]
+    [Alias("tag-manifest")]
+    Task<TagMoveResult> TagManifest(TagMove move);
+
+    /// <summary>Removes every tag, manifest and blob link of the repository, an event for each; false when it held nothing.</summary>
+    [RetryOnFailover(WithCallId = true)]
+    [Alias("delete-image-stream")]
+    Task<bool> DeleteImageStream();
 }
 
 /// <summary>

@@ -217,6 +217,52 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return Task.CompletedTask;
     }
 
+    public async Task<TagMoveResult> TagManifest(TagMove move)
+    {
+        if (await IsRetryOfAppliedCallAsync())
+        {
+            return new TagMoveResult(TagMoveOutcome.Moved, S.EventSequence);
+        }
+
+        // Immutable-tag rules, when they come, refuse here as they would a push by tag.
+        if (S.Refusal(move) is { } refused)
+        {
+            return new TagMoveResult(refused, S.EventSequence);
+        }
+
+        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+        var manifest = S.Manifests[move.Digest];
+        if (S.MoveTag(move.Tag, move.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+        {
+            _tags.Changed();
+        }
+
+        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, move.Tag);
+        await SaveAndPublishAsync();
+        return new TagMoveResult(TagMoveOutcome.Moved, S.EventSequence);
+    }
+
+    public async Task<bool> DeleteImageStream()
+    {
+        if (await IsRetryOfAppliedCallAsync())
+        {
+            return true;
+        }
+
+        if (S.IsEmpty)
+        {
+            return false;
+        }
+
+        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+        S.RemoveStream((mediaType, digest, size, tag) => Emit(RegistryEvent.Delete, mediaType, digest, size, tag));
+        _tags.Changed();
+
+        // TODO: the repository is left empty; removing it from the catalog comes with empty-repository collection.
+        await SaveAndPublishAsync();
+        return true;
+    }
+
     private async Task AddBlobAsync(string digest, long size, string action, string? from)
     {
         if (!S.Blobs.TryAdd(digest, size))

@@ -20,6 +20,7 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageApiHandlers>();
         services.AddSingleton<ImageStreamWatch>();
         services.AddSingleton<ImageApiEndpoint>();
+        services.AddSingleton<ImageStreamWriter>();
         services.AddSingleton<NamespaceResources>();
         return options;
     }

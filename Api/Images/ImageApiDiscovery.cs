@@ -25,8 +25,8 @@ public static class ImageApiDiscovery
         "v1",
         ImageObjects.ApiVersion,
         [
-            new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch"], ["is"], ["all"]),
-            new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ReadVerbs, ["istag"]),
+            new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch", "delete"], ["is"], ["all"]),
+            new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ["get", "list", "create", "update", "delete"], ["istag"]),
             new("imagestreamimages", "imagestreamimage", true, "ImageStreamImage", ["get"], ["isimage"]),
             new("images", "image", false, "Image", ReadVerbs),
         ]);

@@ -10,7 +10,7 @@ namespace Registry.Api.Images;
 /// access it needs (<see cref="IImageApiAccess"/>) and answers it (<see cref="ImageApiHandlers"/>),
 /// every failure as a Kubernetes <c>Status</c>.
 /// </summary>
-public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
+public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, ImageStreamWriter writer, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
 {
     public const string Prefix = "/apis/" + ImageObjects.Group;
 
@@ -66,7 +66,7 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
 
         if (context.Request.Method != "GET")
         {
-            return NotAllowed(context, "GET");
+            return await writer.HandleAsync(context, request.Resource, request.Namespace, request.Name);
         }
 
         var watching = IsTrue(context.Request.Query["watch"]);
@@ -173,7 +173,7 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
     private static bool IsTrue(Microsoft.Extensions.Primitives.StringValues value) => value.ToString() is "true" or "1";
 
     private static KubeStatus NotAllowed(HttpContext context, string allowed)
-        => KubeStatus.MethodNotAllowed($"{context.Request.Method} is not supported here (only {allowed}; changes through the image API are not served yet)").WithHeader("Allow", "GET");
+        => KubeStatus.MethodNotAllowed($"{context.Request.Method} is not supported here (only {allowed})").WithHeader("Allow", "GET");
 
     private sealed record ResourceRequest(string Resource, string? Namespace, string? Name);
 

@@ -21,6 +21,9 @@ public sealed partial class ImageApiOptions : IValidatableObject
     /// <summary>The largest image config read for <c>dockerImageMetadata</c>; a larger config is not read (no metadata).</summary>
     public int MaxConfigBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>The largest request body of a change (an ImageStreamTag create or update); a larger one is refused with 413.</summary>
+    public int MaxRequestBytes { get; set; } = 64 * 1024;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         foreach (var (name, value) in new[] { (nameof(InternalRegistryHostname), InternalRegistryHostname), (nameof(PublicRegistryHostname), PublicRegistryHostname) })
@@ -34,6 +37,11 @@ public sealed partial class ImageApiOptions : IValidatableObject
         if (MaxConfigBytes is < 4096 or > 64 * 1024 * 1024)
         {
             yield return new ValidationResult($"{Section}:MaxConfigBytes {MaxConfigBytes} must be between 4096 and 67108864 (the default is 1048576).");
+        }
+
+        if (MaxRequestBytes is < 1024 or > 1024 * 1024)
+        {
+            yield return new ValidationResult($"{Section}:MaxRequestBytes {MaxRequestBytes} must be between 1024 and 1048576 (the default is 65536).");
         }
     }
 

@@ -35,6 +35,8 @@ public sealed class FailoverRetryTests
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetOutboxLength), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetImageStream), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.ListManifests), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.TagManifest), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteImageStream), "call id" },
 
         // One-way: nobody waits for an answer to retry on.
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.EventsPersisted), "never" },

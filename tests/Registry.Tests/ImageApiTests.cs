@@ -37,7 +37,8 @@ public sealed class ImageApiTests
         Assert.True(byName["imagestreams"].GetProperty("namespaced").GetBoolean());
         Assert.False(byName["images"].GetProperty("namespaced").GetBoolean());
         Assert.Equal("ImageStreamTag", byName["imagestreamtags"].GetProperty("kind").GetString());
-        Assert.Equal(["get", "list", "watch"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get", "list", "watch", "delete"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get", "list", "create", "update", "delete"], byName["imagestreamtags"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
 
         using var core = await ImageApi.GetJsonAsync(host.Client, "/api");
         Assert.Equal("v1", core.RootElement.GetProperty("versions")[0].GetString());
@@ -236,7 +237,7 @@ public sealed class ImageApiTests
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?continue=!!", 400, "BadRequest");
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images?continue={ImageApi.Continue("only-one-part")}", 400, "BadRequest");
 
-        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/app", 405, "MethodNotAllowed", method: HttpMethod.Delete);
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams", 405, "MethodNotAllowed", method: HttpMethod.Delete);
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams", 405, "MethodNotAllowed", method: HttpMethod.Post);
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreamimages", 405, "MethodNotAllowed");
 

@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Registry.Api.Kube;
+
+namespace Registry.Api.Images;
+
+/// <summary>
+/// Where a tag is to point (<c>tag.from</c>): an image of a stream (<see cref="IsImage"/>, by
+/// digest or a unique prefix of it) or the current image of a stream's tag.
+/// </summary>
+public sealed record TagSource(bool IsImage, string Namespace, string Stream, string Repository, string Reference)
+{
+    /// <summary>The source as its resource names it: <c>stream@id</c> or <c>stream:tag</c>.</summary>
+    public string Name => IsImage ? $"{Stream}@{Reference}" : $"{Stream}:{Reference}";
+}
+
+/// <summary>
+/// An ImageStreamTag create (POST) or update (PUT), read and checked: the target stream and tag,
+/// the source, and the resourceVersion the caller read (as the repository's change sequence).
+/// Anything it cannot use is refused as a Kubernetes Status before anything is looked up.
+/// </summary>
+public sealed record ImageStreamTagRequest(string Stream, string Tag, string Repository, TagSource From, long? ExpectedSequence)
+{
+    public const string Kind = "ImageStreamTag";
+
+    /// <param name="urlName">The <c>stream:tag</c> of the URL for an update; null for a create (the name comes from the body).</param>
+    public static async Task<(ImageStreamTagRequest? Request, KubeStatus? Error)> ReadAsync(HttpRequest request, string ns, string? urlName, int maxBytes, CancellationToken ct)
+    {
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || !string.Equals(type.MediaType, "application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, KubeStatus.UnsupportedMediaType($"the body of an ImageStreamTag {(urlName is null ? "create" : "update")} must be application/json, not \"{request.ContentType}\""));
+        }
+
+        if (request.ContentLength > maxBytes || await ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
+        {
+            return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body);
+        }
+        catch (JsonException e)
+        {
+            return (null, KubeStatus.BadRequest($"the request body is not valid JSON: {e.Message}"));
+        }
+
+        using (document)
+        {
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                ? Check(document.RootElement, ns, urlName)
+                : (null, KubeStatus.BadRequest("the request body must be a JSON object (an ImageStreamTag)"));
+        }
+    }
+
+    private static (ImageStreamTagRequest?, KubeStatus?) Check(JsonElement root, string ns, string? urlName)
+    {
+        var display = urlName ?? "";
+        KubeStatus Invalid(string field, string detail) => KubeStatus.Invalid($"{Kind}.{ImageObjects.Group} \"{display}\" is invalid: {field}: {detail}");
+
+        if (Text(root, "kind") != Kind)
+        {
+            return (null, Invalid("kind", $"Invalid value: the body must be a {Kind}"));
+        }
+
+        if (Text(root, "apiVersion") != ImageObjects.ApiVersion)
+        {
+            return (null, Invalid("apiVersion", $"Invalid value: must be {ImageObjects.ApiVersion}"));
+        }
+
+        var metadata = Child(root, "metadata");
+        var name = metadata is { } m ? Text(m, "name") : null;
+        if (urlName is not null && name is not null && name != urlName)
+        {
+            return (null, KubeStatus.BadRequest($"the name of the object ({name}) does not match the name on the URL ({urlName})"));
+        }
+
+        name ??= urlName;
+        display = name ?? "";
+        if (metadata is { } meta && Text(meta, "namespace") is { Length: > 0 } bodyNamespace && bodyNamespace != ns)
+        {
+            return (null, KubeStatus.BadRequest($"the namespace of the object ({bodyNamespace}) does not match the namespace on the URL ({ns})"));
+        }
+
+        if (name is null)
+        {
+            return (null, Invalid("metadata.name", "Required value: name an ImageStreamTag <stream>:<tag>"));
+        }
+
+        if (ImageNames.SplitTag(name) is not { } split || ImageNames.RepositoryOf(ns, split.Stream) is not { } repository)
+        {
+            return (null, Invalid("metadata.name", "Invalid value: use <stream>:<tag>, where the stream with '~' for '/' and the namespace before it make a repository name"));
+        }
+
+        long? expected = null;
+        if (metadata is { } withVersion && Text(withVersion, "resourceVersion") is { Length: > 0 } version)
+        {
+            if (!long.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || parsed < 1)
+            {
+                return (null, Invalid("metadata.resourceVersion", $"Invalid value: \"{version}\" is not a resourceVersion this server gave"));
+            }
+
+            expected = ImageObjects.Position(parsed);
+        }
+
+        if (Child(root, "tag") is not { } tag)
+        {
+            return (null, Invalid("tag", "Required value: tag.from names the image the tag points at"));
+        }
+
+        if (Text(tag, "name") is { } tagName && tagName != split.Tag)
+        {
+            return (null, Invalid("tag.name", $"Invalid value: \"{tagName}\" must be the tag of metadata.name ({split.Tag})"));
+        }
+
+        if (Child(tag, "from") is not { } from)
+        {
+            return (null, Invalid("tag.from", "Required value: the ImageStreamImage or ImageStreamTag the tag points at"));
+        }
+
+        var fromNamespace = Text(from, "namespace") is { Length: > 0 } given ? given : ns;
+        if (!ImageNames.IsNamespace(fromNamespace))
+        {
+            return (null, Invalid("tag.from.namespace", $"Invalid value: \"{fromNamespace}\" is not a namespace"));
+        }
+
+        var source = (Text(from, "kind"), Text(from, "name")) switch
+        {
+            (_, null or "") => null,
+            ("ImageStreamImage", { } image) => ImageSource(fromNamespace, image.Contains('@', StringComparison.Ordinal) ? image : $"{split.Stream}@{image}"),
+            ("ImageStreamTag", { } other) => TagSource(fromNamespace, other.Contains(':', StringComparison.Ordinal) ? other : $"{split.Stream}:{other}"),
+            _ => null,
+        };
+        if (Text(from, "kind") is not ("ImageStreamImage" or "ImageStreamTag"))
+        {
+            return (null, Invalid("tag.from.kind", $"Unsupported value: \"{Text(from, "kind")}\": supported values: \"ImageStreamImage\", \"ImageStreamTag\""));
+        }
+
+        return source is null
+            ? (null, Invalid("tag.from.name", $"Invalid value: \"{Text(from, "name")}\": use <stream>@<digest or a prefix of it> for an ImageStreamImage, <stream>:<tag> for an ImageStreamTag"))
+            : (new ImageStreamTagRequest(split.Stream, split.Tag, repository, source, expected), null);
+    }
+
+    private static TagSource? ImageSource(string ns, string name)
+        => ImageNames.SplitImage(name) is { } image && ImageNames.RepositoryOf(ns, image.Stream) is { } repository
+            ? new TagSource(true, ns, image.Stream, repository, image.Id)
+            : null;
+
+    private static TagSource? TagSource(string ns, string name)
+        => ImageNames.SplitTag(name) is { } tag && ImageNames.RepositoryOf(ns, tag.Stream) is { } repository
+            ? new TagSource(false, ns, tag.Stream, repository, tag.Tag)
+            : null;
+
+    /// <summary>A string property, or null when it is absent or not a string.</summary>
+    private static string? Text(JsonElement element, string property)
+        => element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>An object property, or null when it is absent, null or not an object.</summary>
+    private static JsonElement? Child(JsonElement element, string property)
+        => element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.Object ? value : null;
+
+    /// <summary>The body, or null when it is longer than <paramref name="limit"/> (then the rest is not read).</summary>
+    private static async Task<byte[]?> ReadBoundedAsync(Stream body, int limit, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,341 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using Registry.Api.Access;
+using Registry.Api.Extensions;
+using Registry.Api.Kube;
+using Registry.Api.Oci;
+using Registry.Api.Services;
+using Registry.Grains;
+
+namespace Registry.Api.Images;
+
+/// <summary>
+/// The changes of the image API: ImageStreamTag create (POST), update (PUT) and delete, and
+/// ImageStream delete. A tag pointed at an image of its own repository is moved; at one of
+/// another repository (or namespace) the image is copied first (its blobs mounted, its manifest
+/// pushed by digest), then tagged. Every refusal is a Kubernetes Status and changes nothing.
+/// </summary>
+public sealed class ImageStreamWriter(
+    IGrainFactory grains,
+    ImageStreamReader streams,
+    ImageFactsService facts,
+    ImageApiHandlers handlers,
+    ManifestService manifests,
+    BlobService blobs,
+    IImageApiAccess access,
+    IOptions<ImageApiOptions> options,
+    IServiceProvider services,
+    ILogger<ImageStreamWriter> logger)
+{
+    /// <summary>How deep an index of indexes is copied across repositories.</summary>
+    private const int MaxCopyDepth = 4;
+
+    private readonly Lazy<EventSourceReplica> _source = new(() => new EventSourceReplica(OciEndpointExtensions.ListenAuthority(services), OciEndpointExtensions.InstanceId));
+
+    /// <summary>Answers a request other than GET to a resource path of the group; 405 (with <c>Allow</c>) for what is not served.</summary>
+    public async Task<IResult> HandleAsync(HttpContext context, string resource, string? ns, string? name)
+    {
+        var method = context.Request.Method;
+        var allowed = (resource, ns, name) switch
+        {
+            ("imagestreamtags", not null, null) => "GET, POST",
+            ("imagestreamtags", not null, not null) => "GET, PUT, DELETE",
+            ("imagestreams", not null, not null) => "GET, DELETE",
+            _ => "GET",
+        };
+        if (!allowed.Split(", ").Contains(method, StringComparer.Ordinal))
+        {
+            return KubeStatus.MethodNotAllowed($"{method} is not supported on {resource}{(name is null ? "" : $" \"{name}\"")} (only {allowed}; patch, spec tags and the other resources' changes are not served)")
+                .WithHeader("Allow", allowed);
+        }
+
+        if (!ImageNames.IsNamespace(ns!))
+        {
+            return KubeStatus.BadRequest($"namespace \"{ns}\" is not valid: a namespace of the image API is a DNS label (at most 63 of a-z, 0-9 and '-') and the first component of a repository name");
+        }
+
+        // Authenticates first, so an anonymous caller learns nothing from the checks of its body.
+        var verb = method is "DELETE" ? "delete" : "create";
+        if (await access.CheckAsync(context, ImageAccessNeed.Of(resource, verb, null, ns)) is { } refused)
+        {
+            return refused;
+        }
+
+        return (resource, method) switch
+        {
+            ("imagestreamtags", "POST" or "PUT") => await WriteTagAsync(context, ns!, name),
+            ("imagestreamtags", _) => await DeleteTagAsync(context, ns!, name!),
+            _ => await DeleteStreamAsync(context, ns!, name!),
+        };
+    }
+
+    /// <summary>Create (<paramref name="urlName"/> null) or update of <c>stream:tag</c>: push on the target, overwrite to move a tag that points elsewhere, pull on another source.</summary>
+    private async Task<IResult> WriteTagAsync(HttpContext context, string ns, string? urlName)
+    {
+        var creating = urlName is null;
+        if (urlName is not null && (ImageNames.SplitTag(urlName) is not { } named || ImageNames.RepositoryOf(ns, named.Stream) is null))
+        {
+            return KubeStatus.BadRequest($"\"{urlName}\" is not a valid image stream tag name: use <stream>:<tag>, where the stream with '~' for '/' and the namespace before it make a repository name");
+        }
+
+        var (request, invalid) = await ImageStreamTagRequest.ReadAsync(context.Request, ns, urlName, options.Value.MaxRequestBytes, context.RequestAborted);
+        if (request is null)
+        {
+            return invalid!;
+        }
+
+        var repository = request.Repository;
+        var name = $"{request.Stream}:{request.Tag}";
+        if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamtags", "create", repository, ns)) is { } refused)
+        {
+            return refused;
+        }
+
+        var from = request.From;
+        if (from.Repository != repository
+            && await access.CheckAsync(context, ImageAccessNeed.Of(from.IsImage ? "imagestreamimages" : "imagestreamtags", "get", from.Repository, from.Namespace)) is { } noPull)
+        {
+            return noPull;
+        }
+
+        var (digest, unresolved) = await ResolveAsync(from);
+        if (digest is null)
+        {
+            return unresolved!;
+        }
+
+        // What the target holds now: refusals that need no write are made before anything is copied.
+        var view = await streams.GetAsync(repository);
+        var current = view?.Tags.FirstOrDefault(t => t.Tag == request.Tag && t.History.Count > 0)?.History[0].Digest;
+        if (creating && current is not null)
+        {
+            return KubeStatus.AlreadyExists($"imagestreamtags.{ImageObjects.Group} \"{name}\" already exists");
+        }
+
+        if (request.ExpectedSequence is { } expected && view?.Sequence != expected)
+        {
+            return Stale(name);
+        }
+
+        var mayMove = false;
+        if (current is not null && current != digest)
+        {
+            if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamtags", "update", repository, ns)) is { } noOverwrite)
+            {
+                return noOverwrite;
+            }
+
+            mayMove = true;
+        }
+
+        StampOrigin(context);
+        var (copied, copyError) = from.Repository == repository ? (false, null) : await CopyAsync(from.Repository, repository, digest, 0, context.RequestAborted);
+        if (copyError is not null)
+        {
+            return copyError;
+        }
+
+        // A copy changed the repository's sequence itself: the version was checked against what preceded it.
+        OciUrls.SetEventTarget(OciUrls.Manifest(repository, digest));
+        var result = await grains.GetGrain<IRepositoryGrain>(repository).TagManifest(new TagMove(request.Tag, digest, creating, mayMove, copied ? null : request.ExpectedSequence));
+        switch (result.Outcome)
+        {
+            case TagMoveOutcome.Stale:
+            case TagMoveOutcome.NeedsOverwrite:
+                return Stale(name);
+            case TagMoveOutcome.TagExists:
+                return KubeStatus.AlreadyExists($"imagestreamtags.{ImageObjects.Group} \"{name}\" already exists");
+            case TagMoveOutcome.ManifestUnknown:
+                return KubeStatus.NotFound($"{(from.IsImage ? "imagestreamimages" : "imagestreamtags")}.{ImageObjects.Group} \"{from.Name}\" not found");
+        }
+
+        ImageWriteLog.TagMoved(logger, repository, request.Tag, digest, from.Repository);
+        var code = creating || current is null ? 201 : 200;
+        return await TagObjectAsync(context, repository, request.Tag) is { } istag
+            ? Json(istag, ImageApiJsonContext.Default.ImageStreamTag, code)
+            : Success(name, "imagestreamtags", code);
+    }
+
+    /// <summary>The digest <paramref name="from"/> names now: a tag's current image, or the one image of the stream whose digest is or starts with the id.</summary>
+    private async Task<(string? Digest, KubeStatus? Error)> ResolveAsync(TagSource from)
+    {
+        var source = grains.GetGrain<IRepositoryGrain>(from.Repository);
+        var notFound = KubeStatus.NotFound($"{(from.IsImage ? "imagestreamimages" : "imagestreamtags")}.{ImageObjects.Group} \"{from.Name}\" not found{(from.Namespace.Length > 0 ? $" in namespace {from.Namespace}" : "")}");
+        if (!from.IsImage)
+        {
+            return await source.ResolveTag(from.Reference) is { } tagged ? (tagged.Digest, null) : (null, notFound);
+        }
+
+        var prefix = from.Reference.Contains(':', StringComparison.Ordinal) ? from.Reference : $"sha256:{from.Reference}";
+        if (References.IsValidDigest(prefix))
+        {
+            return await source.GetManifest(prefix) is not null ? (prefix, null) : (null, notFound);
+        }
+
+        // A prefix is resolved against the stream's history, as an ImageStreamImage is read.
+        var view = await source.GetImageStream();
+        var matches = view is null ? [] : view.Tags.SelectMany(t => t.History).Select(h => h.Digest).Where(d => d.StartsWith(prefix, StringComparison.Ordinal)).Distinct(StringComparer.Ordinal).ToArray();
+        return matches.Length switch
+        {
+            > 1 => (null, KubeStatus.Conflict($"\"{from.Reference}\" names {matches.Length} images of image stream {from.Namespace}/{from.Stream}: give more of the digest")),
+            1 when await source.GetManifest(matches[0]) is not null => (matches[0], null),
+            _ => (null, notFound),
+        };
+    }
+
+    /// <summary>
+    /// Makes <paramref name="target"/> hold manifest <paramref name="digest"/> of <paramref name="source"/>:
+    /// the manifests an index names first, then its blobs mounted, then the manifest pushed by
+    /// digest. True when anything was written.
+    /// </summary>
+    private async Task<(bool Copied, KubeStatus? Error)> CopyAsync(string source, string target, string digest, int depth, CancellationToken ct)
+    {
+        var into = grains.GetGrain<IRepositoryGrain>(target);
+        if (await into.GetManifest(digest) is not null)
+        {
+            return (false, null);
+        }
+
+        var gone = KubeStatus.NotFound($"image {digest} of {source} is no longer stored");
+        if (depth > MaxCopyDepth)
+        {
+            return (false, KubeStatus.Invalid($"image {digest} of {source} nests indexes more than {MaxCopyDepth} deep: it is not copied"));
+        }
+
+        if (await grains.GetGrain<IRepositoryGrain>(source).GetManifest(digest) is not { } descriptor || await manifests.ReadAsync(descriptor, ct) is not { } stored)
+        {
+            return (false, gone);
+        }
+
+        var parsed = ManifestParser.Parse(stored.Content, descriptor.MediaType, out var parseError);
+        if (parseError is not null)
+        {
+            return (false, new KubeStatus(500, "InternalError", $"image {digest} of {source} could not be read: {parseError.Detail}"));
+        }
+
+        foreach (var child in parsed.Children.Distinct(StringComparer.Ordinal))
+        {
+            if (await CopyAsync(source, target, child, depth + 1, ct) is { Error: { } childError })
+            {
+                return (true, childError);
+            }
+        }
+
+        foreach (var blob in parsed.Blobs.Distinct(StringComparer.Ordinal))
+        {
+            if (await into.GetBlobSize(blob) is null && !await blobs.MountAsync(target, blob, source, ct))
+            {
+                return (true, KubeStatus.NotFound($"blob {blob} of image {digest} is no longer stored in {source}"));
+            }
+        }
+
+        var (_, pushError) = await manifests.PutAsync(target, digest, stored.Content, descriptor.MediaType, mayMoveTag: false, ct);
+        return pushError is null ? (true, null) : (true, KubeStatus.NotFound($"image {digest} could not be copied into {target}: {pushError.Detail}"));
+    }
+
+    private async Task<IResult> DeleteTagAsync(HttpContext context, string ns, string name)
+    {
+        if (ImageNames.SplitTag(name) is not { } split || ImageNames.RepositoryOf(ns, split.Stream) is not { } repository)
+        {
+            return KubeStatus.BadRequest($"\"{name}\" is not a valid image stream tag name: use <stream>:<tag>");
+        }
+
+        if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamtags", "delete", repository, ns)) is { } refused)
+        {
+            return refused;
+        }
+
+        StampOrigin(context);
+        if (!await grains.GetGrain<IRepositoryGrain>(repository).DeleteTag(split.Tag))
+        {
+            return KubeStatus.NotFound($"imagestreamtags.{ImageObjects.Group} \"{name}\" not found");
+        }
+
+        ImageWriteLog.TagDeleted(logger, repository, split.Tag);
+        return Success(name, "imagestreamtags", 200);
+    }
+
+    private async Task<IResult> DeleteStreamAsync(HttpContext context, string ns, string name)
+    {
+        if (ImageNames.RepositoryOf(ns, name) is not { } repository)
+        {
+            return KubeStatus.BadRequest($"\"{name}\" is not a valid image stream name: the namespace and the name, with '~' for '/', must make a repository name");
+        }
+
+        if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreams", "delete", repository, ns)) is { } refused)
+        {
+            return refused;
+        }
+
+        StampOrigin(context);
+        if (!await grains.GetGrain<IRepositoryGrain>(repository).DeleteImageStream())
+        {
+            return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{name}\" not found");
+        }
+
+        ImageWriteLog.StreamDeleted(logger, repository);
+        return Success(name, "imagestreams", 200);
+    }
+
+    private async Task<ImageStreamTag?> TagObjectAsync(HttpContext context, string repository, string tag)
+    {
+        var view = await streams.GetAsync(repository);
+        var found = view?.Tags.FirstOrDefault(t => t.Tag == tag && t.History.Count > 0);
+        if (found is null || await streams.ManifestAsync(repository, found.History[0].Digest) is not { } manifest || await facts.GetAsync(manifest, context.RequestAborted) is not { } kept)
+        {
+            return null;
+        }
+
+        return ImageObjects.Tag(repository, view!, found, ImageObjects.Image(kept, repository, handlers.Hosts(context)));
+    }
+
+    /// <summary>
+    /// Who asks, for the events of the changes that follow (as on <c>/v2</c>). Synchronous on
+    /// purpose: the Orleans request context is an async-local, so it stays set for the caller.
+    /// </summary>
+    private void StampOrigin(HttpContext context)
+    {
+        var request = context.Request;
+        RequestContext.Set(ChangeOrigin.ContextKey, new ChangeOrigin(
+            new EventRequest(
+                context.TraceIdentifier,
+                context.Connection.RemoteIpAddress is { } ip ? $"{ip}:{context.Connection.RemotePort}" : "",
+                request.Host.Value ?? "",
+                request.Method,
+                request.Headers.UserAgent.ToString()),
+            ApiAccess.CallerOf(context)?.Identity.Name is { Length: > 0 } subject ? subject : context.User.Identity?.Name,
+            _source.Value));
+    }
+
+    private static KubeStatus Stale(string name)
+        => KubeStatus.Conflict($"Operation cannot be fulfilled on imagestreamtags.{ImageObjects.Group} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
+
+    private static IResult Success(string name, string kind, int code)
+        => Json(new SuccessStatus("Status", "v1", new StatusMeta(), "Success", new SuccessDetails(name, ImageObjects.Group, kind)), ImageWriteJsonContext.Default.SuccessStatus, code);
+
+    private static IResult Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, int code)
+        => Results.Text(JsonSerializer.Serialize(value, type), "application/json", null, code);
+}
+
+/// <summary>A meta/v1 <c>Status</c> of success: what a delete answers.</summary>
+public sealed record SuccessStatus(string Kind, string ApiVersion, StatusMeta Metadata, string Status, SuccessDetails Details);
+
+public sealed record SuccessDetails(string Name, string Group, string Kind);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(SuccessStatus))]
+internal sealed partial class ImageWriteJsonContext : JsonSerializerContext;
+
+internal static partial class ImageWriteLog
+{
+    [LoggerMessage(10, LogLevel.Information, "Image API: tag {Repository}:{Tag} points at {Digest} (from {Source})")]
+    public static partial void TagMoved(ILogger logger, string repository, string tag, string digest, string source);
+
+    [LoggerMessage(11, LogLevel.Information, "Image API: tag {Repository}:{Tag} deleted")]
+    public static partial void TagDeleted(ILogger logger, string repository, string tag);
+
+    [LoggerMessage(12, LogLevel.Information, "Image API: image stream {Repository} deleted (every tag, manifest and blob link)")]
+    public static partial void StreamDeleted(ILogger logger, string repository);
+}

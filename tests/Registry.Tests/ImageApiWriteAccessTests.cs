@@ -1,0 +1,147 @@
+using System.Net;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// The image API's changes under access control, role by verb: a tag create needs push, moving a
+/// tag that points elsewhere overwrite, deletes delete, and a source in another namespace pull
+/// there; anonymous callers get 401, known ones 403, and a refusal changes nothing.
+/// </summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class ImageApiWriteAccessTests
+{
+    private const string V1 = "/apis/image.openshift.io/v1";
+
+    public static TheoryData<string, HttpStatusCode, HttpStatusCode, HttpStatusCode, HttpStatusCode> Roles() => new()
+    {
+        // role, create a tag, move a tag, delete a tag, delete a stream
+        { "anonymous", HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized },
+        { "viewer", HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden },
+        { "pusher", HttpStatusCode.Created, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden },
+        { "admin", HttpStatusCode.Created, HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK },
+    };
+
+    [Theory]
+    [MemberData(nameof(Roles))]
+    public async Task EachRoleMayMakeTheChangesItsPermissionsAllow(string role, HttpStatusCode create, HttpStatusCode move, HttpStatusCode deleteTag, HttpStatusCode deleteStream)
+    {
+        var host = await PolicyRegistry.GetAsync();
+        using var admin = PolicyRegistry.Client(host, PolicyRegistry.Admin);
+        var ns = PolicyRegistry.NewNamespace();
+        await PolicyRegistry.CreateNamespaceAsync(admin, ns);
+        var (v1, _) = await admin.PushImageAsync($"{ns}/app", "v1", layers: 1);
+        var (v2, _) = await admin.PushImageAsync($"{ns}/app", "v2", layers: 1);
+        await admin.PushImageAsync($"{ns}/gone", "v1", layers: 1);
+
+        System.Net.Http.Headers.AuthenticationHeaderValue? auth = null;
+        string? user = null;
+        if (role != "anonymous")
+        {
+            (user, auth) = await PolicyRegistry.NewUserAsync(host);
+            await PolicyRegistry.BindAsync(admin, ns, role, [PolicyRegistry.User(user)]);
+        }
+
+        using var client = PolicyRegistry.Client(host, auth);
+        var tags = $"{V1}/namespaces/{ns}/imagestreamtags";
+
+        using (var created = await ImageApiWrite.SendAsync(client, HttpMethod.Post, tags, ImageApiWrite.Tag("app:new", "ImageStreamImage", $"app@{v1}")))
+        {
+            await Expect(created, create);
+        }
+
+        using (var moved = await ImageApiWrite.SendAsync(client, HttpMethod.Put, $"{tags}/app:v1", ImageApiWrite.Tag("app:v1", "ImageStreamImage", $"app@{v2}")))
+        {
+            await Expect(moved, move);
+        }
+
+        using (var deleted = await client.DeleteAsync($"{tags}/app:v2"))
+        {
+            await Expect(deleted, deleteTag);
+        }
+
+        using (var gone = await client.DeleteAsync($"{V1}/namespaces/{ns}/imagestreams/gone"))
+        {
+            await Expect(gone, deleteStream);
+        }
+
+        // What /v2 serves is what the allowed changes left.
+        var expected = new List<string> { "v1" };
+        if (create == HttpStatusCode.Created)
+        {
+            expected.Add("new");
+        }
+
+        if (deleteTag != HttpStatusCode.OK)
+        {
+            expected.Add("v2");
+        }
+
+        Assert.Equal(expected.Order(StringComparer.Ordinal), (await admin.ListTagsAsync($"{ns}/app")).Order(StringComparer.Ordinal));
+        Assert.Equal(move == HttpStatusCode.OK ? v2 : v1, (await admin.GetManifestAsync($"{ns}/app", "v1")).Digest);
+        using var stream = await admin.GetAsync($"/v2/{ns}/gone/tags/list");
+        Assert.Equal(deleteStream == HttpStatusCode.OK ? HttpStatusCode.NotFound : HttpStatusCode.OK, stream.StatusCode);
+
+        // A created tag's event is a push of the tag, by the caller, of the manifest's URL.
+        if (create == HttpStatusCode.Created)
+        {
+            var log = host.Service<IGrainFactory>().GetGrain<Registry.Grains.INamespaceEventLogGrain>(ns);
+            Registry.Grains.RegistryEvent? tagged = null;
+            await Poll.UntilAsync(
+                async () => (tagged = (await log.ReadAfter(0, 1000)).Events.Select(e => e.Event).FirstOrDefault(e => e.Target.Tag == "new")) is not null,
+                "the namespace's log has the tag's event");
+            Assert.Equal(Registry.Grains.RegistryEvent.Push, tagged!.Action);
+            Assert.Equal(user, tagged.Actor);
+            Assert.Equal(v1, tagged.Target.Digest);
+            Assert.EndsWith($"/v2/{ns}/app/manifests/{v1}", tagged.Target.Url, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task CopyingFromAnotherNamespaceNeedsPullThere()
+    {
+        var host = await PolicyRegistry.GetAsync();
+        using var admin = PolicyRegistry.Client(host, PolicyRegistry.Admin);
+        var source = PolicyRegistry.NewNamespace();
+        var target = PolicyRegistry.NewNamespace();
+        await PolicyRegistry.CreateNamespaceAsync(admin, source);
+        await PolicyRegistry.CreateNamespaceAsync(admin, target);
+        var (digest, _) = await admin.PushImageAsync($"{source}/app", "v1", layers: 1);
+        var (name, credentials) = await PolicyRegistry.NewUserAsync(host);
+        await PolicyRegistry.BindAsync(admin, target, "pusher", [PolicyRegistry.User(name)]);
+        using var client = PolicyRegistry.Client(host, credentials);
+        var body = ImageApiWrite.Tag("web:v1", "ImageStreamTag", "app:v1", source);
+
+        using (var refused = await ImageApiWrite.SendAsync(client, HttpMethod.Post, $"{V1}/namespaces/{target}/imagestreamtags", body))
+        {
+            await refused.AssertStatusAsync(HttpStatusCode.Forbidden, "Forbidden");
+        }
+
+        using (var nothing = await admin.GetAsync($"/v2/{target}/web/tags/list"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, nothing.StatusCode);
+        }
+
+        // With pull on the source the same request copies the image.
+        await PolicyRegistry.BindAsync(admin, source, "viewer", [PolicyRegistry.User(name)]);
+        using var copied = await ImageApiWrite.SendAsync(client, HttpMethod.Post, $"{V1}/namespaces/{target}/imagestreamtags", body);
+        await copied.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(digest, (await admin.GetManifestAsync($"{target}/web", "v1")).Digest);
+    }
+
+    private static async Task Expect(HttpResponseMessage response, HttpStatusCode code)
+    {
+        switch (code)
+        {
+            case HttpStatusCode.Unauthorized:
+                await response.AssertStatusAsync(code, "Unauthorized");
+                Assert.NotEmpty(response.Headers.WwwAuthenticate);
+                break;
+            case HttpStatusCode.Forbidden:
+                await response.AssertStatusAsync(code, "Forbidden");
+                break;
+            default:
+                await response.JsonAsync(code);
+                break;
+        }
+    }
+}
