@@ -73,7 +73,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
     }
 
-    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(S.Refusal(push));
+    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push));
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
@@ -82,7 +82,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
         }
 
-        if (S.Refusal(push) is { } refused)
+        if ((ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push)) is { } refused)
         {
             return refused;
         }
@@ -165,6 +165,13 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         await SaveAndPublishAsync();
         return true;
     }
+
+    // A retry of an applied call goes through: its first attempt passed the check.
+    public async Task<GuardedDeleteResult> DeleteTagGuarded(string tag, IReadOnlyList<ImmutableTagRule> rules)
+        => (!S.WasApplied(FailoverCall.Id) ? ImmutableTagCheck.TagDeleteRefusal(S, tag, rules) : null) ?? new(await DeleteTag(tag));
+
+    public async Task<GuardedDeleteResult> DeleteManifestGuarded(string digest, IReadOnlyList<ImmutableTagRule> rules)
+        => (!S.WasApplied(FailoverCall.Id) ? ImmutableTagCheck.ManifestDeleteRefusal(S, digest, rules) : null) ?? new(await DeleteManifest(digest));
 
     public Task LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
 

@@ -74,9 +74,13 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
             return invalid;
         }
 
-        return await manifests.DeleteAsync(name, reference)
-            ? OciResult.Status(202)
-            : OciErrorCode.ManifestUnknown.WithDetail($"{name}:{reference}");
+        var result = await manifests.DeleteAsync(name, reference);
+        return result switch
+        {
+            { Refused: true } => ManifestService.Immutable(name, result.Tag, result.Rule),
+            { Deleted: true } => OciResult.Status(202),
+            _ => OciErrorCode.ManifestUnknown.WithDetail($"{name}:{reference}"),
+        };
     }
 
     /// <summary>

@@ -10,7 +10,7 @@ namespace Registry.Api.Services;
 public sealed record StoredManifest(ManifestDescriptor Descriptor, ReadOnlyMemory<byte> Content);
 
 /// <summary>Manifest pushes and reads: bytes in blob storage (cached here), facts in the repository grain.</summary>
-public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOptions<ApiOptions> options, TimeProvider time, ILogger<ManifestService> logger)
+public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Lifecycle.ImmutableTagLookup immutableTags, IOptions<ApiOptions> options, TimeProvider time, ILogger<ManifestService> logger)
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.Limits.ManifestCacheBytes });
 
@@ -36,7 +36,8 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         // this check and the push, which the push then refuses). Bytes before the push: once the
         // grain acknowledges, the manifest must be readable.
         var repository = grains.GetGrain<IRepositoryGrain>(name);
-        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag);
+        var rules = tag is null ? [] : (await immutableTags.ForRepositoryAsync(name)).Where(r => r.Protects(tag)).ToArray();
+        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag, rules.Length > 0 ? rules : null);
         if (await repository.CheckManifest(push) is { } refused)
         {
             return (null, Refusal(name, refused));
@@ -89,14 +90,27 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         return new StoredManifest(descriptor, content);
     }
 
-    public Task<bool> DeleteAsync(string name, string reference)
+    /// <summary>Deletes a manifest (by digest) or a tag; refused when an immutable tag rule protects the tag, or a tag on the manifest.</summary>
+    public async Task<GuardedDeleteResult> DeleteAsync(string name, string reference)
     {
         var repository = grains.GetGrain<IRepositoryGrain>(name);
-        return References.LooksLikeDigest(reference) ? repository.DeleteManifest(reference) : repository.DeleteTag(reference);
+        var byDigest = References.LooksLikeDigest(reference);
+        var rules = await immutableTags.ForRepositoryAsync(name);
+        if (rules.Count == 0)
+        {
+            return new(byDigest ? await repository.DeleteManifest(reference) : await repository.DeleteTag(reference));
+        }
+
+        return byDigest ? await repository.DeleteManifestGuarded(reference, rules) : await repository.DeleteTagGuarded(reference, rules);
     }
+
+    /// <summary>The answer to a change an immutable tag rule refused: 412 <c>PRECONDITION</c> naming the tag and the rule.</summary>
+    public static OciError Immutable(string name, string? tag, string? rule)
+        => OciErrorCode.Precondition.WithDetail($"'{name}:{tag}' is configured as immutable by rule '{rule}': it cannot be moved or deleted, nor the manifest it points at");
 
     private static OciError Refusal(string name, ManifestPushResult result) => result.Outcome switch
     {
+        ManifestPushOutcome.Immutable => Immutable(name, result.Missing, result.Rule),
         ManifestPushOutcome.TagExists => OciErrorCode.Denied.WithDetail($"tag {result.Missing} of {name} points at another manifest; moving it needs the overwrite permission"),
         ManifestPushOutcome.ManifestUnknown => OciErrorCode.ManifestBlobUnknown.WithDetail($"manifest {result.Missing} is not in repository {name}"),
         _ => OciErrorCode.ManifestBlobUnknown.WithDetail($"blob {result.Missing} is not in repository {name}"),
