@@ -104,9 +104,15 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Life
         return byDigest ? await repository.DeleteManifestGuarded(reference, rules) : await repository.DeleteTagGuarded(reference, rules);
     }
 
-    /// <summary>The answer to a change an immutable tag rule refused: 412 <c>PRECONDITION</c> naming the tag and the rule.</summary>
+    /// <summary>
+    /// The answer to a change an immutable tag rule refused: 412 <c>PRECONDITION</c> naming the tag
+    /// and the rule in the message too, as clients (skopeo, podman) print the message, not the detail.
+    /// </summary>
     public static OciError Immutable(string name, string? tag, string? rule)
-        => OciErrorCode.Precondition.WithDetail($"'{name}:{tag}' is configured as immutable by rule '{rule}': it cannot be moved or deleted, nor the manifest it points at");
+    {
+        var text = $"'{name}:{tag}' is configured as immutable by rule '{rule}': it cannot be moved or deleted, nor the manifest it points at";
+        return (OciErrorCode.Precondition with { Message = text }).WithDetail(text);
+    }
 
     private static OciError Refusal(string name, ManifestPushResult result) => result.Outcome switch
     {

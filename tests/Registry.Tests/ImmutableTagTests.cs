@@ -115,6 +115,41 @@ public sealed class ImmutableTagTests
     }
 
     [Fact]
+    public async Task OfConcurrentFirstPushesOfAProtectedTagOneWinsAndTheOthersAreRefused()
+    {
+        var host = await Host.Value;
+        var ns = NewNamespace();
+        var name = $"{ns}/race";
+        await PutRulesAsync(host.Client, ns, Rule("once", "**", "release"));
+        var images = new List<byte[]>();
+        for (var i = 0; i < 6; i++)
+        {
+            images.Add((await PushUntaggedAsync(host.Client, name)).Manifest);
+        }
+
+        var responses = await Task.WhenAll(images.Select(m => host.Client.PutManifestAsync(name, "release", m)));
+        try
+        {
+            var winners = responses.Where(r => r.StatusCode == HttpStatusCode.Created).ToArray();
+            Assert.Single(winners);
+            foreach (var refused in responses.Except(winners))
+            {
+                await AssertImmutableAsync(refused, "once", $"{name}:release");
+            }
+
+            Assert.Equal(winners[0].Header("Docker-Content-Digest"), await TagDigestAsync(host.Client, name, "release"));
+            Assert.Single(await host.Service<IGrainFactory>().GetGrain<IRepositoryGrain>(name).GetTagHistory("release"));
+        }
+        finally
+        {
+            foreach (var response in responses)
+            {
+                response.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task RepositoryGlobsAreRelativeToTheNamespace()
     {
         var host = await Host.Value;
@@ -406,9 +441,12 @@ public sealed class ImmutableTagTests
         Assert.True(response.StatusCode == HttpStatusCode.PreconditionFailed, $"expected 412, got {(int)response.StatusCode}: {text}");
         var error = JsonDocument.Parse(text).RootElement.GetProperty("errors")[0];
         Assert.Equal("PRECONDITION", error.GetProperty("code").GetString());
-        var detail = error.GetProperty("detail").GetString()!;
-        Assert.Contains($"'{rule}'", detail, StringComparison.Ordinal);
-        Assert.Contains($"'{reference}'", detail, StringComparison.Ordinal);
+        foreach (var field in new[] { "message", "detail" })
+        {
+            var said = error.GetProperty(field).GetString()!;
+            Assert.Contains($"'{rule}'", said, StringComparison.Ordinal);
+            Assert.Contains($"'{reference}'", said, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>Pushes an image's blobs and its manifest by digest; returns the manifest.</summary>
