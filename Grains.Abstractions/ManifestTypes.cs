@@ -11,7 +11,10 @@ public sealed record ManifestDescriptor(
     [property: Id(5)] string? Subject,
     [property: Id(6)] DateTimeOffset PushedAt);
 
-/// <summary>A manifest push: the descriptor plus what the manifest references.</summary>
+/// <summary>
+/// A manifest push: the descriptor plus what the manifest references, and the tag it goes under
+/// (with <see cref="MoreTags"/>, a push by digest with several <c>?tag=</c>: all tags or none).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("registry.manifest-push")]
 public sealed record ManifestPush(
     [property: Id(0)] ManifestDescriptor Manifest,
@@ -19,7 +22,12 @@ public sealed record ManifestPush(
     [property: Id(2)] IReadOnlyList<string> ChildManifests,
     [property: Id(3)] string? Tag,
     [property: Id(4)] bool MayMoveTag = true,
-    [property: Id(5)] IReadOnlyList<ImmutableTagRule>? ImmutableTagRules = null);
+    [property: Id(5)] IReadOnlyList<ImmutableTagRule>? ImmutableTagRules = null,
+    [property: Id(6)] IReadOnlyList<string>? MoreTags = null)
+{
+    /// <summary>Every tag the push moves: <see cref="Tag"/>, then <see cref="MoreTags"/>.</summary>
+    public IEnumerable<string> AllTags => Tag is null ? [] : [Tag, .. MoreTags ?? []];
+}
 
 [GenerateSerializer, Alias("registry.manifest-push-outcome")]
 public enum ManifestPushOutcome

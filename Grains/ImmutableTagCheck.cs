@@ -8,13 +8,24 @@ namespace Registry.Grains;
 /// </summary>
 public static class ImmutableTagCheck
 {
-    /// <summary>Why a push may not move its tag, or null.</summary>
+    /// <summary>Why a push may not move its tags, or null.</summary>
     public static ManifestPushResult? Refusal(RepositoryState state, ManifestPush push)
-        => push is { Tag: { } tag, ImmutableTagRules: { Count: > 0 } rules }
-           && state.Tags.TryGetValue(tag, out var current) && current.Digest != push.Manifest.Digest
-           && Protecting(rules, tag) is { } rule
-            ? new ManifestPushResult(ManifestPushOutcome.Immutable, tag, state.Generation, rule.Name)
-            : null;
+    {
+        if (push.ImmutableTagRules is not { Count: > 0 } rules)
+        {
+            return null;
+        }
+
+        foreach (var tag in push.AllTags)
+        {
+            if (state.Tags.TryGetValue(tag, out var current) && current.Digest != push.Manifest.Digest && Protecting(rules, tag) is { } rule)
+            {
+                return new ManifestPushResult(ManifestPushOutcome.Immutable, tag, state.Generation, rule.Name);
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Why a tag may not be deleted, or null.</summary>
     public static GuardedDeleteResult? TagDeleteRefusal(RepositoryState state, string tag, IReadOnlyList<ImmutableTagRule> rules)

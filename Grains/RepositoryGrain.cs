@@ -91,12 +91,17 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         var manifest = push.Manifest;
         S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
-        if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+        IEnumerable<string?> tags = push.Tag is null ? [null] : push.AllTags.Cast<string?>();
+        foreach (var tag in tags)
         {
-            _tags.Changed();
+            if (tag is not null && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+            {
+                _tags.Changed();
+            }
+
+            Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, tag);
         }
 
-        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag);
         await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
     }

@@ -14,7 +14,8 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Life
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.Limits.ManifestCacheBytes });
 
-    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, bool mayMoveTag, CancellationToken ct)
+    /// <param name="queryTags">The <c>?tag=</c> of a push by digest (valid, distinct): the manifest goes under all of them, or under none.</param>
+    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, bool mayMoveTag, CancellationToken ct, IReadOnlyList<string>? queryTags = null)
     {
         var byDigest = References.LooksLikeDigest(reference);
         var digest = References.Compute(byDigest ? References.AlgorithmOf(reference) : System.Security.Cryptography.HashAlgorithmName.SHA256, body.Span);
@@ -30,14 +31,16 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Life
         }
 
         var descriptor = new ManifestDescriptor(digest, parsed.MediaType, body.Length, parsed.ArtifactType, parsed.Annotations, parsed.Subject, time.GetUtcNow());
-        var tag = byDigest ? null : reference;
+        var tag = byDigest ? queryTags?.FirstOrDefault() : reference;
+        var moreTags = byDigest && queryTags is { Count: > 1 } ? queryTags.Skip(1).ToArray() : null;
 
         // A manifest the repository refuses leaves no bytes behind (short of a blob deleted between
         // this check and the push, which the push then refuses). Bytes before the push: once the
         // grain acknowledges, the manifest must be readable.
         var repository = grains.GetGrain<IRepositoryGrain>(name);
-        var rules = tag is null ? [] : (await immutableTags.ForRepositoryAsync(name)).Where(r => r.Protects(tag)).ToArray();
-        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag, rules.Length > 0 ? rules : null);
+        var tags = tag is null ? [] : (string[])[tag, .. moreTags ?? []];
+        var rules = tags.Length == 0 ? [] : (await immutableTags.ForRepositoryAsync(name)).Where(r => tags.Any(r.Protects)).ToArray();
+        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag, rules.Length > 0 ? rules : null, moreTags);
         if (await repository.CheckManifest(push) is { } refused)
         {
             return (null, Refusal(name, refused));
