@@ -129,6 +129,18 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [RetryOnFailover(WithCallId = true)]
     [Alias("delete-image-stream")]
     Task<bool> DeleteImageStream();
+
+    // Immutable tags (docs/immutable-tags.md): deletes that the rules given, those of the repository, may refuse.
+
+    /// <summary>Like <see cref="DeleteTag"/>, refused when one of <paramref name="rules"/> protects the tag.</summary>
+    [RetryOnFailover(WithCallId = true)]
+    [Alias("delete-tag-guarded")]
+    Task<GuardedDeleteResult> DeleteTagGuarded(string tag, IReadOnlyList<ImmutableTagRule> rules);
+
+    /// <summary>Like <see cref="DeleteManifest"/>, refused when one of <paramref name="rules"/> protects a tag that points at it.</summary>
+    [RetryOnFailover(WithCallId = true)]
+    [Alias("delete-manifest-guarded")]
+    Task<GuardedDeleteResult> DeleteManifestGuarded(string digest, IReadOnlyList<ImmutableTagRule> rules);
 }
 
 /// <summary>

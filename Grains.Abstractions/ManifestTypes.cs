@@ -11,14 +11,23 @@ public sealed record ManifestDescriptor(
     [property: Id(5)] string? Subject,
     [property: Id(6)] DateTimeOffset PushedAt);
 
-/// <summary>A manifest push: the descriptor plus what the manifest references.</summary>
+/// <summary>
+/// A manifest push: the descriptor plus what the manifest references, and the tag it goes under
+/// (with <see cref="MoreTags"/>, a push by digest with several <c>?tag=</c>: all tags or none).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("registry.manifest-push")]
 public sealed record ManifestPush(
     [property: Id(0)] ManifestDescriptor Manifest,
     [property: Id(1)] IReadOnlyList<string> Blobs,
     [property: Id(2)] IReadOnlyList<string> ChildManifests,
     [property: Id(3)] string? Tag,
-    [property: Id(4)] bool MayMoveTag = true);
+    [property: Id(4)] bool MayMoveTag = true,
+    [property: Id(5)] IReadOnlyList<ImmutableTagRule>? ImmutableTagRules = null,
+    [property: Id(6)] IReadOnlyList<string>? MoreTags = null)
+{
+    /// <summary>Every tag the push moves: <see cref="Tag"/>, then <see cref="MoreTags"/>.</summary>
+    public IEnumerable<string> AllTags => Tag is null ? [] : [Tag, .. MoreTags ?? []];
+}
 
 [GenerateSerializer, Alias("registry.manifest-push-outcome")]
 public enum ManifestPushOutcome
@@ -29,13 +38,17 @@ public enum ManifestPushOutcome
 
     /// <summary>The tag points at another manifest and the push may not move it (<c>Missing</c> names the tag).</summary>
     TagExists = 3,
+
+    /// <summary>The tag points at another manifest and an immutable tag rule protects it (<c>Missing</c> names the tag, <c>Rule</c> the rule).</summary>
+    Immutable = 4,
 }
 
 [GenerateSerializer, Immutable, Alias("registry.manifest-push-result")]
 public sealed record ManifestPushResult(
     [property: Id(0)] ManifestPushOutcome Outcome,
     [property: Id(1)] string? Missing,
-    [property: Id(2)] long Generation);
+    [property: Id(2)] long Generation,
+    [property: Id(3)] string? Rule = null);
 
 /// <summary>One acknowledged write of a tag: which manifest it pointed at and when.</summary>
 [GenerateSerializer, Immutable, Alias("registry.tag-event")]

@@ -73,7 +73,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
     }
 
-    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(S.Refusal(push));
+    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push));
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
@@ -82,7 +82,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
         }
 
-        if (S.Refusal(push) is { } refused)
+        if ((ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push)) is { } refused)
         {
             return refused;
         }
@@ -91,12 +91,17 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         var manifest = push.Manifest;
         S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
-        if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+        IEnumerable<string?> tags = push.Tag is null ? [null] : push.AllTags.Cast<string?>();
+        foreach (var tag in tags)
         {
-            _tags.Changed();
+            if (tag is not null && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+            {
+                _tags.Changed();
+            }
+
+            Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, tag);
         }
 
-        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag);
         await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
     }
@@ -165,6 +170,13 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         await SaveAndPublishAsync();
         return true;
     }
+
+    // A retry of an applied call goes through: its first attempt passed the check.
+    public async Task<GuardedDeleteResult> DeleteTagGuarded(string tag, IReadOnlyList<ImmutableTagRule> rules)
+        => (!S.WasApplied(FailoverCall.Id) ? ImmutableTagCheck.TagDeleteRefusal(S, tag, rules) : null) ?? new(await DeleteTag(tag));
+
+    public async Task<GuardedDeleteResult> DeleteManifestGuarded(string digest, IReadOnlyList<ImmutableTagRule> rules)
+        => (!S.WasApplied(FailoverCall.Id) ? ImmutableTagCheck.ManifestDeleteRefusal(S, digest, rules) : null) ?? new(await DeleteManifest(digest));
 
     public Task LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
 

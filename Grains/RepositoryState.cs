@@ -83,7 +83,7 @@ public sealed class RepositoryState
             return new ManifestPushResult(ManifestPushOutcome.ManifestUnknown, child, Generation);
         }
 
-        return !push.MayMoveTag && push.Tag is { } tag && Tags.TryGetValue(tag, out var current) && current.Digest != push.Manifest.Digest
+        return !push.MayMoveTag && push.AllTags.FirstOrDefault(t => Tags.TryGetValue(t, out var current) && current.Digest != push.Manifest.Digest) is { } tag
             ? new ManifestPushResult(ManifestPushOutcome.TagExists, tag, Generation)
             : null;
     }

@@ -106,7 +106,7 @@ public sealed partial class PolicyCache(IGrainFactory grains, IOptions<AccessOpt
         else
         {
             var refetch = new List<Task>();
-            foreach (var (scope, version) in changes.Changes)
+            foreach (var (scope, version, _) in changes.Changes)
             {
                 _announced.AddOrUpdate(scope, version, (_, old) => Math.Max(old, version));
                 if (_entries.TryGetValue(scope, out var entry) && entry.Policy.Version < version)
@@ -122,6 +122,7 @@ public sealed partial class PolicyCache(IGrainFactory grains, IOptions<AccessOpt
             }
         }
 
+        await RefreshTagRuleScopesAsync(changes.Changes);
         _epoch = changes.Epoch;
         _sequence = changes.Sequence;
         Polls++;

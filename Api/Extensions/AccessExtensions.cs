@@ -23,7 +23,7 @@ public static class AccessExtensions
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));
         services.AddSingleton<Authorizer>();
-        services.AddRegistryPolicy(options.Enabled);
+        services.AddRegistryPolicy();
         services.AddSingleton<TokenService>();
         services.AddSingleton<CredentialVerifier>();
         services.AddSingleton<Authenticator>();

@@ -4,14 +4,14 @@ namespace Registry.Api.Extensions;
 
 public static class PolicyExtensions
 {
-    /// <summary>Role bindings and namespaces: the per-process policy cache (polling the cluster's change log) and the management API.</summary>
-    public static void AddRegistryPolicy(this IServiceCollection services, bool enabled)
+    /// <summary>
+    /// Role bindings and namespaces: the per-process policy cache (polling the cluster's change log)
+    /// and the management API. The cache polls with access control off too: immutable tag rules live in policy.
+    /// </summary>
+    public static void AddRegistryPolicy(this IServiceCollection services)
     {
         services.AddSingleton<PolicyCache>();
-        if (enabled)
-        {
-            services.AddHostedService(sp => sp.GetRequiredService<PolicyCache>());
-        }
+        services.AddHostedService(sp => sp.GetRequiredService<PolicyCache>());
 
         services.AddSingleton<PolicyEndpoints>();
     }

@@ -43,6 +43,12 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
             return invalid;
         }
 
+        var queryTags = context.Request.Query["tag"];
+        if (queryTags.Count > 0 && QueryTagsError(reference, queryTags) is { } badTags)
+        {
+            return badTags;
+        }
+
         var limit = options.Value.Limits.MaxManifestBytes;
         if (context.Request.ContentLength > limit)
         {
@@ -55,7 +61,8 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
             return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
         }
 
-        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, await access.AllowsAsync(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted);
+        string[] tags = [.. queryTags.OfType<string>().Distinct(StringComparer.Ordinal)];
+        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, await access.AllowsAsync(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted, tags);
         if (error is not null)
         {
             return error;
@@ -64,6 +71,13 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
         var result = OciResult.Status(201)
             .WithHeader("Location", OciUrls.Manifest(name, descriptor!.Digest))
             .WithHeader("Docker-Content-Digest", descriptor.Digest);
+
+        // One OCI-Tag per tag applied: how a client learns that this registry honours ?tag=.
+        foreach (var tag in tags)
+        {
+            result.WithHeader("OCI-Tag", tag);
+        }
+
         return descriptor.Subject is { } subject ? result.WithHeader("OCI-Subject", subject) : result;
     }
 
@@ -74,9 +88,13 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
             return invalid;
         }
 
-        return await manifests.DeleteAsync(name, reference)
-            ? OciResult.Status(202)
-            : OciErrorCode.ManifestUnknown.WithDetail($"{name}:{reference}");
+        var result = await manifests.DeleteAsync(name, reference);
+        return result switch
+        {
+            { Refused: true } => ManifestService.Immutable(name, result.Tag, result.Rule),
+            { Deleted: true } => OciResult.Status(202),
+            _ => OciErrorCode.ManifestUnknown.WithDetail($"{name}:{reference}"),
+        };
     }
 
     /// <summary>
@@ -88,6 +106,33 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
         => References.LooksLikeDigest(reference) || References.IsValidTag(reference)
             ? ReferenceError(reference)
             : OciErrorCode.ManifestUnknown.WithDetail($"{name}:{Shorten(reference)}");
+
+    /// <summary>The most <c>?tag=</c> one push by digest may carry.</summary>
+    public const int MaxQueryTags = 16;
+
+    /// <summary><c>?tag=</c> goes with a push by digest only, each a valid tag, at most <see cref="MaxQueryTags"/> of them.</summary>
+    private static OciError? QueryTagsError(string reference, Microsoft.Extensions.Primitives.StringValues tags)
+    {
+        if (!References.LooksLikeDigest(reference))
+        {
+            return OciErrorCode.TagInvalid.WithDetail("?tag= goes with a push by digest; this push names the tag in its path");
+        }
+
+        if (tags.Count > MaxQueryTags)
+        {
+            return OciErrorCode.TagInvalid.WithDetail($"at most {MaxQueryTags} ?tag= per push");
+        }
+
+        foreach (var tag in tags)
+        {
+            if (tag is null || !References.IsValidTag(tag))
+            {
+                return OciErrorCode.TagInvalid.WithDetail($"'{Shorten(tag ?? "")}' is not a valid tag");
+            }
+        }
+
+        return null;
+    }
 
     private static string Shorten(string reference) => reference.Length > 200 ? reference[..200] : reference;
 

@@ -27,6 +27,8 @@ public sealed record OciErrorCode(string Code, string Message, int Status)
     public static readonly OciErrorCode RangeInvalid = new("RANGE_INVALID", "invalid content range", 416);
     public static readonly OciErrorCode PaginationNumberInvalid = new("PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400);
     public static readonly OciErrorCode TagInvalid = new("TAG_INVALID", "manifest tag did not match URI", 400);
+    /// <summary>An immutable tag rule refuses the change (docs/immutable-tags.md); the code other registries answer it with.</summary>
+    public static readonly OciErrorCode Precondition = new("PRECONDITION", "precondition failed", 412);
     public static readonly OciErrorCode Unavailable = new("UNAVAILABLE", "service unavailable", 503);
 
     /// <summary>The disk or quota is full: 507 rather than 503, so clients do not retry a write that cannot succeed until an operator acts (docs/api.md).</summary>

@@ -35,7 +35,8 @@ public sealed class OciResult(int status) : IResult
         response.StatusCode = status;
         foreach (var (name, value) in _headers)
         {
-            response.Headers[name] = value;
+            // Appended: a header may come more than once (OCI-Tag, one per tag).
+            response.Headers.Append(name, value);
         }
 
         response.ContentLength = _body.Length;

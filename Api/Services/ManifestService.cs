@@ -10,11 +10,12 @@ namespace Registry.Api.Services;
 public sealed record StoredManifest(ManifestDescriptor Descriptor, ReadOnlyMemory<byte> Content);
 
 /// <summary>Manifest pushes and reads: bytes in blob storage (cached here), facts in the repository grain.</summary>
-public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOptions<ApiOptions> options, TimeProvider time, ILogger<ManifestService> logger)
+public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Lifecycle.ImmutableTagLookup immutableTags, IOptions<ApiOptions> options, TimeProvider time, ILogger<ManifestService> logger)
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.Limits.ManifestCacheBytes });
 
-    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, bool mayMoveTag, CancellationToken ct)
+    /// <param name="queryTags">The <c>?tag=</c> of a push by digest (valid, distinct): the manifest goes under all of them, or under none.</param>
+    public async Task<(ManifestDescriptor? Descriptor, OciError? Error)> PutAsync(string name, string reference, ReadOnlyMemory<byte> body, string? contentType, bool mayMoveTag, CancellationToken ct, IReadOnlyList<string>? queryTags = null)
     {
         var byDigest = References.LooksLikeDigest(reference);
         var digest = References.Compute(byDigest ? References.AlgorithmOf(reference) : System.Security.Cryptography.HashAlgorithmName.SHA256, body.Span);
@@ -30,13 +31,16 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         }
 
         var descriptor = new ManifestDescriptor(digest, parsed.MediaType, body.Length, parsed.ArtifactType, parsed.Annotations, parsed.Subject, time.GetUtcNow());
-        var tag = byDigest ? null : reference;
+        var tag = byDigest ? queryTags?.FirstOrDefault() : reference;
+        var moreTags = byDigest && queryTags is { Count: > 1 } ? queryTags.Skip(1).ToArray() : null;
 
         // A manifest the repository refuses leaves no bytes behind (short of a blob deleted between
         // this check and the push, which the push then refuses). Bytes before the push: once the
         // grain acknowledges, the manifest must be readable.
         var repository = grains.GetGrain<IRepositoryGrain>(name);
-        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag);
+        var tags = tag is null ? [] : (string[])[tag, .. moreTags ?? []];
+        var rules = tags.Length == 0 ? [] : (await immutableTags.ForRepositoryAsync(name)).Where(r => tags.Any(r.Protects)).ToArray();
+        var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag, rules.Length > 0 ? rules : null, moreTags);
         if (await repository.CheckManifest(push) is { } refused)
         {
             return (null, Refusal(name, refused));
@@ -89,14 +93,33 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, IOpt
         return new StoredManifest(descriptor, content);
     }
 
-    public Task<bool> DeleteAsync(string name, string reference)
+    /// <summary>Deletes a manifest (by digest) or a tag; refused when an immutable tag rule protects the tag, or a tag on the manifest.</summary>
+    public async Task<GuardedDeleteResult> DeleteAsync(string name, string reference)
     {
         var repository = grains.GetGrain<IRepositoryGrain>(name);
-        return References.LooksLikeDigest(reference) ? repository.DeleteManifest(reference) : repository.DeleteTag(reference);
+        var byDigest = References.LooksLikeDigest(reference);
+        var rules = await immutableTags.ForRepositoryAsync(name);
+        if (rules.Count == 0)
+        {
+            return new(byDigest ? await repository.DeleteManifest(reference) : await repository.DeleteTag(reference));
+        }
+
+        return byDigest ? await repository.DeleteManifestGuarded(reference, rules) : await repository.DeleteTagGuarded(reference, rules);
+    }
+
+    /// <summary>
+    /// The answer to a change an immutable tag rule refused: 412 <c>PRECONDITION</c> naming the tag
+    /// and the rule in the message too, as clients (skopeo, podman) print the message, not the detail.
+    /// </summary>
+    public static OciError Immutable(string name, string? tag, string? rule)
+    {
+        var text = $"'{name}:{tag}' is configured as immutable by rule '{rule}': it cannot be moved or deleted, nor the manifest it points at";
+        return (OciErrorCode.Precondition with { Message = text }).WithDetail(text);
     }
 
     private static OciError Refusal(string name, ManifestPushResult result) => result.Outcome switch
     {
+        ManifestPushOutcome.Immutable => Immutable(name, result.Missing, result.Rule),
         ManifestPushOutcome.TagExists => OciErrorCode.Denied.WithDetail($"tag {result.Missing} of {name} points at another manifest; moving it needs the overwrite permission"),
         ManifestPushOutcome.ManifestUnknown => OciErrorCode.ManifestBlobUnknown.WithDetail($"manifest {result.Missing} is not in repository {name}"),
         _ => OciErrorCode.ManifestBlobUnknown.WithDetail($"blob {result.Missing} is not in repository {name}"),

@@ -45,10 +45,14 @@ public sealed record ScopePolicy(
     [property: Id(1)] bool Exists,
     [property: Id(2)] long Version,
     [property: Id(3)] DateTimeOffset? CreatedAt,
-    [property: Id(4)] IReadOnlyList<RoleBinding> Bindings)
+    [property: Id(4)] IReadOnlyList<RoleBinding> Bindings,
+    [property: Id(5)] ImmutableTagRules? ImmutableTags = null)
 {
     /// <summary>The key of the registry-scope policy (not a valid namespace name).</summary>
     public const string RegistryScope = "*";
+
+    /// <summary>The scope's immutable tag rules (docs/immutable-tags.md); none when never set.</summary>
+    public ImmutableTagRules TagRules => ImmutableTags ?? ImmutableTagRules.None;
 }
 
 /// <summary>The outcome of a change to a policy; <see cref="Policy"/> is the policy after it (or as it is, when refused).</summary>
@@ -105,13 +109,21 @@ public interface IPolicyGrain : IGrainWithStringKey
     /// <summary>Removes a binding; <paramref name="resourceVersion"/> 0 means any.</summary>
     [Alias("delete-binding")]
     Task<PolicyChangeResult> DeleteBinding(string name, long resourceVersion);
+
+    /// <summary>
+    /// Replaces the scope's immutable tag rules (none: removes them) when <paramref name="resourceVersion"/>
+    /// is theirs (0: whatever they are); a namespace's rules need no namespace record.
+    /// </summary>
+    [Alias("put-immutable-tag-rules")]
+    Task<PolicyChangeResult> PutImmutableTagRules(IReadOnlyList<ImmutableTagRule> rules, long resourceVersion);
 }
 
 /// <summary>One announced change: the scope and the version it reached.</summary>
 [GenerateSerializer, Immutable, Alias("registry.policy-change")]
 public sealed record PolicyChange(
     [property: Id(0)] string Scope,
-    [property: Id(1)] long Version);
+    [property: Id(1)] long Version,
+    [property: Id(2)] bool TagRules = false);
 
 /// <summary>
 /// What changed after a sequence number. <paramref name="Changes"/> is null when the caller's
@@ -132,8 +144,9 @@ public sealed record PolicyChanges(
 [Alias("registry.policy-version")]
 public interface IPolicyVersionGrain : IGrainWithIntegerKey
 {
+    /// <summary>Announces a change; <paramref name="tagRules"/> when it changed the scope's immutable tag rules.</summary>
     [Alias("changed")]
-    Task Changed(string scope, long version);
+    Task Changed(string scope, long version, bool tagRules = false);
 
     [ReadOnly, Alias("since")]
     Task<PolicyChanges> Since(Guid epoch, long sequence);

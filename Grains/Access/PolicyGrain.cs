@@ -13,13 +13,16 @@ public sealed class PolicyState
     [Id(2)] public DateTimeOffset? CreatedAt { get; set; }
 
     [Id(3)] public List<RoleBinding> Bindings { get; set; } = [];
+
+    /// <summary>The scope's immutable tag rules (<see cref="PolicyGrain.PutImmutableTagRules"/>); kept when the namespace is deleted, as its repositories are.</summary>
+    [Id(4)] public ImmutableTagRules? TagRules { get; set; }
 }
 
 /// <summary>
 /// The namespace record and role bindings of one scope (<see cref="IPolicyGrain"/>). Not
 /// reentrant: each change reads, writes and announces in one sitting, so versions never race.
 /// </summary>
-public sealed class PolicyGrain(
+public sealed partial class PolicyGrain(
     [PersistentState("policy", GrainStorageNames.Provider)] IPersistentState<PolicyState> state,
     TimeProvider time) : Grain, IPolicyGrain
 {
@@ -139,10 +142,10 @@ public sealed class PolicyGrain(
         return new(PolicyOutcome.Done, Snapshot());
     }
 
-    private ScopePolicy Snapshot() => new(Scope, Exists, state.State.Version, state.State.CreatedAt, [.. state.State.Bindings]);
+    private ScopePolicy Snapshot() => new(Scope, Exists, state.State.Version, state.State.CreatedAt, [.. state.State.Bindings], state.State.TagRules);
 
     /// <summary>Applies a change with a new version, makes it durable, then announces it to every process's cache before the caller hears of it.</summary>
-    private async Task WriteAsync(Action<PolicyState> change)
+    private async Task WriteAsync(Action<PolicyState> change, Func<Task>? beforeAnnouncing = null)
     {
         change(state.State);
         state.State.Version++;
@@ -157,6 +160,11 @@ public sealed class PolicyGrain(
             throw;
         }
 
-        await GrainFactory.GetGrain<IPolicyVersionGrain>(0).Changed(Scope, state.State.Version);
+        if (beforeAnnouncing is not null)
+        {
+            await beforeAnnouncing();
+        }
+
+        await GrainFactory.GetGrain<IPolicyVersionGrain>(0).Changed(Scope, state.State.Version, beforeAnnouncing is not null);
     }
 }

@@ -14,9 +14,9 @@ public sealed class PolicyVersionGrain : Grain, IPolicyVersionGrain
     private readonly Queue<PolicyChange> _recent = new();
     private long _sequence;
 
-    public Task Changed(string scope, long version)
+    public Task Changed(string scope, long version, bool tagRules = false)
     {
-        _recent.Enqueue(new PolicyChange(scope, version));
+        _recent.Enqueue(new PolicyChange(scope, version, tagRules));
         if (_recent.Count > Capacity)
         {
             _recent.Dequeue();

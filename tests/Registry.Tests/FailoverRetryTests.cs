@@ -38,6 +38,10 @@ public sealed class FailoverRetryTests
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.TagManifest), "call id" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteImageStream), "call id" },
 
+        // Immutable tags: a retry of an applied delete skips the check its first attempt passed.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteTagGuarded), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteManifestGuarded), "call id" },
+
         // One-way: nobody waits for an answer to retry on.
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.EventsPersisted), "never" },
         { typeof(IUploadSessionGrain), nameof(IUploadSessionGrain.Start), "retry" },

@@ -248,8 +248,11 @@ public sealed class PolicyTests
         await Check("upload status", HttpMethod.Get, sessions[3].Location, expect.Pull, HttpStatusCode.NoContent);
         await Check("manifest PUT new tag", HttpMethod.Put, $"/v2/{repository}/manifests/new", expect.Push, HttpStatusCode.Created, Manifest(firstBytes));
         await Check("manifest PUT same manifest on its tag", HttpMethod.Put, $"/v2/{repository}/manifests/v1", expect.Push, HttpStatusCode.Created, Manifest(firstBytes));
-        await Check("manifest PUT by digest with ?tag= of an existing tag", HttpMethod.Put, $"/v2/{repository}/manifests/{second}?tag=v1", expect.Push, HttpStatusCode.Created, Manifest(secondBytes));
+        await Check("manifest PUT by digest with ?tag= of a new tag", HttpMethod.Put, $"/v2/{repository}/manifests/{second}?tag=fresh", expect.Push, HttpStatusCode.Created, Manifest(secondBytes));
         await Check("manifest PUT moving an existing tag", HttpMethod.Put, $"/v2/{repository}/manifests/v1", expect.Overwrite, HttpStatusCode.Created, Manifest(secondBytes));
+
+        // Where the move above was refused, v1 still points at the first manifest: ?tag= moves it only with overwrite too.
+        await Check("manifest PUT by digest with ?tag= of an existing tag", HttpMethod.Put, $"/v2/{repository}/manifests/{second}?tag=v1", expect.Overwrite, HttpStatusCode.Created, Manifest(secondBytes));
         await Check("manifest DELETE", HttpMethod.Delete, $"/v2/{repository}/manifests/{doomed}", expect.Delete, HttpStatusCode.Accepted);
         await Check("blob DELETE", HttpMethod.Delete, $"/v2/{repository}/blobs/{loose}", expect.Delete, HttpStatusCode.Accepted);
         await Check("upload POST", HttpMethod.Post, $"/v2/{repository}/blobs/uploads/", expect.Push, HttpStatusCode.Accepted);
