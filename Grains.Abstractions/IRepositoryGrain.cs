@@ -113,6 +113,17 @@ public interface IRepositoryGrain : IGrainWithStringKey
     /// </summary>
     [OneWay, Alias("wake-outbox")]
     Task WakeOutbox();
+
+    // Garbage collection additions (empty repositories, pruning).
+
+    /// <summary>
+    /// Takes the repository out of the catalog when it holds nothing (no tag, manifest or blob),
+    /// decided in its own turn, so a concurrent push either lands first (then it stays) or lists it
+    /// again. Emits <c>repository.removed</c>. True when it is empty (and so unlisted).
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("remove-if-empty")]
+    Task<bool> RemoveIfEmpty();
 }
 
 /// <summary>
@@ -153,8 +164,8 @@ public static class EventAcknowledgements
     /// </summary>
     public static void AcknowledgeStored(this IGrainFactory grains, EventConsumers consumer, IEnumerable<RegistryEvent> events)
     {
-        // Refusal events come from no outbox: nothing to acknowledge.
-        foreach (var repository in events.Where(e => !e.IsRefusal).GroupBy(e => e.Repository, StringComparer.Ordinal))
+        // Refusal and collection events come from no outbox: nothing to acknowledge.
+        foreach (var repository in events.Where(e => e.FromOutbox).GroupBy(e => e.Repository, StringComparer.Ordinal))
         {
             _ = grains.GetGrain<IRepositoryGrain>(repository.Key).EventsPersisted(consumer, repository.Select(e => e.Id).ToArray());
         }

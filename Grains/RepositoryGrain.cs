@@ -25,6 +25,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly EventOutbox _outbox;
     private readonly OutboxRecord _record;
     private readonly TagsPages _tags = new();
+    private readonly RepositoryCatalogEntry _catalog;
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
@@ -44,6 +45,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         _faults = faults;
         _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
         _outbox = new EventOutbox(this.GetPrimaryKeyString(), () => _state.State, _commit.CommitAsync, PublishAsync, StartTimer, outbox.Value, metrics, time, logger);
+        _catalog = new RepositoryCatalogEntry(this.GetPrimaryKeyString(), () => _state.State, () => GrainFactory, time);
         _record = new OutboxRecord(this.GetPrimaryKeyString(), () => GrainFactory.GetGrain<IOutboxDirectoryGrain>(0), logger);
     }
 
@@ -54,6 +56,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await _record.ActivatedAsync(_outbox.Count);
+        await _catalog.ActivateAsync();
         await _outbox.ActivateAsync();
     }
 
@@ -197,6 +200,23 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public ValueTask<RepositoryReferences> GetReferences() => ValueTask.FromResult(S.References());
 
+    public async Task<bool> RemoveIfEmpty()
+    {
+        var removal = _catalog.MarkRemovedIfEmpty();
+        if (removal is CatalogRemoval.NotEmpty or CatalogRemoval.NeverListed)
+        {
+            return removal == CatalogRemoval.NeverListed;
+        }
+
+        if (removal == CatalogRemoval.Unlisting)
+        {
+            Emit(RegistryEvent.RepositoryRemoved, null, null, 0, null);
+        }
+
+        await SaveAndPublishAsync();
+        return true;
+    }
+
     public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(_outbox.Count);
 
     public Task EventsPersisted(EventConsumers consumer, IReadOnlyList<string> eventIds)
@@ -274,14 +294,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private async Task WriteAsync()
     {
         await _record.EnsureAsync(_outbox.Count);
-        if (!S.InCatalog)
-        {
-            S.Created ??= _time.GetUtcNow();
-            await RegistryCatalog.AddAsync(GrainFactory, Name);
-            S.InCatalog = true;
-        }
-
-        await _outbox.TrackWriteAsync(_state.WriteStateAsync);
+        await _catalog.WriteAsync(() => _outbox.TrackWriteAsync(_state.WriteStateAsync));
     }
 
     /// <summary>Hands a batch of events to the registry-wide stream and to the repository's namespace stream.</summary>

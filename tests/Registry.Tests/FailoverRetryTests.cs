@@ -71,6 +71,10 @@ public sealed class FailoverRetryTests
 
         // A long poll: the watch that waits reconnects and reads again (ReadAfter).
         { typeof(INamespaceEventLogGrain), nameof(INamespaceEventLogGrain.WaitAfter), "never" },
+
+        // Garbage collection additions: an empty repository's unlisting and the catalog's remove repeat harmlessly.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.RemoveIfEmpty), "retry" },
+        { typeof(ICatalogShardGrain), nameof(ICatalogShardGrain.Remove), "retry" },
     };
 
     [Theory]
