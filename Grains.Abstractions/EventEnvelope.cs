@@ -59,7 +59,7 @@ internal sealed record EventJson(
             e.Generation,
             e.Refusal is { } refusal ? new RefusalJson(refusal.Status, refusal.Reason, refusal.Scope, refusal.Path) : null,
             e.Collection is { } c
-                ? new CollectionJson(c.Run, c.DryRun, c.BlobsExamined, c.BlobsReclaimed, c.BytesReclaimed, c.StraysReclaimed, c.StrayBytesReclaimed, c.RepositoriesRemoved, c.BlobEventsOmitted, Optional(c.Error))
+                ? new CollectionJson(c.Run, c.DryRun, c.BlobsExamined, c.BlobsReclaimed, c.BytesReclaimed, c.StraysReclaimed, c.StrayBytesReclaimed, c.RepositoriesRemoved, c.BlobEventsOmitted, c.ManifestsRemoved, c.LinksRemoved, Optional(c.Error))
                 : null);
     }
 
@@ -108,6 +108,8 @@ internal sealed record CollectionJson(
     [property: JsonPropertyName("strayBytesReclaimed")] long StrayBytesReclaimed,
     [property: JsonPropertyName("repositoriesRemoved")] long RepositoriesRemoved,
     [property: JsonPropertyName("blobEventsOmitted")] long BlobEventsOmitted,
+    [property: JsonPropertyName("manifestsRemoved")] long ManifestsRemoved,
+    [property: JsonPropertyName("linksRemoved")] long LinksRemoved,
     [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
 
 [JsonSerializable(typeof(EnvelopeJson))]

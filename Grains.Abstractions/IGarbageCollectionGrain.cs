@@ -52,7 +52,9 @@ public sealed record GarbageCollectionReport(
     [property: Id(11)] long RepositoriesMarked,
     [property: Id(12)] long StraysReclaimed = 0,
     [property: Id(13)] long StrayBytesReclaimed = 0,
-    [property: Id(14)] long RepositoriesRemoved = 0);
+    [property: Id(14)] long RepositoriesRemoved = 0,
+    [property: Id(15)] long ManifestsRemoved = 0,
+    [property: Id(16)] long LinksRemoved = 0);
 
 [GenerateSerializer, Alias("registry.gc-status")]
 public sealed class GarbageCollectionStatus

@@ -124,6 +124,15 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [RetryOnFailover]
     [Alias("remove-if-empty")]
     Task<bool> RemoveIfEmpty();
+
+    /// <summary>
+    /// Garbage collection's policies: removes (a dry run only reports) the untagged manifests and
+    /// the unused links older than the request's cutoff, decided in the repository's turn; each
+    /// removal is a <c>delete</c> event. A retry decides again from the state (what went stays gone).
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("prune")]
+    Task<PruneResult> Prune(PruneRequest request);
 }
 
 /// <summary>

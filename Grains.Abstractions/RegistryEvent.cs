@@ -101,7 +101,9 @@ public sealed record CollectionFigures(
     [property: Id(6)] long StrayBytesReclaimed,
     [property: Id(7)] long RepositoriesRemoved,
     [property: Id(8)] long BlobEventsOmitted,
-    [property: Id(9)] string? Error);
+    [property: Id(9)] string? Error,
+    [property: Id(10)] long ManifestsRemoved = 0,
+    [property: Id(11)] long LinksRemoved = 0);
 
 /// <summary>The HTTP request behind a change.</summary>
 [GenerateSerializer, Immutable, Alias("registry.event-request")]

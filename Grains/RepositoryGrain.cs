@@ -94,6 +94,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         var manifest = push.Manifest;
         S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
+        RepositoryPruning.ManifestPushed(S, manifest.Digest, push.Blobs, _time.GetUtcNow());
         if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
         {
             _tags.Changed();
@@ -217,6 +218,24 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return true;
     }
 
+    public async Task<PruneResult> Prune(PruneRequest request)
+    {
+        // Decided and applied in this turn: a push or link that lands first is seen, one after finds the state pruned.
+        var plan = RepositoryPruning.Plan(S, request, _time.GetUtcNow(), out var changed);
+        if (!request.DryRun && (plan.Manifests.Count > 0 || plan.Links.Count > 0 || changed))
+        {
+            RepositoryPruning.Apply(
+                S,
+                plan,
+                (mediaType, digest, size) => Emit(RegistryEvent.Delete, mediaType, digest, size, null),
+                (digest, size) => Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null));
+            _tags.Changed();
+            await SaveAndPublishAsync();
+        }
+
+        return plan;
+    }
+
     public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(_outbox.Count);
 
     public Task EventsPersisted(EventConsumers consumer, IReadOnlyList<string> eventIds)
@@ -241,8 +260,16 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     {
         if (!S.Blobs.TryAdd(digest, size))
         {
+            // Used again: recorded (and written) only when the recorded use is old, for pruning.
+            if (RepositoryPruning.Relinked(S, digest, _time.GetUtcNow()))
+            {
+                await SaveAndPublishAsync();
+            }
+
             return;
         }
+
+        RepositoryPruning.Linked(S, digest, _time.GetUtcNow());
 
         Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();

@@ -81,7 +81,7 @@ public sealed partial class CollectionEvents(IClusterClient client, ILogger<Coll
             await FlushAsync();
             var figures = new CollectionFigures(
                 run.Id, run.DryRun, report.BlobsExamined, report.BlobsReclaimed, report.BytesReclaimed,
-                report.StraysReclaimed, report.StrayBytesReclaimed, report.RepositoriesRemoved, Omitted, report.Error);
+                report.StraysReclaimed, report.StrayBytesReclaimed, report.RepositoriesRemoved, Omitted, report.Error, report.ManifestsRemoved, report.LinksRemoved);
             await owner.PublishAsync([Event(IdOf(run.Id, "finished"), RegistryEvent.CollectionFinished, new EventTarget(null, null, 0, "", null, null, null), figures)]);
         }
 

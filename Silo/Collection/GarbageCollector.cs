@@ -16,6 +16,8 @@ public sealed class GarbageCollectionMetrics(RegistryMeter registry)
     private readonly Counter<long> _bytes = registry.Meter.CreateCounter<long>("registry.gc.bytes_reclaimed", "By", "Bytes a collection deleted.");
     private readonly Counter<long> _strays = registry.Meter.CreateCounter<long>("registry.gc.strays_reclaimed", "{file}", "Crash leftovers (temporary files, orphaned staged bytes) a collection deleted.");
     private readonly Counter<long> _strayBytes = registry.Meter.CreateCounter<long>("registry.gc.stray_bytes_reclaimed", "By", "Bytes of crash leftovers a collection deleted.");
+    private readonly Counter<long> _manifests = registry.Meter.CreateCounter<long>("registry.gc.manifests_removed", "{manifest}", "Untagged manifests a collection deleted (Registry:GarbageCollection:RemoveUntagged).");
+    private readonly Counter<long> _links = registry.Meter.CreateCounter<long>("registry.gc.links_removed", "{link}", "Unused repository blob links a collection removed (Registry:GarbageCollection:RemoveUnusedLinks).");
     private readonly Counter<long> _repositories = registry.Meter.CreateCounter<long>("registry.gc.repositories_removed", "{repository}", "Empty repositories a collection took out of the catalog.");
 
     public void Finished(GarbageCollectionReport report)
@@ -27,6 +29,8 @@ public sealed class GarbageCollectionMetrics(RegistryMeter registry)
         _strays.Add(report.StraysReclaimed);
         _strayBytes.Add(report.StrayBytesReclaimed);
         _repositories.Add(report.RepositoriesRemoved);
+        _manifests.Add(report.ManifestsRemoved);
+        _links.Add(report.LinksRemoved);
     }
 }
 
@@ -83,7 +87,8 @@ public sealed partial class GarbageCollector(
 
         // 2. Mark: every repository's links, manifests and what those name keep their blobs.
         var empty = new List<string>();
-        var repositories = await MarkAsync(candidates, empty, cancellationToken);
+        var pruning = new Pruning(PruneRequestOf(run, cutoff));
+        var repositories = await MarkAsync(candidates, empty, pruning, cancellationToken);
 
         // 3. Sweep what is left, each delete conditional on the version listed.
         long reclaimed = 0, reclaimedBytes = 0;
@@ -118,7 +123,7 @@ public sealed partial class GarbageCollector(
 
         var report = new GarbageCollectionReport(
             run.Id, run.DryRun, run.StartedAt, time.GetUtcNow(), examined, examinedBytes, reclaimed, reclaimedBytes, digests, null, run.Attempt, repositories,
-            strays, strayBytes, removed);
+            strays, strayBytes, removed, pruning.Manifests, pruning.Links);
         metrics.Finished(report);
         await published.FinishedAsync(report);
         return report;
@@ -139,7 +144,52 @@ public sealed partial class GarbageCollector(
         return removed;
     }
 
-    private async Task<long> MarkAsync(Dictionary<string, ListedBlob> candidates, List<string> empty, CancellationToken cancellationToken)
+    /// <summary>The policies' request, or null when both are off (then the mark only reads references).</summary>
+    private PruneRequest? PruneRequestOf(GarbageCollectionRun run, DateTimeOffset cutoff)
+    {
+        var o = options.Value.GarbageCollection;
+        return o.RemoveUntagged || o.RemoveUnusedLinks ? new PruneRequest(o.RemoveUntagged, o.RemoveUnusedLinks, cutoff, run.DryRun) : null;
+    }
+
+    /// <summary>
+    /// A repository's references for the mark: after its pruning when a policy is on (in a dry run,
+    /// what it would need after pruning), so what pruning frees is collected in the same run.
+    /// </summary>
+    private async Task<RepositoryReferences> ReferencesAsync(string name, Pruning pruning, CancellationToken cancellationToken)
+    {
+        var repository = grains.GetGrain<IRepositoryGrain>(name);
+        if (pruning.Request is not { } request)
+        {
+            return await repository.GetReferences();
+        }
+
+        var result = await repository.Prune(request);
+        pruning.Manifests += result.Manifests.Count;
+        pruning.Links += result.Links.Count;
+        foreach (var digest in request.DryRun ? [] : result.Manifests)
+        {
+            LogPruned(logger, name, "untagged manifest", digest);
+        }
+
+        foreach (var digest in request.DryRun ? [] : result.Links)
+        {
+            LogPruned(logger, name, "unused link", digest);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        return result.References;
+    }
+
+    private sealed class Pruning(PruneRequest? request)
+    {
+        public PruneRequest? Request => request;
+
+        public long Manifests { get; set; }
+
+        public long Links { get; set; }
+    }
+
+    private async Task<long> MarkAsync(Dictionary<string, ListedBlob> candidates, List<string> empty, Pruning pruning, CancellationToken cancellationToken)
     {
         long repositories = 0;
         string? last = null;
@@ -149,7 +199,7 @@ public sealed partial class GarbageCollector(
             foreach (var name in page.Names)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var references = await grains.GetGrain<IRepositoryGrain>(name).GetReferences();
+                var references = await ReferencesAsync(name, pruning, cancellationToken);
                 repositories++;
                 if (references.Digests.Count == 0 && references.UnrecordedManifests.Count == 0)
                 {
@@ -194,6 +244,9 @@ public sealed partial class GarbageCollector(
 
     [GeneratedRegex("[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")]
     private static partial Regex DigestPattern();
+
+    [LoggerMessage(2, LogLevel.Information, "Garbage collection pruned {Kind} {Digest} of {Repository}")]
+    private static partial void LogPruned(ILogger logger, string repository, string kind, string digest);
 
     [LoggerMessage(1, LogLevel.Information, "Garbage collection {RunId} deleted blob {Digest} ({Size} bytes)")]
     private static partial void LogDeleted(ILogger logger, string runId, string digest, long size);

@@ -74,6 +74,7 @@ public sealed class FailoverRetryTests
 
         // Garbage collection additions: an empty repository's unlisting and the catalog's remove repeat harmlessly.
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.RemoveIfEmpty), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.Prune), "retry" },
         { typeof(ICatalogShardGrain), nameof(ICatalogShardGrain.Remove), "retry" },
     };
 
