@@ -203,15 +203,10 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public async Task<bool> RemoveIfEmpty()
     {
-        var removal = _catalog.MarkRemovedIfEmpty();
+        var removal = MarkUnlistedIfEmpty();
         if (removal is CatalogRemoval.NotEmpty or CatalogRemoval.NeverListed)
         {
             return removal == CatalogRemoval.NeverListed;
-        }
-
-        if (removal == CatalogRemoval.Unlisting)
-        {
-            Emit(RegistryEvent.RepositoryRemoved, null, null, 0, null);
         }
 
         await SaveAndPublishAsync();
@@ -273,6 +268,22 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();
+    }
+
+    /// <summary>
+    /// In the caller's turn: an empty repository is marked out of the catalog, with its
+    /// <c>repository.removed</c> event; the next state write removes the name (any deletion that may
+    /// leave the repository empty can call it before its write).
+    /// </summary>
+    private CatalogRemoval MarkUnlistedIfEmpty()
+    {
+        var removal = _catalog.MarkRemovedIfEmpty();
+        if (removal == CatalogRemoval.Unlisting)
+        {
+            Emit(RegistryEvent.RepositoryRemoved, null, null, 0, null);
+        }
+
+        return removal;
     }
 
     /// <summary>
