@@ -41,7 +41,8 @@ internal sealed record EventJson(
     [property: JsonPropertyName("actor")] ActorJson Actor,
     [property: JsonPropertyName("source")] SourceJson Source,
     [property: JsonPropertyName("generation")] long Generation,
-    [property: JsonPropertyName("refusal"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RefusalJson? Refusal)
+    [property: JsonPropertyName("refusal"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RefusalJson? Refusal,
+    [property: JsonPropertyName("collection"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CollectionJson? Collection)
 {
     public static EventJson Of(RegistryEvent e)
     {
@@ -56,7 +57,10 @@ internal sealed record EventJson(
             new ActorJson(Optional(e.Actor)),
             new SourceJson(e.Source.Addr, e.Source.InstanceId),
             e.Generation,
-            e.Refusal is { } refusal ? new RefusalJson(refusal.Status, refusal.Reason, refusal.Scope, refusal.Path) : null);
+            e.Refusal is { } refusal ? new RefusalJson(refusal.Status, refusal.Reason, refusal.Scope, refusal.Path) : null,
+            e.Collection is { } c
+                ? new CollectionJson(c.Run, c.DryRun, c.BlobsExamined, c.BlobsReclaimed, c.BytesReclaimed, c.StraysReclaimed, c.StrayBytesReclaimed, c.RepositoriesRemoved, c.BlobEventsOmitted, c.ManifestsRemoved, c.LinksRemoved, Optional(c.Error))
+                : null);
     }
 
     private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
@@ -92,6 +96,21 @@ internal sealed record RefusalJson(
     [property: JsonPropertyName("reason")] string Reason,
     [property: JsonPropertyName("scope")] string Scope,
     [property: JsonPropertyName("path")] string Path);
+
+/// <summary>Only on a garbage collection's event: its run, and on <c>gc.finished</c> its figures.</summary>
+internal sealed record CollectionJson(
+    [property: JsonPropertyName("run")] string Run,
+    [property: JsonPropertyName("dryRun")] bool DryRun,
+    [property: JsonPropertyName("blobsExamined")] long BlobsExamined,
+    [property: JsonPropertyName("blobsReclaimed")] long BlobsReclaimed,
+    [property: JsonPropertyName("bytesReclaimed")] long BytesReclaimed,
+    [property: JsonPropertyName("straysReclaimed")] long StraysReclaimed,
+    [property: JsonPropertyName("strayBytesReclaimed")] long StrayBytesReclaimed,
+    [property: JsonPropertyName("repositoriesRemoved")] long RepositoriesRemoved,
+    [property: JsonPropertyName("blobEventsOmitted")] long BlobEventsOmitted,
+    [property: JsonPropertyName("manifestsRemoved")] long ManifestsRemoved,
+    [property: JsonPropertyName("linksRemoved")] long LinksRemoved,
+    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
 
 [JsonSerializable(typeof(EnvelopeJson))]
 [JsonSerializable(typeof(EventJson))]

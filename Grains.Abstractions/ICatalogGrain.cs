@@ -39,4 +39,14 @@ public interface ICatalogShardGrain : IGrainWithIntegerKey
     [RetryOnFailover]
     [ReadOnly, Alias("list")]
     ValueTask<NamePage> List(string? last, int limit);
+
+    // Garbage collection: repositories left empty.
+
+    /// <summary>
+    /// Removes a repository (only its own grain calls it, once it is empty; see
+    /// <see cref="IRepositoryGrain.RemoveIfEmpty"/>); returns once stored. Idempotent.
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("remove")]
+    Task Remove(string repository);
 }

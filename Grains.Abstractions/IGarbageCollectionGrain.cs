@@ -32,7 +32,10 @@ public sealed record GarbageCollectionRun(
     [property: Id(2)] DateTimeOffset StartedAt,
     [property: Id(3)] int Attempt);
 
-/// <summary>The figures of one finished collection.</summary>
+/// <summary>
+/// The figures of one finished collection. Strays are crash leftovers (docs/garbage-collection.md);
+/// repositories removed are those left empty and taken out of the catalog.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("registry.gc-report")]
 public sealed record GarbageCollectionReport(
     [property: Id(0)] string Id,
@@ -46,7 +49,12 @@ public sealed record GarbageCollectionReport(
     [property: Id(8)] IReadOnlyList<string> Digests,
     [property: Id(9)] string? Error,
     [property: Id(10)] int Attempt,
-    [property: Id(11)] long RepositoriesMarked);
+    [property: Id(11)] long RepositoriesMarked,
+    [property: Id(12)] long StraysReclaimed = 0,
+    [property: Id(13)] long StrayBytesReclaimed = 0,
+    [property: Id(14)] long RepositoriesRemoved = 0,
+    [property: Id(15)] long ManifestsRemoved = 0,
+    [property: Id(16)] long LinksRemoved = 0);
 
 [GenerateSerializer, Alias("registry.gc-status")]
 public sealed class GarbageCollectionStatus

@@ -141,6 +141,26 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [RetryOnFailover(WithCallId = true)]
     [Alias("delete-manifest-guarded")]
     Task<GuardedDeleteResult> DeleteManifestGuarded(string digest, IReadOnlyList<ImmutableTagRule> rules);
+
+    // Garbage collection additions (empty repositories, pruning).
+
+    /// <summary>
+    /// Takes the repository out of the catalog when it holds nothing (no tag, manifest or blob),
+    /// decided in its own turn, so a concurrent push either lands first (then it stays) or lists it
+    /// again. Emits <c>repository.removed</c>. True when it is empty (and so unlisted).
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("remove-if-empty")]
+    Task<bool> RemoveIfEmpty();
+
+    /// <summary>
+    /// Garbage collection's policies: removes (a dry run only reports) the untagged manifests and
+    /// the unused links older than the request's cutoff, decided in the repository's turn; each
+    /// removal is a <c>delete</c> event. A retry decides again from the state (what went stays gone).
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("prune")]
+    Task<PruneResult> Prune(PruneRequest request);
 }
 
 /// <summary>
@@ -181,8 +201,8 @@ public static class EventAcknowledgements
     /// </summary>
     public static void AcknowledgeStored(this IGrainFactory grains, EventConsumers consumer, IEnumerable<RegistryEvent> events)
     {
-        // Refusal events come from no outbox: nothing to acknowledge.
-        foreach (var repository in events.Where(e => !e.IsRefusal).GroupBy(e => e.Repository, StringComparer.Ordinal))
+        // Refusal and collection events come from no outbox: nothing to acknowledge.
+        foreach (var repository in events.Where(e => e.FromOutbox).GroupBy(e => e.Repository, StringComparer.Ordinal))
         {
             _ = grains.GetGrain<IRepositoryGrain>(repository.Key).EventsPersisted(consumer, repository.Select(e => e.Id).ToArray());
         }

@@ -27,6 +27,10 @@ public static class RegistryCatalog
     public static Task AddAsync(IGrainFactory grains, string repository)
         => grains.GetGrain<ICatalogShardGrain>(ShardOf(repository)).Add(repository);
 
+    /// <summary>Unregisters a repository its grain found empty; returns once that is durable.</summary>
+    public static Task RemoveAsync(IGrainFactory grains, string repository)
+        => grains.GetGrain<ICatalogShardGrain>(ShardOf(repository)).Remove(repository);
+
     /// <summary>
     /// Up to <paramref name="limit"/> repository names after <paramref name="last"/>, in ordinal
     /// order, merged from every shard that holds names; <see cref="NamePage.More"/> when any shard

@@ -24,6 +24,15 @@ public sealed record RegistryEvent(
     public const string Mount = "mount";
     public const string Delete = "delete";
 
+    /// <summary>A repository left empty was taken out of the catalog (garbage collection or an image stream's delete).</summary>
+    public const string RepositoryRemoved = "repository.removed";
+
+    /// <summary>A garbage collection deleted a stored blob (<see cref="Collection"/> names the run).</summary>
+    public const string BlobCollected = "blob.collected";
+
+    /// <summary>A garbage collection finished (<see cref="Collection"/> holds its figures).</summary>
+    public const string CollectionFinished = "gc.finished";
+
     /// <summary>
     /// Set only on a refused request's event (action <c>access.*</c> or <c>login.*</c>): not a change,
     /// never in a repository's outbox, published best-effort on <see cref="RegistryStreams.Refusals"/>.
@@ -33,6 +42,19 @@ public sealed record RegistryEvent(
 
     /// <summary>Whether this is a refused request's event rather than an image change.</summary>
     public bool IsRefusal => Refusal is not null;
+
+    /// <summary>
+    /// Set only on a garbage collection's events (<c>blob.collected</c>, <c>gc.finished</c>): not a
+    /// repository's change, never in an outbox, published on <see cref="RegistryStreams.Collections"/>.
+    /// </summary>
+    [Id(9)]
+    public CollectionFigures? Collection { get; init; }
+
+    /// <summary>Whether this is a garbage collection's event.</summary>
+    public bool IsCollection => Collection is not null;
+
+    /// <summary>Whether the event came from a repository's outbox (so consumers acknowledge it there).</summary>
+    public bool FromOutbox => Refusal is null && Collection is null;
 
     public string Repository => Target.Repository;
 
@@ -62,6 +84,26 @@ public sealed record AccessRefusal(
     [property: Id(1)] string Reason,
     [property: Id(2)] string Scope,
     [property: Id(3)] string Path);
+
+/// <summary>
+/// The run behind a garbage collection's event, and on <c>gc.finished</c> its figures (zeros on
+/// <c>blob.collected</c>). <see cref="BlobEventsOmitted"/>: deleted blobs beyond the per-run bound of
+/// <c>blob.collected</c> events, counted here only.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("registry.collection-figures")]
+public sealed record CollectionFigures(
+    [property: Id(0)] string Run,
+    [property: Id(1)] bool DryRun,
+    [property: Id(2)] long BlobsExamined,
+    [property: Id(3)] long BlobsReclaimed,
+    [property: Id(4)] long BytesReclaimed,
+    [property: Id(5)] long StraysReclaimed,
+    [property: Id(6)] long StrayBytesReclaimed,
+    [property: Id(7)] long RepositoriesRemoved,
+    [property: Id(8)] long BlobEventsOmitted,
+    [property: Id(9)] string? Error,
+    [property: Id(10)] long ManifestsRemoved = 0,
+    [property: Id(11)] long LinksRemoved = 0);
 
 /// <summary>The HTTP request behind a change.</summary>
 [GenerateSerializer, Immutable, Alias("registry.event-request")]
@@ -127,4 +169,10 @@ public static class RegistryStreams
 
     /// <summary>Refused requests' events (<see cref="RegistryEvent.Refusal"/>): their own key of the namespace streams.</summary>
     public static StreamId Refusals => StreamId.Create(NamespaceStreamNamespace, RefusalsKey);
+
+    /// <summary>The key of garbage collections' events within <see cref="NamespaceStreamNamespace"/> (no namespace can be named so).</summary>
+    public const string CollectionsKey = "_gc";
+
+    /// <summary>Garbage collections' events (<see cref="RegistryEvent.Collection"/>): their own key of the namespace streams.</summary>
+    public static StreamId Collections => StreamId.Create(NamespaceStreamNamespace, CollectionsKey);
 }

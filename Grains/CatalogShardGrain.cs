@@ -50,6 +50,18 @@ public sealed class CatalogShardGrain : Grain, ICatalogShardGrain
         return _commit.CommitAsync();
     }
 
+    public Task Remove(string repository)
+    {
+        var index = Paging.BinarySearch(Names, repository);
+        if (index >= 0)
+        {
+            Names.RemoveAt(index);
+        }
+
+        // Also when absent: an earlier call may have removed it with its write still in flight.
+        return _commit.CommitAsync();
+    }
+
     public ValueTask<NamePage> List(string? last, int limit) => ValueTask.FromResult(Paging.Page(Names, last, limit));
 
     private void Insert(string repository)

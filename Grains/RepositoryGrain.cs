@@ -25,6 +25,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly EventOutbox _outbox;
     private readonly OutboxRecord _record;
     private readonly TagsPages _tags = new();
+    private readonly RepositoryCatalogEntry _catalog;
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
@@ -44,6 +45,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         _faults = faults;
         _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
         _outbox = new EventOutbox(this.GetPrimaryKeyString(), () => _state.State, _commit.CommitAsync, PublishAsync, StartTimer, outbox.Value, metrics, time, logger);
+        _catalog = new RepositoryCatalogEntry(this.GetPrimaryKeyString(), () => _state.State, () => GrainFactory, time);
         _record = new OutboxRecord(this.GetPrimaryKeyString(), () => GrainFactory.GetGrain<IOutboxDirectoryGrain>(0), logger);
     }
 
@@ -54,6 +56,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await _record.ActivatedAsync(_outbox.Count);
+        await _catalog.ActivateAsync();
         await _outbox.ActivateAsync();
     }
 
@@ -91,6 +94,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         var manifest = push.Manifest;
         S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
+        RepositoryPruning.ManifestPushed(S, manifest.Digest, push.Blobs, _time.GetUtcNow());
         IEnumerable<string?> tags = push.Tag is null ? [null] : push.AllTags.Cast<string?>();
         foreach (var tag in tags)
         {
@@ -209,6 +213,36 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
     public ValueTask<RepositoryReferences> GetReferences() => ValueTask.FromResult(S.References());
 
+    public async Task<bool> RemoveIfEmpty()
+    {
+        var removal = MarkUnlistedIfEmpty();
+        if (removal is CatalogRemoval.NotEmpty or CatalogRemoval.NeverListed)
+        {
+            return removal == CatalogRemoval.NeverListed;
+        }
+
+        await SaveAndPublishAsync();
+        return true;
+    }
+
+    public async Task<PruneResult> Prune(PruneRequest request)
+    {
+        // Decided and applied in this turn: a push or link that lands first is seen, one after finds the state pruned.
+        var plan = RepositoryPruning.Plan(S, request, _time.GetUtcNow(), out var changed);
+        if (!request.DryRun && (plan.Manifests.Count > 0 || plan.Links.Count > 0 || changed))
+        {
+            RepositoryPruning.Apply(
+                S,
+                plan,
+                (mediaType, digest, size) => Emit(RegistryEvent.Delete, mediaType, digest, size, null),
+                (digest, size) => Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null));
+            _tags.Changed();
+            await SaveAndPublishAsync();
+        }
+
+        return plan;
+    }
+
     public ValueTask<int> GetOutboxLength() => ValueTask.FromResult(_outbox.Count);
 
     public Task EventsPersisted(EventConsumers consumer, IReadOnlyList<string> eventIds)
@@ -270,7 +304,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         S.RemoveStream((mediaType, digest, size, tag) => Emit(RegistryEvent.Delete, mediaType, digest, size, tag));
         _tags.Changed();
 
-        // TODO: the repository is left empty; removing it from the catalog comes with empty-repository collection.
+        MarkUnlistedIfEmpty();
         await SaveAndPublishAsync();
         return true;
     }
@@ -279,11 +313,35 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     {
         if (!S.Blobs.TryAdd(digest, size))
         {
+            // Used again: recorded (and written) only when the recorded use is old, for pruning.
+            if (RepositoryPruning.Relinked(S, digest, _time.GetUtcNow()))
+            {
+                await SaveAndPublishAsync();
+            }
+
             return;
         }
 
+        RepositoryPruning.Linked(S, digest, _time.GetUtcNow());
+
         Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();
+    }
+
+    /// <summary>
+    /// In the caller's turn: an empty repository is marked out of the catalog, with its
+    /// <c>repository.removed</c> event; the next state write removes the name (any deletion that may
+    /// leave the repository empty can call it before its write).
+    /// </summary>
+    private CatalogRemoval MarkUnlistedIfEmpty()
+    {
+        var removal = _catalog.MarkRemovedIfEmpty();
+        if (removal == CatalogRemoval.Unlisting)
+        {
+            Emit(RegistryEvent.RepositoryRemoved, null, null, 0, null);
+        }
+
+        return removal;
     }
 
     /// <summary>
@@ -332,14 +390,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private async Task WriteAsync()
     {
         await _record.EnsureAsync(_outbox.Count);
-        if (!S.InCatalog)
-        {
-            S.Created ??= _time.GetUtcNow();
-            await RegistryCatalog.AddAsync(GrainFactory, Name);
-            S.InCatalog = true;
-        }
-
-        await _outbox.TrackWriteAsync(_state.WriteStateAsync);
+        await _catalog.WriteAsync(() => _outbox.TrackWriteAsync(_state.WriteStateAsync));
     }
 
     /// <summary>Hands a batch of events to the registry-wide stream and to the repository's namespace stream.</summary>

@@ -39,6 +39,14 @@ public sealed class RepositoryState
     /// </summary>
     [Id(10)] public Dictionary<string, string[]> ManifestReferences { get; set; } = new(StringComparer.Ordinal);
 
+    // Garbage collection policies (RepositoryPruning): ids 40–49.
+
+    /// <summary>Manifest digest → when it was last pushed (a push of a stored manifest renews it); pruning's age of a manifest.</summary>
+    [Id(40)] public Dictionary<string, DateTimeOffset> ManifestsPushedAt { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Blob digest → when its link was last used (linked, mounted, re-uploaded, named by a pushed manifest); pruning's age of a link.</summary>
+    [Id(41)] public Dictionary<string, DateTimeOffset> LinksUsedAt { get; set; } = new(StringComparer.Ordinal);
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
 
     /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>

@@ -198,6 +198,12 @@ public sealed class GarbageCollectionOptions
 
     /// <summary>How often a collection runs, once per cluster; zero runs it only on demand.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Collections delete untagged manifests pushed before the grace period that no kept manifest names (off by default).</summary>
+    public bool RemoveUntagged { get; set; }
+
+    /// <summary>Collections unlink repository blob links no manifest names and unused for the grace period (off by default).</summary>
+    public bool RemoveUnusedLinks { get; set; }
 }
 
 /// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes (it calls <see cref="RegistryOptions.Validate"/>).</summary>

@@ -62,6 +62,7 @@ public static class RegistrySiloExtensions
         services.AddSingleton<IUploadSweeper, UploadSweeper>();
         services.AddSingleton<IGarbageCollector, GarbageCollector>();
         services.TryAddSingleton<GarbageCollectionMetrics>();
+        services.TryAddSingleton<CollectionEvents>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RegistrySiloLifecycle>();
         services.TryAddSingleton<FailoverMetrics>();
         silo.AddOutgoingGrainCallFilter<FailoverRetryFilter>();

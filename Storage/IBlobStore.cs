@@ -14,6 +14,13 @@ public sealed record StagedUpload(string UploadId, DateTimeOffset StartedAt);
 public sealed record ListedBlob(string Digest, long Size, DateTimeOffset LastModified, string Version);
 
 /// <summary>
+/// A leftover of a crash that no blob and no open upload owns (a driver's temporary file, staged
+/// bytes whose upload is gone): <see cref="Name"/> is relative to the store's root, and
+/// <see cref="Version"/> changes whenever it is written, like <see cref="ListedBlob.Version"/>.
+/// </summary>
+public sealed record StrayItem(string Name, long Size, DateTimeOffset LastModified, string Version);
+
+/// <summary>
 /// The storage driver contract: content-addressed blobs and staged uploads. One implementation
 /// per backend; nothing above this interface knows which backend holds the bytes.
 /// Digests are validated (<c>algorithm:hex</c>) before they reach a driver.
@@ -67,6 +74,18 @@ public interface IBlobStore
 
     /// <summary>Deletes the blob only when its version is still <paramref name="version"/> (from a listing); false otherwise.</summary>
     Task<bool> DeleteIfUnchangedAsync(string digest, string version, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The crash leftovers last modified before <paramref name="modifiedBefore"/>: never a stored blob's
+    /// bytes, never part of an upload the upload listing still finds (garbage collection reclaims them).
+    /// </summary>
+    IAsyncEnumerable<StrayItem> ListStraysAsync(DateTimeOffset modifiedBefore, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes a stray a listing found, only when it is still a stray at <paramref name="version"/>;
+    /// false otherwise, and for any name that is not a stray's (nothing else is ever deleted).
+    /// </summary>
+    Task<bool> DeleteStrayIfUnchangedAsync(string name, string version, CancellationToken cancellationToken);
 
     /// <summary>
     /// A cheap probe for readiness: whether the backend answers and accepts writes right now.

@@ -80,6 +80,21 @@ public static class StorageLayout
         return name[UploadsPrefix.Length..^suffix.Length];
     }
 
+    /// <summary>The upload id of an <see cref="UploadDataPath"/> name (one path segment); null for any other name.</summary>
+    public static string? UploadIdOfDataPath(string name)
+    {
+        const string suffix = "/" + DataLeaf;
+        if (!name.StartsWith(UploadsPrefix, StringComparison.Ordinal)
+            || !name.EndsWith(suffix, StringComparison.Ordinal)
+            || name.Length <= UploadsPrefix.Length + suffix.Length)
+        {
+            return null;
+        }
+
+        var id = name[UploadsPrefix.Length..^suffix.Length];
+        return id.Contains('/', StringComparison.Ordinal) || id is "." or ".." ? null : id;
+    }
+
     /// <summary>
     /// <paramref name="relative"/> (a name from this class) under the directory <paramref name="root"/>,
     /// with the platform's separator.

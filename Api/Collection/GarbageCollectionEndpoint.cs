@@ -117,7 +117,7 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider
         {
             return new GarbageCollectionResource(
                 "registry/v1", "GarbageCollection", new GarbageCollectionMeta(running.Id), new GarbageCollectionSpec(running.DryRun),
-                new GarbageCollectionState("Running", running.StartedAt, null, null, 0, 0, 0, 0, [], null, running.Attempt, 0));
+                new GarbageCollectionState("Running", running.StartedAt, null, null, 0, 0, 0, 0, [], null, running.Attempt, 0, 0, 0, 0, 0, 0));
         }
 
         var r = last!;
@@ -125,7 +125,8 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider
             "registry/v1", "GarbageCollection", new GarbageCollectionMeta(r.Id), new GarbageCollectionSpec(r.DryRun),
             new GarbageCollectionState(
                 r.Error is null ? "Succeeded" : "Failed", r.StartedAt, r.FinishedAt, (r.FinishedAt - r.StartedAt).TotalSeconds,
-                r.BlobsExamined, r.BytesExamined, r.BlobsReclaimed, r.BytesReclaimed, r.Digests, r.Error, r.Attempt, r.RepositoriesMarked));
+                r.BlobsExamined, r.BytesExamined, r.BlobsReclaimed, r.BytesReclaimed, r.Digests, r.Error, r.Attempt, r.RepositoriesMarked,
+                r.StraysReclaimed, r.StrayBytesReclaimed, r.RepositoriesRemoved, r.ManifestsRemoved, r.LinksRemoved));
     }
 }
 
@@ -159,4 +160,9 @@ public sealed record GarbageCollectionState(
     [property: JsonPropertyName("reclaimedDigests")] IReadOnlyList<string> ReclaimedDigests,
     [property: JsonPropertyName("error")] string? Error,
     [property: JsonPropertyName("attempt")] int Attempt,
-    [property: JsonPropertyName("repositoriesMarked")] long RepositoriesMarked);
+    [property: JsonPropertyName("repositoriesMarked")] long RepositoriesMarked,
+    [property: JsonPropertyName("straysReclaimed")] long StraysReclaimed,
+    [property: JsonPropertyName("strayBytesReclaimed")] long StrayBytesReclaimed,
+    [property: JsonPropertyName("repositoriesRemoved")] long RepositoriesRemoved,
+    [property: JsonPropertyName("manifestsRemoved")] long ManifestsRemoved,
+    [property: JsonPropertyName("linksRemoved")] long LinksRemoved);

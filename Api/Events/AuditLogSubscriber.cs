@@ -55,7 +55,8 @@ public sealed class AuditLogSubscriber : IRegistryEventSubscriber
 
     public async Task OnEventAsync(RegistryEvent e, CancellationToken ct)
     {
-        if (e.Action is not (RegistryEvent.Push or RegistryEvent.Mount or RegistryEvent.Delete))
+        if (e.Action is not (RegistryEvent.Push or RegistryEvent.Mount or RegistryEvent.Delete
+            or RegistryEvent.RepositoryRemoved or RegistryEvent.BlobCollected or RegistryEvent.CollectionFinished))
         {
             return;
         }

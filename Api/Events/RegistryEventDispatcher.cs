@@ -127,7 +127,7 @@ public sealed class RegistryEventDispatcher : IHostedService, IDisposable
     /// <summary>Every subscriber has been offered the event: its repository's outbox may let it go (one-way).</summary>
     private void Acknowledge(RegistryEvent e)
     {
-        if (_acknowledge && !e.IsRefusal)
+        if (_acknowledge && e.FromOutbox)
         {
             _ = _client.GetGrain<IRepositoryGrain>(e.Repository).EventsPersisted(EventConsumers.Subscribers, [e.Id]);
         }

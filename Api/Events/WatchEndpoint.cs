@@ -176,9 +176,9 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
             return (null, NamespaceInvalid.WithDetail("the namespace parameter is required (_ for single-component repository names)"));
         }
 
-        if (ns != EmptyNamespace && ns != RegistryStreams.RefusalsKey && (ns.Contains('/', StringComparison.Ordinal) || !References.IsValidName(ns)))
+        if (ns != EmptyNamespace && ns != RegistryStreams.RefusalsKey && ns != RegistryStreams.CollectionsKey && (ns.Contains('/', StringComparison.Ordinal) || !References.IsValidName(ns)))
         {
-            return (null, NamespaceInvalid.WithDetail($"'{Truncate(ns)}' is not a namespace: one lowercase name component, _, or {RegistryStreams.RefusalsKey} for refused requests"));
+            return (null, NamespaceInvalid.WithDetail($"'{Truncate(ns)}' is not a namespace: one lowercase name component, _, {RegistryStreams.RefusalsKey} for refused requests or {RegistryStreams.CollectionsKey} for garbage collections"));
         }
 
         string? repository = null;
@@ -186,7 +186,7 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
         {
             var name = repositoryValues.ToString();
             // Refusal events name whole repositories: the filter is one.
-            repository = ns is EmptyNamespace or RegistryStreams.RefusalsKey ? name : $"{ns}/{name}";
+            repository = ns is EmptyNamespace or RegistryStreams.RefusalsKey or RegistryStreams.CollectionsKey ? name : $"{ns}/{name}";
             if (name.Length == 0 || !References.IsValidName(repository) || (ns == EmptyNamespace && name.Contains('/', StringComparison.Ordinal)))
             {
                 return (null, OciErrorCode.NameInvalid.WithDetail($"'{Truncate(name)}' is not a repository name within namespace '{ns}'"));
@@ -216,9 +216,11 @@ public sealed class WatchEndpoint(IGrainFactory grains, IOptions<WatchOptions> o
 /// <param name="Since">The last event id the client saw, or null to start with the next event.</param>
 public sealed record WatchQuery(string Namespace, string? Repository, long? Since)
 {
-    /// <summary>Refusal events only ever on the refusals' own (admin-only) watch, whatever a log holds.</summary>
+    /// <summary>Refusal and collection events only ever on their own (admin-only) watches, whatever a log holds.</summary>
     public bool Matches(RegistryEvent e)
-        => e.IsRefusal == (Namespace == RegistryStreams.RefusalsKey) && (Repository is null || e.Repository == Repository);
+        => e.IsRefusal == (Namespace == RegistryStreams.RefusalsKey)
+            && e.IsCollection == (Namespace == RegistryStreams.CollectionsKey)
+            && (Repository is null || e.Repository == Repository);
 }
 
 /// <summary>The data of a <c>gap</c> event: the id asked for, the oldest id kept and the last one.</summary>

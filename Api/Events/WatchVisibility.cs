@@ -43,7 +43,7 @@ public sealed class WatchVisibility
 
         var authorizer = context.RequestServices.GetRequiredService<Authorizer>();
         var ns = query.Namespace == WatchEndpoint.EmptyNamespace ? "" : query.Namespace;
-        AccessItem? required = query.Namespace == RegistryStreams.RefusalsKey ? AccessItem.WholeRegistry(Actions.Admin)
+        AccessItem? required = query.Namespace is RegistryStreams.RefusalsKey or RegistryStreams.CollectionsKey ? AccessItem.WholeRegistry(Actions.Admin)
             : query.Repository is { } repository ? AccessItem.Repo(repository, Actions.Pull)
             : caller.Identity.IsAnonymous ? AccessItem.Namespace(ns, Actions.Pull)
             : null;

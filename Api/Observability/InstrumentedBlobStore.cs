@@ -46,6 +46,12 @@ public sealed class InstrumentedBlobStore(IBlobStore inner, RegistryMetrics metr
     /// <summary>Not timed: a collection's listing is paced by the collector, and its duration is in the collection's status.</summary>
     public IAsyncEnumerable<ListedBlob> ListBlobsAsync(CancellationToken cancellationToken) => inner.ListBlobsAsync(cancellationToken);
 
+    public IAsyncEnumerable<StrayItem> ListStraysAsync(DateTimeOffset modifiedBefore, CancellationToken cancellationToken)
+        => inner.ListStraysAsync(modifiedBefore, cancellationToken);
+
+    public Task<bool> DeleteStrayIfUnchangedAsync(string name, string version, CancellationToken cancellationToken)
+        => TimeAsync("delete_stray", () => inner.DeleteStrayIfUnchangedAsync(name, version, cancellationToken));
+
     public Task<bool> IsReachableAsync(CancellationToken cancellationToken)
         => TimeAsync("probe", () => inner.IsReachableAsync(cancellationToken));
 

@@ -29,6 +29,36 @@ public sealed class AzureBlobStoreTests(AzuriteFixture azurite) : BlobStoreContr
         return store;
     }
 
+    /// <summary>
+    /// A collection that died between deleting a blob's address and its bytes: the committed
+    /// upload's data blob is left with no upload and no address.
+    /// </summary>
+    protected override async Task<string> LeaveStrayAsync()
+    {
+        var content = Oci.RandomBytes(3000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+        await Container.GetBlobClient(StorageLayout.BlobPath(digest)).DeleteAsync(cancellationToken: Ct);
+        return StorageLayout.UploadDataPath(id);
+    }
+
+    [Fact]
+    public async Task StagedBytesWhoseUploadInfoIsGoneAreAStray()
+    {
+        // An upload discarded by a process that died between its two deletes (data first normally;
+        // here the other way round, as an older version or a manual clean-up may leave it).
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, Oci.RandomBytes(900));
+        await Container.GetBlobClient(StorageLayout.UploadInfoPath(id)).DeleteAsync(cancellationToken: Ct);
+
+        var stray = Assert.Single(await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(1)), s => s.Name == StorageLayout.UploadDataPath(id));
+        Assert.Equal(900, stray.Size);
+        Assert.True(await Store.DeleteStrayIfUnchangedAsync(stray.Name, stray.Version, Ct));
+        Assert.False(await Container.GetBlobClient(StorageLayout.UploadDataPath(id)).ExistsAsync(Ct));
+    }
+
     protected override async Task DeleteStoreAsync()
     {
         if (_container is not null)

@@ -24,6 +24,12 @@ public abstract class BlobStoreContract : IAsyncLifetime
     /// <summary>A second store instance over the same backend as <see cref="Store"/>, as another replica has it.</summary>
     protected abstract Task<IBlobStore> OpenPeerAsync();
 
+    /// <summary>
+    /// Leaves what a crash of this driver leaves behind (a temporary file, staged bytes whose upload
+    /// and address are gone) and returns the name a stray listing gives it.
+    /// </summary>
+    protected abstract Task<string> LeaveStrayAsync();
+
     /// <summary>Releases the backend created by <see cref="CreateStoreAsync"/>.</summary>
     protected virtual Task DeleteStoreAsync() => Task.CompletedTask;
 
@@ -325,7 +331,7 @@ public abstract class BlobStoreContract : IAsyncLifetime
         Assert.DoesNotContain(await ListUploadIdsAsync(), u => u == again);
     }
 
-    private async Task<Dictionary<string, ListedBlob>> ListBlobsAsync()
+    protected async Task<Dictionary<string, ListedBlob>> ListBlobsAsync()
     {
         var blobs = new Dictionary<string, ListedBlob>(StringComparer.Ordinal);
         await foreach (var blob in Store.ListBlobsAsync(Ct))
@@ -564,6 +570,90 @@ public abstract class BlobStoreContract : IAsyncLifetime
         })).WithinAsync();
 
         Assert.All(read, r => Assert.Equal(content[(r.i * 1000)..], r.Item2));
+    }
+
+    // ---- strays (crash leftovers) ----
+
+    [Fact]
+    public async Task AStrayIsListedAndDeletedOnlyAtTheVersionListed()
+    {
+        var name = await LeaveStrayAsync();
+
+        var stray = Assert.Single(await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(1)), s => s.Name == name);
+
+        Assert.False(await Store.DeleteStrayIfUnchangedAsync(name, stray.Version + "0", Ct));
+        Assert.Contains(name, (await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(1))).Select(s => s.Name));
+        Assert.True(await (await OpenPeerAsync()).DeleteStrayIfUnchangedAsync(name, stray.Version, Ct));
+        Assert.DoesNotContain(name, (await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(1))).Select(s => s.Name));
+        Assert.False(await Store.DeleteStrayIfUnchangedAsync(name, stray.Version, Ct));
+    }
+
+    [Fact]
+    public async Task AStrayModifiedAfterTheCutoffIsNotListed()
+    {
+        var name = await LeaveStrayAsync();
+
+        Assert.DoesNotContain(name, (await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(-1))).Select(s => s.Name));
+    }
+
+    [Fact]
+    public async Task StoredBlobsAndOpenUploadsAreNeverStrays()
+    {
+        var put = Oci.RandomBytes(1200);
+        await Store.PutAsync(Oci.Digest(put), put, Ct);
+        var committed = Oci.RandomBytes(30_000);
+        var done = await CreateUploadAsync();
+        await StageAsync(done, 0, committed);
+        await Store.CommitUploadAsync(done, committed.Length, Oci.Digest(committed), Ct);
+        var open = await CreateUploadAsync();
+        await StageAsync(open, 0, committed[..500]);
+
+        var strays = await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(1));
+
+        Assert.DoesNotContain(strays, s => s.Name.Contains(done, StringComparison.Ordinal) || s.Name.Contains(open, StringComparison.Ordinal));
+        var listed = await ListBlobsAsync();
+        Assert.Contains(Oci.Digest(put), listed.Keys);
+        Assert.Contains(Oci.Digest(committed), listed.Keys);
+    }
+
+    [Fact]
+    public async Task NamesThatAreNoStraysAreNeverDeletedAsStrays()
+    {
+        var content = Oci.RandomBytes(2000);
+        var digest = Oci.Digest(content);
+        var id = await CreateUploadAsync();
+        await StageAsync(id, 0, content);
+        await Store.CommitUploadAsync(id, content.Length, digest, Ct);
+        var version = (await ListBlobsAsync())[digest].Version;
+        var open = await CreateUploadAsync();
+        await StageAsync(open, 0, content);
+        var hex = digest[(digest.IndexOf(':') + 1)..];
+
+        // Blob paths, traversal out of the stray area, an open upload's staged bytes, nonsense.
+        string[] names =
+        [
+            $"blobs/sha256/{hex[..2]}/{hex}", $"tmp/../blobs/sha256/{hex[..2]}/{hex}", "tmp/../../etc/passwd", "tmp/", "tmp/..", "",
+            $"uploads/{open}/data", $"uploads/{open}/info", $"uploads/../blobs/sha256/{hex[..2]}/{hex}/data", $"uploads/{id}/data",
+        ];
+        foreach (var name in names)
+        {
+            Assert.False(await Store.DeleteStrayIfUnchangedAsync(name, version, Ct), name);
+            Assert.False(await Store.DeleteStrayIfUnchangedAsync(name, "*", Ct), name);
+        }
+
+        Assert.Equal(content, await ReadBlobAsync(digest, 0));
+        Assert.Equal(content, await ReadStagedAsync(open, content.Length));
+    }
+
+    protected async Task<List<StrayItem>> ListStraysAsync(DateTimeOffset modifiedBefore)
+    {
+        var strays = new List<StrayItem>();
+        await foreach (var stray in Store.ListStraysAsync(modifiedBefore, Ct))
+        {
+            strays.Add(stray);
+        }
+
+        return strays;
     }
 
     // ---- helpers ----

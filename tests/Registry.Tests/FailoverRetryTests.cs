@@ -77,6 +77,11 @@ public sealed class FailoverRetryTests
 
         // A long poll: the watch that waits reconnects and reads again (ReadAfter).
         { typeof(INamespaceEventLogGrain), nameof(INamespaceEventLogGrain.WaitAfter), "never" },
+
+        // Garbage collection additions: an empty repository's unlisting and the catalog's remove repeat harmlessly.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.RemoveIfEmpty), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.Prune), "retry" },
+        { typeof(ICatalogShardGrain), nameof(ICatalogShardGrain.Remove), "retry" },
     };
 
     [Theory]

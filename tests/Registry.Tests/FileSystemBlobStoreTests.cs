@@ -21,6 +21,14 @@ public class FileSystemBlobStoreTests : BlobStoreContract
 
     protected override Task<IBlobStore> OpenPeerAsync() => Task.FromResult<IBlobStore>(new FileSystemBlobStore(Root, WriteMode));
 
+    /// <summary>A blob written aside and never renamed into place: the process died in between.</summary>
+    protected override async Task<string> LeaveStrayAsync()
+    {
+        var name = Guid.NewGuid().ToString("N");
+        await File.WriteAllBytesAsync(Path.Combine(Root, "tmp", name), Oci.RandomBytes(700), Ct);
+        return "tmp/" + name;
+    }
+
     [Fact]
     public async Task ABlobJustUploadedIsInThePageCacheOnlyWhenWrittenCached()
     {

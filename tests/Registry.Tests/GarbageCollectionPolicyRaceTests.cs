@@ -1,0 +1,70 @@
+using System.Net;
+using System.Text;
+using Registry.Grains;
+using static Registry.Tests.GarbageCollectionTests;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// The race harness with the policies on (docs/garbage-collection.md#policies), embedded mode:
+/// pushes that move tags race collections that prune and sweep as if everything were past the
+/// grace period, so every untagged manifest, every link no manifest names yet and every
+/// unreferenced blob is fair game at every moment.
+/// </summary>
+[Trait("Category", TestCategories.Slow)]
+public sealed class GarbageCollectionPolicyRaceTests
+{
+    [Fact]
+    public async Task PruningRacingPushesNeverLosesATaggedImageAndLeavesAConsistentRegistry()
+    {
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:GarbageCollection:RemoveUntagged=true", "--Registry:GarbageCollection:RemoveUnusedLinks=true");
+        var client = host.Client;
+        var collector = host.Service<IGarbageCollector>();
+        var latest = new Dictionary<(string Repository, string Tag), byte[]>();
+        var retried = 0;
+        const int rounds = 200;
+        for (var round = 0; round < rounds; round++)
+        {
+            var repository = $"gcp/prace{round % 3}";
+            var tag = $"t{round % 10}";
+            var config = Encoding.UTF8.GetBytes($"{{\"round\":{round},\"n\":\"{Guid.NewGuid():N}\"}}");
+            var layer = Oci.RandomBytes(200 + round);
+            var far = DateTimeOffset.UtcNow + TimeSpan.FromDays(3);
+            var collection = Task.Run(() => collector.CollectAsync(new GarbageCollectionRun($"prace{round}", false, DateTimeOffset.UtcNow, 1), far, CancellationToken.None));
+            var push = Task.Run(async () =>
+            {
+                var manifest = Oci.ImageManifest(config, [layer]);
+                for (var attempt = 0; ; attempt++)
+                {
+                    await client.PushBlobAsync(repository, config);
+                    await client.PushBlobAsync(repository, layer);
+                    using var put = await client.PutManifestAsync(repository, tag, manifest);
+                    if (put.StatusCode == HttpStatusCode.Created)
+                    {
+                        return (manifest, attempt);
+                    }
+
+                    // The links were pruned (or the bytes collected) between upload and manifest: upload again.
+                    await put.AssertErrorAsync(HttpStatusCode.BadRequest, "MANIFEST_BLOB_UNKNOWN");
+                    Assert.True(attempt < 5, "the push kept being refused");
+                }
+            });
+            await Task.WhenAll(collection, push).WithinAsync();
+            Assert.Null((await collection).Error);
+            var (stored, attempts) = await push;
+            retried += attempts;
+            latest[(repository, tag)] = stored;
+            await AssertPullableAsync(client, repository, tag, stored);
+        }
+
+        var final = await collector.CollectAsync(new GarbageCollectionRun("prace-final", false, DateTimeOffset.UtcNow, 1), DateTimeOffset.UtcNow + TimeSpan.FromDays(3), CancellationToken.None);
+        Assert.Null(final.Error);
+        foreach (var ((repository, tag), manifest) in latest)
+        {
+            await AssertPullableAsync(client, repository, tag, manifest);
+        }
+
+        await AssertConsistentAsync(host);
+        Assert.True(retried < rounds, $"{retried} retries in {rounds} rounds");
+    }
+}
