@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Xunit.Abstractions;
+
+namespace Registry.Tests;
+
+/// <summary>
+/// kubectl reading the image API's OpenAPI documents: <c>kubectl explain</c>, kubectl's field
+/// validation (left to the server, which refuses unknown fields) without <c>--validate=false</c>,
+/// and <c>kubectl get is -A -w</c>, a watch across namespaces.
+/// </summary>
+[Trait("Category", TestCategories.Kubectl)]
+public sealed class KubectlImageApiOpenApiTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TempDirectory _work = new("kubectl-openapi-");
+
+    public void Dispose() => _work.Dispose();
+
+    [Fact]
+    public async Task KubectlExplainPrintsTheFieldsOfImageStreams()
+    {
+        var host = await SharedRegistry.GetAsync();
+        using var kubectl = new Kubectl(host.BaseAddress);
+        var spec = await kubectl.OkAsync("explain", "imagestreams.spec");
+        Assert.Contains("KIND:       ImageStream", spec, StringComparison.Ordinal);
+        Assert.Contains("lookupPolicy\t<ImageLookupPolicy>", spec, StringComparison.Ordinal);
+        Assert.Contains("tags\t<[]TagReference>", spec, StringComparison.Ordinal);
+
+        var items = await kubectl.OkAsync("explain", "is.status.tags.items");
+        Assert.Contains("dockerImageReference\t<string> -required-", items, StringComparison.Ordinal);
+        var image = await kubectl.OkAsync("explain", "images.dockerImageLayers");
+        Assert.Contains("mediaType\t<string> -required-", image, StringComparison.Ordinal);
+        var istag = await kubectl.OkAsync("explain", "istag.tag.from");
+        Assert.Contains("ObjectReference", istag, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task KubectlValidatesWithoutValidateFalseAndTheServerRefusesUnknownFields()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        using var kubectl = new Kubectl(host.BaseAddress);
+        var good = Path.Combine(_work.Path, "stream.yaml");
+        var bad = Path.Combine(_work.Path, "bad.yaml");
+        const string Stream = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: app\nspec:\n  lookupPolicy:\n    local: false\n";
+        await File.WriteAllTextAsync(good, Stream);
+        await File.WriteAllTextAsync(bad, Stream + "  x: 1\n");
+
+        // Unknown fields: refused, by default (strict) and with a server-side dry run.
+        string[][] refusedCommands = [["create", "-f", bad, "-n", ns], ["create", "-f", bad, "-n", ns, "--dry-run=server"], ["apply", "-f", bad, "-n", ns]];
+        foreach (var args in refusedCommands)
+        {
+            var refused = await kubectl.RunAsync(args);
+            Assert.True(refused.ExitCode != 0, refused.Describe());
+            Assert.Contains("strict decoding error: unknown field \"spec.x\"", refused.Stderr, StringComparison.Ordinal);
+        }
+
+        // A valid stream passes validation (no OpenAPI download error, no --validate=false needed)
+        // and reaches the write, which this slice does not serve.
+        var valid = await kubectl.RunAsync("create", "-f", good, "-n", ns);
+        Assert.DoesNotContain("validate", valid.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("openapi", valid.Stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("MethodNotAllowed", valid.Stderr, StringComparison.Ordinal);
+
+        // --validate=warn: the server warns, kubectl prints it.
+        var warned = await kubectl.RunAsync("create", "-f", bad, "-n", ns, "--validate=warn");
+        Assert.Contains("Warning: unknown field \"spec.x\"", warned.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task KubectlWatchAcrossNamespacesSeesAPushWithinASecond()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var (first, second) = (ImageApi.Namespace(), ImageApi.Namespace());
+        await ImageApi.PushAsync(host.Client, $"{first}/app", "v1", "kubectl-across");
+        using var kubectl = new Kubectl(host.BaseAddress);
+        await using var watch = await kubectl.StartAsync("get", "is", "-A", "-w");
+        await watch.WaitForLineAsync(l => l.StartsWith(first + " ", StringComparison.Ordinal));
+
+        var latencies = new List<TimeSpan>();
+        foreach (var (ns, tag) in new[] { (second, "v1"), (first, "v2"), (second, "v2") })
+        {
+            await ImageApi.PushAsync(host.Client, $"{ns}/app", tag, $"kubectl-across-{ns}-{tag}");
+            var clock = Stopwatch.StartNew();
+            await watch.WaitForLineAsync(l => l.StartsWith(ns + " ", StringComparison.Ordinal) && l.Contains($" {tag}", StringComparison.Ordinal));
+            latencies.Add(clock.Elapsed);
+        }
+
+        output.WriteLine($"kubectl get is -A -w, push acknowledged -> row printed: {string.Join(", ", latencies.Select(l => $"{l.TotalMilliseconds:F0} ms"))}");
+        Assert.All(latencies, l => Assert.True(l < TimeSpan.FromSeconds(1), $"a push reached kubectl after {l}"));
+    }
+}
