@@ -66,8 +66,7 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
 
         if (context.Request.Method != "GET")
         {
-            // Unknown fields are refused (Strict) or warned about before anything else is decided.
-            return context.Request.Method is "POST" or "PUT" or "PATCH" && await FieldValidation.CheckRequestAsync(context, request.Resource) is { } invalid ? invalid : NotAllowed(context, "GET");
+            return await CheckWriteAsync(context, request) ?? NotAllowed(context, "GET");
         }
 
         var watching = IsTrue(context.Request.Query["watch"]);
@@ -156,6 +155,22 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
             "imagestreamtags" => await handlers.ListTagsAsync(context, request.Namespace, position, limit, include, table),
             _ => await handlers.ListImagesAsync(context, position, limit, table),
         };
+    }
+
+    /// <summary>
+    /// A write's body is read only from a caller that may write in the namespace (anonymous) or is
+    /// authenticated; then unknown fields are refused (Strict) or warned about before anything else.
+    /// </summary>
+    private async Task<KubeStatus?> CheckWriteAsync(HttpContext context, ResourceRequest request)
+    {
+        var verb = context.Request.Method switch { "POST" => "create", "PUT" => "update", "PATCH" => "patch", _ => null };
+        if (verb is null || (request.Namespace is { } ns && !ImageNames.IsNamespace(ns)))
+        {
+            return null;
+        }
+
+        return await access.CheckAsync(context, ImageAccessNeed.Of(request.Resource, verb, null, request.Namespace))
+            ?? await FieldValidation.CheckRequestAsync(context, request.Resource);
     }
 
     private async ValueTask<bool> Allows(HttpContext context, string resource, string repository)

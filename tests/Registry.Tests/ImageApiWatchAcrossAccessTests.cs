@@ -67,10 +67,20 @@ public sealed class ImageApiWatchAcrossAccessTests
             await refused.AssertStatusAsync(HttpStatusCode.Unauthorized, "Unauthorized");
         }
 
+        // A write's body is not even read for an anonymous caller (no field validation before access).
+        using (var body = new StringContent("""{"spec":{"x":1}}""", System.Text.Encoding.UTF8, "application/json"))
+        {
+            using var write = await anonymous.PostAsync($"{V1}/namespaces/{PolicyRegistry.NewNamespace()}/imagestreams?fieldValidation=Strict", body);
+            await write.AssertStatusAsync(HttpStatusCode.Unauthorized, "Unauthorized");
+        }
+
         // An authenticated caller without any binding is let in and sees nothing.
         var (_, outsiderAuth) = await PolicyRegistry.NewUserAsync(host);
         using var outsider = PolicyRegistry.Client(host, outsiderAuth);
         using var listed = await outsider.GetAsync($"{V1}/imagestreams");
         Assert.Equal(0, (await listed.JsonAsync(HttpStatusCode.OK)).GetProperty("items").GetArrayLength());
+        using var content = new StringContent("""{"spec":{"x":1}}""", System.Text.Encoding.UTF8, "application/json");
+        using var validated = await outsider.PostAsync($"{V1}/namespaces/{PolicyRegistry.NewNamespace()}/imagestreams?fieldValidation=Strict", content);
+        await validated.AssertStatusAsync(HttpStatusCode.BadRequest, "BadRequest");
     }
 }
