@@ -82,13 +82,13 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         stop.CancelAfter(timeout);
         var ct = stop.Token;
-        await response.StartAsync(ct);
-
-        // Headers out now: a client waits for them before it acts (kubectl prints nothing until then).
-        await response.Body.FlushAsync(ct);
-
         try
         {
+            // Headers out now: a client waits for them before it acts (kubectl prints nothing until then).
+            // Inside the try: timeoutSeconds=0 ends the watch here, as an empty one, not as an error.
+            await response.StartAsync(ct);
+            await response.Body.FlushAsync(ct);
+
             if (from is null)
             {
                 await SendInitialAsync(context, printer, ns, name, position, hosts(context), ct);

@@ -127,6 +127,14 @@ public sealed class ImageApiWatchAcrossTests(ITestOutputHelper output)
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/imagestreams?watch=true&fieldSelector=spec.x%3D1", 400, "BadRequest");
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images?watch=true&fieldSelector=metadata.namespace%3Dx", 400, "BadRequest");
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images?watch=true&timeoutSeconds=x", 400, "BadRequest");
+
+        // A watch ends after its timeoutSeconds (here with nothing to send: a namespace nobody uses, an image nobody pushes).
+        foreach (var query in new[] { $"imagestreams?fieldSelector=metadata.namespace%3D{ImageApi.Namespace()}", $"images?fieldSelector=metadata.name%3Dsha256:{new string('0', 64)}" })
+        {
+            using var ended = await host.Client.GetAsync($"{V1}/{query}&watch=true&timeoutSeconds=1");
+            Assert.Equal(HttpStatusCode.OK, ended.StatusCode);
+            Assert.Empty(await ended.Content.ReadAsStringAsync());
+        }
     }
 
     [Fact]

@@ -87,4 +87,19 @@ public sealed class KubectlImageApiOpenApiTests(ITestOutputHelper output) : IDis
         output.WriteLine($"kubectl get is -A -w, push acknowledged -> row printed: {string.Join(", ", latencies.Select(l => $"{l.TotalMilliseconds:F0} ms"))}");
         Assert.All(latencies, l => Assert.True(l < TimeSpan.FromSeconds(1), $"a push reached kubectl after {l}"));
     }
+
+    [Fact]
+    public async Task KubectlWatchOfImagesSeesANewImage()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        using var kubectl = new Kubectl(host.BaseAddress);
+        await using var watch = await kubectl.StartAsync("get", "images", "-w", "--chunk-size=1");
+
+        // The list comes first (its header line at least), then the watch from its resourceVersion.
+        await watch.WaitForLineAsync(l => l.StartsWith("NAME", StringComparison.Ordinal));
+        var digest = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "kubectl-images-watch");
+        var line = await watch.WaitForLineAsync(l => l.StartsWith(digest, StringComparison.Ordinal));
+        Assert.Contains($"{host.Authority}/{ns}/app@{digest}", line, StringComparison.Ordinal);
+    }
 }
