@@ -38,6 +38,7 @@ public sealed class ImageApiTests
         Assert.False(byName["images"].GetProperty("namespaced").GetBoolean());
         Assert.Equal("ImageStreamTag", byName["imagestreamtags"].GetProperty("kind").GetString());
         Assert.Equal(["get", "list", "watch"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get", "list", "watch"], byName["images"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
 
         using var core = await ImageApi.GetJsonAsync(host.Client, "/api");
         Assert.Equal("v1", core.RootElement.GetProperty("versions")[0].GetString());
