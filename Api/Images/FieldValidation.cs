@@ -32,7 +32,8 @@ public static class FieldValidation
     /// on (with Warning headers added in Warn mode), otherwise the Status to answer.
     /// Bodies that are not JSON objects of the resource (a JSON patch, YAML) are left to the handler.
     /// </summary>
-    public static async Task<KubeStatus?> CheckRequestAsync(HttpContext context, string resource)
+    /// <param name="maxBodyBytes">The largest body read (a write handler's own, smaller limit); larger is 413.</param>
+    public static async Task<KubeStatus?> CheckRequestAsync(HttpContext context, string resource, int maxBodyBytes = MaxBodyBytes)
     {
         var directive = context.Request.Query["fieldValidation"].ToString();
         if (directive.Length == 0)
@@ -50,17 +51,18 @@ public static class FieldValidation
             return null;
         }
 
-        if (context.Request.ContentLength > MaxBodyBytes)
+        maxBodyBytes = Math.Min(maxBodyBytes, MaxBodyBytes);
+        if (context.Request.ContentLength > maxBodyBytes)
         {
-            return TooLarge();
+            return TooLarge(maxBodyBytes);
         }
 
-        context.Request.EnableBuffering(MaxBodyBytes);
-        var body = await ReadAsync(context.Request.Body, context.RequestAborted);
+        context.Request.EnableBuffering(maxBodyBytes);
+        var body = await ReadAsync(context.Request.Body, maxBodyBytes, context.RequestAborted);
         context.Request.Body.Position = 0;
         if (body is null)
         {
-            return TooLarge();
+            return TooLarge(maxBodyBytes);
         }
 
         if (body.Length == 0)
@@ -171,15 +173,15 @@ public static class FieldValidation
         return type is "" or "application/json" or "application/merge-patch+json" or "application/strategic-merge-patch+json";
     }
 
-    /// <summary>The body, or null when it is larger than <see cref="MaxBodyBytes"/>.</summary>
-    private static async Task<byte[]?> ReadAsync(Stream body, CancellationToken ct)
+    /// <summary>The body, or null when it is larger than <paramref name="maxBytes"/>.</summary>
+    private static async Task<byte[]?> ReadAsync(Stream body, int maxBytes, CancellationToken ct)
     {
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
         while ((read = await body.ReadAsync(chunk, ct)) > 0)
         {
-            if (buffer.Length + read > MaxBodyBytes)
+            if (buffer.Length + read > maxBytes)
             {
                 return null;
             }
@@ -219,7 +221,7 @@ public static class FieldValidation
         return text.ToString();
     }
 
-    private static KubeStatus TooLarge() => KubeStatus.RequestEntityTooLarge($"the request body is larger than {MaxBodyBytes} bytes");
+    private static KubeStatus TooLarge(int maxBytes) => KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes");
 
     /// <summary>A quoted string of a Warning header (RFC 9110): backslash before every quote and backslash.</summary>
     private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
