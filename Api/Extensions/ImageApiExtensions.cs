@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Registry.Api.Images;
+using Registry.Api.Images.OpenApi;
 using Registry.Silo;
 
 namespace Registry.Api.Extensions;
@@ -19,6 +20,7 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageFactsService>();
         services.AddSingleton<ImageApiHandlers>();
         services.AddSingleton<ImageStreamWatch>();
+        services.AddImageApiWatchAcross();
         services.AddSingleton<ImageApiEndpoint>();
         services.AddSingleton<ImageStreamWriter>();
         services.AddSingleton<NamespaceResources>();
@@ -29,6 +31,7 @@ public static class ImageApiExtensions
     public static void MapRegistryImageApi(this WebApplication app)
     {
         ImageApiDiscovery.Map(app);
+        OpenApiEndpoint.Map(app);
         app.Services.GetRequiredService<NamespaceResources>().Map(app);
         var endpoint = app.Services.GetRequiredService<ImageApiEndpoint>();
         app.Map(ImageApiEndpoint.Prefix + "/{**path}", (HttpContext context, string? path) => endpoint.HandleAsync(context, path));

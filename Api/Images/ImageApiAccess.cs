@@ -87,6 +87,9 @@ public sealed class PolicyImageApiAccess(ApiAccess api) : IImageApiAccess
 
             // A list in one namespace shows only what the caller may pull; anonymous callers must be able to pull the namespace.
             { Namespace: { } ns } => caller.Identity.IsAnonymous ? [AccessItem.Namespace(ns, action)] : [],
+
+            // Across namespaces likewise: item by item, but anonymous callers must be able to pull the whole registry.
+            { Action: ImageAction.Pull } => caller.Identity.IsAnonymous ? [AccessItem.WholeRegistry(action)] : [],
             _ => [AccessItem.WholeRegistry(action)],
         };
         return required.Length == 0 ? null : await ApiAccess.AuthorizeAsync(context, required);

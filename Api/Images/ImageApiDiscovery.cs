@@ -28,7 +28,7 @@ public static class ImageApiDiscovery
             new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch", "delete"], ["is"], ["all"]),
             new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ["get", "list", "create", "update", "delete"], ["istag"]),
             new("imagestreamimages", "imagestreamimage", true, "ImageStreamImage", ["get"], ["isimage"]),
-            new("images", "image", false, "Image", ReadVerbs),
+            new("images", "image", false, "Image", ["get", "list", "watch"]),
         ]);
 
     public static void Map(WebApplication app)

@@ -10,7 +10,7 @@ namespace Registry.Api.Images;
 /// access it needs (<see cref="IImageApiAccess"/>) and answers it (<see cref="ImageApiHandlers"/>),
 /// every failure as a Kubernetes <c>Status</c>.
 /// </summary>
-public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, ImageStreamWriter writer, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
+public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, ImageWatchAcross across, ImageStreamWriter writer, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
 {
     public const string Prefix = "/apis/" + ImageObjects.Group;
 
@@ -70,9 +70,9 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
         }
 
         var watching = IsTrue(context.Request.Query["watch"]);
-        if (watching && (request.Resource != "imagestreams" || request.Namespace is null || request.Name is not null))
+        if (watching && (request.Resource is not ("imagestreams" or "images") || request.Name is not null))
         {
-            return KubeStatus.MethodNotAllowed($"watch is served for the image streams of one namespace only (…/namespaces/<ns>/imagestreams?watch=true), not for {request.Resource}{(request.Namespace is null ? " across namespaces" : "")}");
+            return KubeStatus.MethodNotAllowed($"watch is served for image streams (of one namespace or all) and images, not for {request.Resource}{(request.Name is null ? "" : " by name (use fieldSelector=metadata.name=<name>)")}");
         }
 
         // Names that cannot be a stream (or image) are refused before anything is looked up.
@@ -110,7 +110,12 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
 
         if (watching)
         {
-            return await watch.RunAsync(context, request.Namespace!, handlers.Hosts) ?? Results.Empty;
+            return request switch
+            {
+                { Resource: "images" } => await across.RunImagesAsync(context, handlers.Hosts),
+                { Namespace: null } => await across.RunStreamsAsync(context, handlers.Hosts),
+                _ => await watch.RunAsync(context, request.Namespace!, handlers.Hosts),
+            } ?? Results.Empty;
         }
 
         var table = ImageTables.Wanted(context.Request);

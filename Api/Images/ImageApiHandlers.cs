@@ -5,7 +5,7 @@ using Registry.Grains;
 namespace Registry.Api.Images;
 
 /// <summary>The reads of the image API, once the endpoint has parsed the request and let it in.</summary>
-public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsService facts, IGrainFactory grains, IOptions<ImageApiOptions> options, TimeProvider time)
+public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsService facts, IGrainFactory grains, ImageEventFeed feed, IOptions<ImageApiOptions> options, TimeProvider time)
 {
     /// <summary>At most this many images (one grain call each) are looked up at once for a listing.</summary>
     private const int Parallelism = 32;
@@ -82,10 +82,11 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
 
     public async Task<IResult> ListStreamsAsync(HttpContext context, string? ns, string[] position, int limit, Func<string, ValueTask<bool>> include, bool table)
     {
+        var across = feed.Position;
         var (listed, next) = await streams.ListAsync(ns, After(position), limit, include);
         var hosts = Hosts(context);
         var items = listed.Select(s => ImageObjects.Stream(s.Repository, s.View, hosts)).ToArray();
-        var meta = await ListMetaAsync(ns, listed, next);
+        var meta = await ListMetaAsync(ns, across, next);
         return table
             ? Json(ImageTables.Streams(items, meta, time.GetUtcNow()), ImageApiJsonContext.Default.Table)
             : Json(new ImageStreamList("ImageStreamList", ImageObjects.ApiVersion, meta, items), ImageApiJsonContext.Default.ImageStreamList);
@@ -94,6 +95,7 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
     /// <summary>The tags of the streams of a page of streams: a page ends after a whole stream, so it may hold more than <paramref name="limit"/> tags.</summary>
     public async Task<IResult> ListTagsAsync(HttpContext context, string? ns, string[] position, int limit, Func<string, ValueTask<bool>> include, bool table)
     {
+        var across = feed.Position;
         var listed = new List<ListedStream>();
         var tagCount = 0;
         var after = After(position);
@@ -117,7 +119,7 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
 
         var tags = await BoundedAsync(listed.SelectMany(s => s.View.Tags.Where(t => t.History.Count > 0).Select(t => (Stream: s, Tag: t))), p => TagAsync(context, p.Stream.Repository, p.Stream.View, p.Tag));
         var items = tags.OfType<ImageStreamTag>().ToArray();
-        var meta = await ListMetaAsync(ns, listed, next);
+        var meta = await ListMetaAsync(ns, across, next);
         return table
             ? Json(ImageTables.Tags(items, meta, time.GetUtcNow()), ImageApiJsonContext.Default.Table)
             : Json(new ImageStreamTagList("ImageStreamTagList", ImageObjects.ApiVersion, meta, items), ImageApiJsonContext.Default.ImageStreamTagList);
@@ -130,6 +132,7 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
     /// </summary>
     public async Task<IResult> ListImagesAsync(HttpContext context, string[] position, int limit, bool table)
     {
+        var across = feed.Position;
         var found = new List<(string Repository, ManifestDescriptor Manifest)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         string[]? next = null;
@@ -181,7 +184,7 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
         var hosts = Hosts(context);
         var images = await BoundedAsync(found, async f => await facts.GetAsync(f.Manifest, context.RequestAborted) is { } kept ? ImageObjects.Image(kept, f.Repository, hosts) : null);
         var items = images.OfType<Image>().ToArray();
-        var meta = new ListMeta("1", next is null ? null : ImageStreamReader.EncodeContinue(next));
+        var meta = new ListMeta(ImageObjects.Version(across), next is null ? null : ImageStreamReader.EncodeContinue(next));
         return table
             ? Json(ImageTables.Images(items, meta), ImageApiJsonContext.Default.Table)
             : Json(new ImageList("ImageList", ImageObjects.ApiVersion, meta, items), ImageApiJsonContext.Default.ImageList);
@@ -196,14 +199,15 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
             : null;
 
     /// <summary>
-    /// A list's metadata: its resourceVersion is the namespace's event log position (what a watch
-    /// resumes from) for one namespace, else the highest of its items; continue when more follow.
+    /// A list's metadata: its resourceVersion is what a watch resumes from: the namespace's event
+    /// log position for one namespace, else <paramref name="across"/>, the position of this
+    /// process's event feed taken before the list was read; continue when more follow.
     /// </summary>
-    private async Task<ListMeta> ListMetaAsync(string? ns, IReadOnlyList<ListedStream> listed, string? next)
+    private async Task<ListMeta> ListMetaAsync(string? ns, long across, string? next)
     {
         var version = ns is not null
             ? await grains.GetGrain<INamespaceEventLogGrain>(ns).GetLastSequence()
-            : listed.Select(s => s.View.Sequence).DefaultIfEmpty(0).Max();
+            : across;
         return new ListMeta(ImageObjects.Version(version), next is null ? null : ImageStreamReader.EncodeContinue(next));
     }
 

@@ -24,6 +24,9 @@ public sealed partial class ImageApiOptions : IValidatableObject
     /// <summary>The largest request body of a change (an ImageStreamTag create or update); a larger one is refused with 413.</summary>
     public int MaxRequestBytes { get; set; } = 64 * 1024;
 
+    /// <summary>How often a watch that asked for them (<c>allowWatchBookmarks=true</c>) gets a BOOKMARK event with its current resourceVersion.</summary>
+    public TimeSpan WatchBookmarkInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         foreach (var (name, value) in new[] { (nameof(InternalRegistryHostname), InternalRegistryHostname), (nameof(PublicRegistryHostname), PublicRegistryHostname) })
@@ -32,6 +35,11 @@ public sealed partial class ImageApiOptions : IValidatableObject
             {
                 yield return new ValidationResult($"{Section}:{name} '{value}' is not a host name with an optional port: use e.g. registry.internal:5000 (no scheme, no path), or leave it empty.");
             }
+        }
+
+        if (WatchBookmarkInterval < TimeSpan.FromMilliseconds(100) || WatchBookmarkInterval > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult($"{Section}:WatchBookmarkInterval {WatchBookmarkInterval} must be between 00:00:00.1 and 01:00:00 (the default is 00:00:30).");
         }
 
         if (MaxConfigBytes is < 4096 or > 64 * 1024 * 1024)

@@ -16,7 +16,7 @@ namespace Registry.Api.Images;
 /// resume from); DELETED once the repository holds nothing. A position the log no longer holds
 /// is 410 Expired.
 /// </summary>
-public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory grains, IImageApiAccess access, IHostApplicationLifetime lifetime, TimeProvider time)
+public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory grains, IImageApiAccess access, IHostApplicationLifetime lifetime, TimeProvider time, Microsoft.Extensions.Options.IOptions<ImageApiOptions> options)
 {
     private const int PageSize = 256;
 
@@ -73,6 +73,7 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
         }
 
         var printer = new EventPrinter(ImageTables.Wanted(context.Request), time);
+        var bookmarks = new WatchBookmarks(context.Request, options.Value.WatchBookmarkInterval, time);
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";
@@ -81,13 +82,13 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         stop.CancelAfter(timeout);
         var ct = stop.Token;
-        await response.StartAsync(ct);
-
-        // Headers out now: a client waits for them before it acts (kubectl prints nothing until then).
-        await response.Body.FlushAsync(ct);
-
         try
         {
+            // Headers out now: a client waits for them before it acts (kubectl prints nothing until then).
+            // Inside the try: timeoutSeconds=0 ends the watch here, as an empty one, not as an error.
+            await response.StartAsync(ct);
+            await response.Body.FlushAsync(ct);
+
             if (from is null)
             {
                 await SendInitialAsync(context, printer, ns, name, position, hosts(context), ct);
@@ -110,9 +111,13 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
 
                 if (page.Events.Count < PageSize)
                 {
-                    while (await log.WaitAfter(position, PollWindow, ct) <= position)
+                    while (await log.WaitAfter(position, bookmarks.Wait(PollWindow), ct) <= position)
                     {
                         ct.ThrowIfCancellationRequested();
+                        if (bookmarks.Due("ImageStream", ImageObjects.Version(position)) is { } bookmark)
+                        {
+                            await WriteAsync(response, "BOOKMARK", bookmark, ct);
+                        }
                     }
                 }
 
@@ -174,7 +179,7 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
     private async Task<bool> AllowsAsync(HttpContext context, string repository)
         => await access.CheckAsync(context, ImageAccessNeed.Of("imagestreams", "watch", repository)) is null;
 
-    private static ImageStream Stream(string repository, ImageStreamView view, RegistryHosts hosts, long sequence)
+    internal static ImageStream Stream(string repository, ImageStreamView view, RegistryHosts hosts, long sequence)
     {
         var stream = ImageObjects.Stream(repository, view, hosts);
         return stream with { Metadata = stream.Metadata with { ResourceVersion = ImageObjects.Version(sequence) } };
@@ -184,7 +189,7 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
     /// An event's object: the stream, or (when kubectl asked for tables) a Table of its one row, the
     /// column definitions in the first event only, as Kubernetes sends them.
     /// </summary>
-    private sealed class EventPrinter(bool table, TimeProvider time)
+    internal sealed class EventPrinter(bool table, TimeProvider time)
     {
         private bool _columnsSent;
 
@@ -202,10 +207,10 @@ public sealed class ImageStreamWatch(ImageStreamReader streams, IGrainFactory gr
         }
     }
 
-    private static JsonElement KubeStatusDocument(int code, string reason, string message)
+    internal static JsonElement KubeStatusDocument(int code, string reason, string message)
         => JsonSerializer.SerializeToElement(new StatusDocument("Status", "v1", new StatusMeta(), "Failure", message, reason, code), Json.ApiJsonContext.Default.StatusDocument);
 
-    private static async Task WriteAsync(HttpResponse response, string type, JsonElement value, CancellationToken ct)
+    internal static async Task WriteAsync(HttpResponse response, string type, JsonElement value, CancellationToken ct)
     {
         var line = JsonSerializer.SerializeToUtf8Bytes(new WatchEvent(type, value), ImageApiJsonContext.Default.WatchEvent);
         await response.Body.WriteAsync(line, ct);

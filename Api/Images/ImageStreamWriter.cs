@@ -63,6 +63,12 @@ public sealed class ImageStreamWriter(
             return refused;
         }
 
+        // Unknown fields are refused (Strict) or warned about before the body is read for the change.
+        if (method is "POST" or "PUT" && await FieldValidation.CheckRequestAsync(context, resource, options.Value.MaxRequestBytes) is { } unknownFields)
+        {
+            return unknownFields;
+        }
+
         return (resource, method) switch
         {
             ("imagestreamtags", "POST" or "PUT") => await WriteTagAsync(context, ns!, name),

@@ -39,6 +39,7 @@ public sealed class ImageApiTests
         Assert.Equal("ImageStreamTag", byName["imagestreamtags"].GetProperty("kind").GetString());
         Assert.Equal(["get", "list", "watch", "delete"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
         Assert.Equal(["get", "list", "create", "update", "delete"], byName["imagestreamtags"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get", "list", "watch"], byName["images"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
 
         using var core = await ImageApi.GetJsonAsync(host.Client, "/api");
         Assert.Equal("v1", core.RootElement.GetProperty("versions")[0].GetString());
@@ -571,9 +572,9 @@ public sealed class ImageApiWatchTests
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?watch=true&resourceVersion=999999999", 410, "Expired");
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?watch=true&resourceVersion=abc", 400, "BadRequest");
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams?watch=true&fieldSelector=spec.x%3Dy", 400, "BadRequest");
-        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/imagestreams?watch=true", 405, "MethodNotAllowed");
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreamtags?watch=true", 405, "MethodNotAllowed");
-        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images?watch=true", 405, "MethodNotAllowed");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/imagestreamtags?watch=true", 405, "MethodNotAllowed");
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/app?watch=true", 405, "MethodNotAllowed");
     }
 
     private static async Task<JsonDocument> ReadEventAsync(StreamReader reader, CancellationToken ct)

@@ -33,12 +33,11 @@ public sealed class KubectlImageApiWriteTests : IDisposable
             """);
         using var kubectl = new Kubectl(host.BaseAddress);
 
-        // --validate=false: remove when /openapi lands (kubectl validates against it otherwise).
-        var created = await kubectl.OkAsync("create", "-f", file, "-n", ns, "--validate=false");
+        var created = await kubectl.OkAsync("create", "-f", file, "-n", ns);
         Assert.Contains("imagestreamtag.image.openshift.io/app:prod created", created, StringComparison.Ordinal);
         Assert.Equal(v1, (await host.Client.GetManifestAsync($"{ns}/app", "prod")).Digest);
 
-        var again = await kubectl.RunAsync("create", "-f", file, "-n", ns, "--validate=false");
+        var again = await kubectl.RunAsync("create", "-f", file, "-n", ns);
         Assert.NotEqual(0, again.ExitCode);
         Assert.Contains("(AlreadyExists)", again.Stderr, StringComparison.Ordinal);
 
