@@ -24,6 +24,8 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageApiEndpoint>();
         services.AddSingleton<ImageStreamWriter>();
         services.AddSingleton<NamespaceResources>();
+        services.AddSingleton<ImageStreamMappings>();
+        services.AddSingleton<ImageStreamLayersReader>();
         return options;
     }
 

@@ -26,8 +26,10 @@ public static class ImageApiDiscovery
         ImageObjects.ApiVersion,
         [
             new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch", "delete"], ["is"], ["all"]),
-            new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ["get", "list", "create", "update", "delete"], ["istag"]),
+            new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ["get", "list", "create", "update", "patch", "delete"], ["istag"]),
             new("imagestreamimages", "imagestreamimage", true, "ImageStreamImage", ["get"], ["isimage"]),
+            new("imagestreams/layers", "", true, "ImageStreamLayers", ["get"]),
+            new("imagestreammappings", "imagestreammapping", true, "ImageStreamMapping", ["create"]),
             new("images", "image", false, "Image", ["get", "list", "watch"]),
         ]);
 

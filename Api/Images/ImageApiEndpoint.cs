@@ -10,7 +10,7 @@ namespace Registry.Api.Images;
 /// access it needs (<see cref="IImageApiAccess"/>) and answers it (<see cref="ImageApiHandlers"/>),
 /// every failure as a Kubernetes <c>Status</c>.
 /// </summary>
-public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, ImageWatchAcross across, ImageStreamWriter writer, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
+public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch watch, ImageWatchAcross across, ImageStreamWriter writer, ImageStreamMappings mappings, ImageStreamLayersReader layers, IImageApiAccess access, IOptions<ApiOptions> api, ILogger<ImageApiEndpoint> logger)
 {
     public const string Prefix = "/apis/" + ImageObjects.Group;
 
@@ -57,6 +57,15 @@ public sealed class ImageApiEndpoint(ImageApiHandlers handlers, ImageStreamWatch
         if (segments.Length == 1)
         {
             return context.Request.Method is "GET" ? ImageApiDiscovery.Json(ImageApiDiscovery.Resources, ImageApiJsonContext.Default.ApiResourceList) : NotAllowed(context, "GET");
+        }
+
+        // Mappings (create only) and the layers subresource are answered whole by their own handlers.
+        switch (segments[1..])
+        {
+            case ["namespaces", var mappingNamespace, ImageStreamMappings.Resource]:
+                return await mappings.HandleAsync(context, mappingNamespace);
+            case ["namespaces", var streamNamespace, "imagestreams", var stream, ImageStreamLayersReader.Subresource]:
+                return await layers.HandleAsync(context, streamNamespace, stream);
         }
 
         if (!TryParse(segments[1..], out var request))

@@ -37,6 +37,12 @@ public sealed record ImageStreamTagRequest(string Stream, string Tag, string Rep
             return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
         }
 
+        return Parse(body, ns, urlName);
+    }
+
+    /// <summary>An ImageStreamTag read from JSON already in hand (the result of a patch, or a request body).</summary>
+    public static (ImageStreamTagRequest? Request, KubeStatus? Error) Parse(ReadOnlyMemory<byte> body, string ns, string? urlName)
+    {
         JsonDocument document;
         try
         {
@@ -162,7 +168,7 @@ public sealed record ImageStreamTagRequest(string Stream, string Tag, string Rep
         => element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.Object ? value : null;
 
     /// <summary>The body, or null when it is longer than <paramref name="limit"/> (then the rest is not read).</summary>
-    private static async Task<byte[]?> ReadBoundedAsync(Stream body, int limit, CancellationToken ct)
+    internal static async Task<byte[]?> ReadBoundedAsync(Stream body, int limit, CancellationToken ct)
     {
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];

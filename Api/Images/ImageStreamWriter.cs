@@ -41,19 +41,14 @@ public sealed class ImageStreamWriter(
         var allowed = (resource, ns, name) switch
         {
             ("imagestreamtags", not null, null) => "GET, POST",
-            ("imagestreamtags", not null, not null) => "GET, PUT, DELETE",
+            ("imagestreamtags", not null, not null) => "GET, PUT, PATCH, DELETE",
             ("imagestreams", not null, not null) => "GET, DELETE",
             _ => "GET",
         };
-        if (!allowed.Split(", ").Contains(method, StringComparer.Ordinal))
+        var served = allowed.Split(", ").Contains(method, StringComparer.Ordinal);
+        if (ns is null || !ImageNames.IsNamespace(ns))
         {
-            return KubeStatus.MethodNotAllowed($"{method} is not supported on {resource}{(name is null ? "" : $" \"{name}\"")} (only {allowed}; patch, spec tags and the other resources' changes are not served)")
-                .WithHeader("Allow", allowed);
-        }
-
-        if (!ImageNames.IsNamespace(ns!))
-        {
-            return KubeStatus.BadRequest($"namespace \"{ns}\" is not valid: a namespace of the image API is a DNS label (at most 63 of a-z, 0-9 and '-') and the first component of a repository name");
+            return served ? InvalidNamespace(ns) : NotServed(method, resource, name, allowed);
         }
 
         // Authenticates first, so an anonymous caller learns nothing from the checks of its body.
@@ -63,19 +58,33 @@ public sealed class ImageStreamWriter(
             return refused;
         }
 
-        // Unknown fields are refused (Strict) or warned about before the body is read for the change.
-        if (method is "POST" or "PUT" && await FieldValidation.CheckRequestAsync(context, resource, options.Value.MaxRequestBytes) is { } unknownFields)
+        // Unknown fields are refused (Strict) or warned about before anything else, as the cluster's
+        // API server does, also for a write this registry does not serve (so kubectl's validation works).
+        if (method is "POST" or "PUT" or "PATCH" && await FieldValidation.CheckRequestAsync(context, resource, options.Value.MaxRequestBytes) is { } unknownFields)
         {
             return unknownFields;
+        }
+
+        if (!served)
+        {
+            return NotServed(method, resource, name, allowed);
         }
 
         return (resource, method) switch
         {
             ("imagestreamtags", "POST" or "PUT") => await WriteTagAsync(context, ns!, name),
+            ("imagestreamtags", "PATCH") => await PatchTagAsync(context, ns!, name!),
             ("imagestreamtags", _) => await DeleteTagAsync(context, ns!, name!),
             _ => await DeleteStreamAsync(context, ns!, name!),
         };
     }
+
+    private static KubeStatus NotServed(string method, string resource, string? name, string allowed)
+        => KubeStatus.MethodNotAllowed($"{method} is not supported on {resource}{(name is null ? "" : $" \"{name}\"")} (only {allowed}; spec tags and the other resources' changes are not served)")
+            .WithHeader("Allow", allowed);
+
+    private static KubeStatus InvalidNamespace(string? ns)
+        => KubeStatus.BadRequest($"namespace \"{ns}\" is not valid: a namespace of the image API is a DNS label (at most 63 of a-z, 0-9 and '-') and the first component of a repository name");
 
     /// <summary>Create (<paramref name="urlName"/> null) or update of <c>stream:tag</c>: push on the target, overwrite to move a tag that points elsewhere, pull on another source.</summary>
     private async Task<IResult> WriteTagAsync(HttpContext context, string ns, string? urlName)
@@ -87,11 +96,45 @@ public sealed class ImageStreamWriter(
         }
 
         var (request, invalid) = await ImageStreamTagRequest.ReadAsync(context.Request, ns, urlName, options.Value.MaxRequestBytes, context.RequestAborted);
-        if (request is null)
+        return request is null ? invalid! : await MoveTagAsync(context, ns, request, creating);
+    }
+
+    /// <summary>A PATCH of <c>stream:tag</c>: the patch applied to the object as a GET returns it, then the result written as an update.</summary>
+    private async Task<IResult> PatchTagAsync(HttpContext context, string ns, string urlName)
+    {
+        if (ImageNames.SplitTag(urlName) is not { } named || ImageNames.RepositoryOf(ns, named.Stream) is not { } repository)
+        {
+            return KubeStatus.BadRequest($"\"{urlName}\" is not a valid image stream tag name: use <stream>:<tag>, where the stream with '~' for '/' and the namespace before it make a repository name");
+        }
+
+        var (patch, unreadable) = await ImagePatch.ReadAsync(context.Request, options.Value.MaxRequestBytes, context.RequestAborted);
+        if (patch is null)
+        {
+            return unreadable!;
+        }
+
+        if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamtags", "get", repository, ns)) is { } noRead)
+        {
+            return noRead;
+        }
+
+        if (await TagObjectAsync(context, repository, named.Tag) is not { } current)
+        {
+            return KubeStatus.NotFound($"imagestreamtags.{ImageObjects.Group} \"{urlName}\" not found");
+        }
+
+        var (patched, invalid) = ImagePatch.Apply(JsonSerializer.SerializeToUtf8Bytes(current, ImageApiJsonContext.Default.ImageStreamTag), patch, options.Value.MaxRequestBytes);
+        if (patched is null)
         {
             return invalid!;
         }
 
+        var (request, refused) = ImageStreamTagRequest.Parse(patched, ns, urlName);
+        return request is null ? refused! : await MoveTagAsync(context, ns, request, creating: false);
+    }
+
+    private async Task<IResult> MoveTagAsync(HttpContext context, string ns, ImageStreamTagRequest request, bool creating)
+    {
         var repository = request.Repository;
         var name = $"{request.Stream}:{request.Tag}";
         if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamtags", "create", repository, ns)) is { } refused)
@@ -301,7 +344,7 @@ public sealed class ImageStreamWriter(
     /// Who asks, for the events of the changes that follow (as on <c>/v2</c>). Synchronous on
     /// purpose: the Orleans request context is an async-local, so it stays set for the caller.
     /// </summary>
-    private void StampOrigin(HttpContext context)
+    internal void StampOrigin(HttpContext context)
     {
         var request = context.Request;
         RequestContext.Set(ChangeOrigin.ContextKey, new ChangeOrigin(
@@ -318,10 +361,10 @@ public sealed class ImageStreamWriter(
     private static KubeStatus Stale(string name)
         => KubeStatus.Conflict($"Operation cannot be fulfilled on imagestreamtags.{ImageObjects.Group} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
 
-    private static IResult Success(string name, string kind, int code)
+    internal static IResult Success(string name, string kind, int code)
         => Json(new SuccessStatus("Status", "v1", new StatusMeta(), "Success", new SuccessDetails(name, ImageObjects.Group, kind)), ImageWriteJsonContext.Default.SuccessStatus, code);
 
-    private static IResult Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, int code)
+    internal static IResult Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, int code)
         => Results.Text(JsonSerializer.Serialize(value, type), "application/json", null, code);
 }
 

@@ -30,7 +30,7 @@ public sealed class ImageApiTests
         using var resources = await ImageApi.GetJsonAsync(host.Client, V1);
         Assert.Equal("APIResourceList", resources.RootElement.GetProperty("kind").GetString());
         var byName = resources.RootElement.GetProperty("resources").EnumerateArray().ToDictionary(r => r.GetProperty("name").GetString()!);
-        Assert.Equal(["images", "imagestreamimages", "imagestreams", "imagestreamtags"], byName.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["images", "imagestreamimages", "imagestreammappings", "imagestreams", "imagestreams/layers", "imagestreamtags"], byName.Keys.Order(StringComparer.Ordinal));
         Assert.Equal("is", byName["imagestreams"].GetProperty("shortNames")[0].GetString());
         Assert.Equal("istag", byName["imagestreamtags"].GetProperty("shortNames")[0].GetString());
         Assert.Equal("isimage", byName["imagestreamimages"].GetProperty("shortNames")[0].GetString());
@@ -38,7 +38,9 @@ public sealed class ImageApiTests
         Assert.False(byName["images"].GetProperty("namespaced").GetBoolean());
         Assert.Equal("ImageStreamTag", byName["imagestreamtags"].GetProperty("kind").GetString());
         Assert.Equal(["get", "list", "watch", "delete"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
-        Assert.Equal(["get", "list", "create", "update", "delete"], byName["imagestreamtags"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["create"], byName["imagestreammappings"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get"], byName["imagestreams/layers"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get", "list", "create", "update", "patch", "delete"], byName["imagestreamtags"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
         Assert.Equal(["get", "list", "watch"], byName["images"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
 
         using var core = await ImageApi.GetJsonAsync(host.Client, "/api");
