@@ -29,13 +29,17 @@ public enum ManifestPushOutcome
 
     /// <summary>The tag points at another manifest and the push may not move it (<c>Missing</c> names the tag).</summary>
     TagExists = 3,
+
+    /// <summary>The manifest's bytes would exceed its namespace's quota (<c>Quota</c> says which limit).</summary>
+    QuotaExceeded = 4,
 }
 
 [GenerateSerializer, Immutable, Alias("registry.manifest-push-result")]
 public sealed record ManifestPushResult(
     [property: Id(0)] ManifestPushOutcome Outcome,
     [property: Id(1)] string? Missing,
-    [property: Id(2)] long Generation);
+    [property: Id(2)] long Generation,
+    [property: Id(3)] QuotaRefusal? Quota = null);
 
 /// <summary>One acknowledged write of a tag: which manifest it pointed at and when.</summary>
 [GenerateSerializer, Immutable, Alias("registry.tag-event")]

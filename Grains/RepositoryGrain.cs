@@ -25,6 +25,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly EventOutbox _outbox;
     private readonly OutboxRecord _record;
     private readonly TagsPages _tags = new();
+    private readonly RepositoryUsage _usage;
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
@@ -45,6 +46,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         _commit = new GroupCommit(WriteAsync, DeactivateOnIdle);
         _outbox = new EventOutbox(this.GetPrimaryKeyString(), () => _state.State, _commit.CommitAsync, PublishAsync, StartTimer, outbox.Value, metrics, time, logger);
         _record = new OutboxRecord(this.GetPrimaryKeyString(), () => GrainFactory.GetGrain<IOutboxDirectoryGrain>(0), logger);
+        _usage = new RepositoryUsage(this.GetPrimaryKeyString(), () => GrainFactory, logger);
     }
 
     private RepositoryState S => _state.State;
@@ -73,7 +75,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
     }
 
-    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(S.Refusal(push));
+    public async ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => S.Refusal(push) ?? await _usage.CheckAsync(S, push);
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
@@ -82,21 +84,25 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
         }
 
-        if (S.Refusal(push) is { } refused)
-        {
-            return refused;
-        }
-
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-
         var manifest = push.Manifest;
-        S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
-        if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+        using (await _usage.EnterAsync())
         {
-            _tags.Changed();
+            // The namespace quota admits the manifest's bytes (docs/quotas.md); the turn keeps the checks true until the change.
+            if ((S.Refusal(push) ?? await _usage.AdmitAsync(S, push)) is { } refused)
+            {
+                return refused;
+            }
+
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+            S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
+            if (push.Tag is { } tag && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+            {
+                _tags.Changed();
+            }
+
+            Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag);
         }
 
-        Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, push.Tag);
         await SaveAndPublishAsync();
         return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
     }
@@ -153,22 +159,27 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return true;
         }
 
-        if (!S.RemoveManifest(digest, out var manifest))
+        using (await _usage.EnterAsync())
         {
-            return false;
+            if (!S.RemoveManifest(digest, out var manifest))
+            {
+                return false;
+            }
+
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+
+            _tags.Changed();
+            Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
+            await _usage.ReleaseAsync(S, digest);
         }
 
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-
-        _tags.Changed();
-        Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
         await SaveAndPublishAsync();
         return true;
     }
 
-    public Task LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
+    public Task<QuotaRefusal?> LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
 
-    public Task MountBlob(string digest, long size, string? from) => AddBlobAsync(digest, size, RegistryEvent.Mount, from);
+    public Task<QuotaRefusal?> MountBlob(string digest, long size, string? from) => AddBlobAsync(digest, size, RegistryEvent.Mount, from);
 
     public ValueTask<long?> GetBlobSize(string digest)
         => ValueTask.FromResult(S.Blobs.TryGetValue(digest, out var size) ? size : (long?)null);
@@ -180,14 +191,19 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return true;
         }
 
-        if (!S.Blobs.Remove(digest, out var size))
+        using (await _usage.EnterAsync())
         {
-            return false;
+            if (!S.Blobs.Remove(digest, out var size))
+            {
+                return false;
+            }
+
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+
+            Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null);
+            await _usage.ReleaseAsync(S, digest);
         }
 
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-
-        Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null);
         await SaveAndPublishAsync();
         return true;
     }
@@ -217,15 +233,28 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return Task.CompletedTask;
     }
 
-    private async Task AddBlobAsync(string digest, long size, string action, string? from)
+    public ValueTask<Dictionary<string, long>> GetHeldDigests() => ValueTask.FromResult(S.HeldDigests());
+
+    private async Task<QuotaRefusal?> AddBlobAsync(string digest, long size, string action, string? from)
     {
-        if (!S.Blobs.TryAdd(digest, size))
+        using (await _usage.EnterAsync())
         {
-            return;
+            if (S.Blobs.ContainsKey(digest))
+            {
+                return null;
+            }
+
+            if (await _usage.AdmitAsync(S, digest, size) is { } refused)
+            {
+                return refused;
+            }
+
+            S.Blobs.Add(digest, size);
+            Emit(action, BlobMediaType, digest, size, null, from);
         }
 
-        Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();
+        return null;
     }
 
     /// <summary>

@@ -71,6 +71,17 @@ public sealed class FailoverRetryTests
 
         // A long poll: the watch that waits reconnects and reads again (ReadAfter).
         { typeof(INamespaceEventLogGrain), nameof(INamespaceEventLogGrain.WaitAfter), "never" },
+
+        // Namespace quotas: set adds and removes, reads and a recount.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetHeldDigests), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Admit), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Check), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Release), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.GetQuota), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Recount), "retry" },
+
+        // A retry of an applied change would find its own version and answer a conflict.
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.PutQuota), "never" },
     };
 
     [Theory]
