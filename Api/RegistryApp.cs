@@ -17,6 +17,7 @@ public static class RegistryApp
         builder.AddRegistryEvents();
         builder.AddRegistryImageApi();
         builder.AddRegistryGarbageCollection();
+        builder.AddRegistryQuotas();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
@@ -27,6 +28,7 @@ public static class RegistryApp
         app.MapRegistryEvents();
         app.MapRegistryImageApi();
         app.MapRegistryGarbageCollection();
+        app.MapRegistryQuotas();
         return app;
     }
 }
