@@ -7,13 +7,15 @@ namespace Registry.Grains;
 /// Each active namespace usage's figures as observable gauges (<c>registry.quota.used_bytes</c>,
 /// <c>registry.quota.repositories</c>, tagged by namespace). Each silo reports the namespaces
 /// active on it, so summing over silos counts each once; at most <see cref="MaxNamespaces"/>
-/// per silo, so a registry of countless namespaces cannot flood the metrics backend.
+/// per process, so a registry of countless namespaces cannot flood the metrics backend.
 /// </summary>
 public sealed class QuotaMetrics
 {
     public const int MaxNamespaces = 1000;
 
-    private readonly ConcurrentDictionary<string, NamespaceUsage> _usage = new(StringComparer.Ordinal);
+    // One table per process, whichever instance reports: OpenTelemetry listens to instruments by
+    // meter name, so with several silos in one process (tests) it may observe another's gauge.
+    private static readonly ConcurrentDictionary<string, NamespaceUsage> Usage = new(StringComparer.Ordinal);
 
     public QuotaMetrics(RegistryMeter registry)
     {
@@ -23,14 +25,14 @@ public sealed class QuotaMetrics
 
     public void Report(string ns, NamespaceUsage usage)
     {
-        if (_usage.Count < MaxNamespaces || _usage.ContainsKey(ns))
+        if (Usage.Count < MaxNamespaces || Usage.ContainsKey(ns))
         {
-            _usage[ns] = usage;
+            Usage[ns] = usage;
         }
     }
 
-    public void Forget(string ns) => _usage.TryRemove(ns, out _);
+    public void Forget(string ns) => Usage.TryRemove(ns, out _);
 
-    private IEnumerable<Measurement<long>> Measure(Func<NamespaceUsage, long> figure)
-        => _usage.Select(u => new Measurement<long>(figure(u.Value), new KeyValuePair<string, object?>("namespace", u.Key)));
+    private static IEnumerable<Measurement<long>> Measure(Func<NamespaceUsage, long> figure)
+        => Usage.Select(u => new Measurement<long>(figure(u.Value), new KeyValuePair<string, object?>("namespace", u.Key)));
 }

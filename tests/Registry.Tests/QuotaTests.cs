@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Registry.Api.Access;
 using Registry.Api.Lifecycle;
+using Registry.Grains;
 
 namespace Registry.Tests;
 
@@ -406,6 +407,58 @@ public sealed class QuotaTests
         Assert.InRange(counted.GetProperty("storage").GetInt64(), 1, limit);
         Assert.InRange(counted.GetProperty("repositories").GetInt64(), 1, 4);
         Assert.True(outcomes.Sum() > 0, "the fifth repository is refused at least once");
+    }
+
+    [Fact]
+    public async Task ARecountRepairsUsageThatDriftedFromTheRepositories()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var client = host.Client;
+        var ns = NewNamespace();
+        var digest = await client.PushBlobAsync($"{ns}/app", Oci.RandomBytes(900));
+        await client.PushBlobAsync($"{ns}/app", Oci.RandomBytes(100));
+
+        // A release the repository never made (as a crash between its state write and its call could leave).
+        await host.Service<IGrainFactory>().GetGrain<INamespaceUsageGrain>(ns).Release($"{ns}/app", digest);
+        Assert.Equal(100, (await UsedAsync(client, ns)).Storage);
+
+        using var recount = await client.PostAsync(QuotaPath(ns) + "/recount", null);
+        var body = await recount.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(100, body.GetProperty("tracked").GetProperty("storage").GetInt64());
+        Assert.Equal(1000, body.GetProperty("counted").GetProperty("storage").GetInt64());
+        Assert.Equal(1000, (await UsedAsync(client, ns)).Storage);
+    }
+
+    [Fact]
+    public async Task TheQuotaAndTheUsageSurviveARestart()
+    {
+        var data = Directory.CreateTempSubdirectory("registry-quota-").FullName;
+        try
+        {
+            var ns = NewNamespace();
+            (long Storage, long Repositories, long Digests) before;
+            await using (var host = await RegistryHost.StartAsync(data))
+            {
+                await SetQuotaAsync(host.Client, ns, storage: 10_000, repositories: 2);
+                await host.Client.PushImageAsync($"{ns}/one", "v1");
+                await host.Client.PushBlobAsync($"{ns}/two", Oci.RandomBytes(5000));
+                before = await UsedAsync(host.Client, ns);
+            }
+
+            await using (var host = await RegistryHost.StartAsync(data))
+            {
+                Assert.Equal(before, await UsedAsync(host.Client, ns));
+                var quota = await ApiJsonAsync(host.Client, HttpMethod.Get, ns, null, HttpStatusCode.OK);
+                Assert.Equal(10_000, quota.GetProperty("spec").GetProperty("hard").GetProperty("storage").GetInt64());
+                var blob = Oci.RandomBytes(10);
+                using var refused = await host.Client.PostAsync($"/v2/{ns}/three/blobs/uploads/?digest={Oci.Digest(blob)}", Oci.Octets(blob));
+                await AssertQuotaErrorAsync(refused, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS");
+            }
+        }
+        finally
+        {
+            Skopeo.TryDelete(data);
+        }
     }
 
     public static string NewNamespace() => "q" + Guid.NewGuid().ToString("N")[..12];
