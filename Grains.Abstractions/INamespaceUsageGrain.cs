@@ -117,6 +117,9 @@ public sealed record UsageRecount(
 /// <summary>Which namespace a repository's usage counts in.</summary>
 public static class QuotaNamespaces
 {
+    /// <summary>The most namespaces whose usage one process exports as metrics (the gauges' cardinality).</summary>
+    public const int MaxExported = 1000;
+
     /// <summary>A repository's namespace: its first path component (as access control reads it).</summary>
     public static string Of(string repository)
     {

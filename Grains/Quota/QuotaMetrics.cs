@@ -11,7 +11,7 @@ namespace Registry.Grains;
 /// </summary>
 public sealed class QuotaMetrics
 {
-    public const int MaxNamespaces = 1000;
+    public const int MaxNamespaces = QuotaNamespaces.MaxExported;
 
     // One table per process, whichever instance reports: OpenTelemetry listens to instruments by
     // meter name, so with several silos in one process (tests) it may observe another's gauge.
