@@ -28,6 +28,11 @@ public interface INamespaceUsageGrain : IGrainWithStringKey
     [Alias("release")]
     Task Release(string repository, string digest);
 
+    /// <summary>Records that <paramref name="repository"/> holds nothing any more (a whole repository deleted); idempotent.</summary>
+    [RetryOnFailover]
+    [Alias("release-repository")]
+    Task ReleaseRepository(string repository);
+
     /// <summary>The quota (null limits when none is set), its version and the tracked usage.</summary>
     [RetryOnFailover]
     [Alias("get-quota")]

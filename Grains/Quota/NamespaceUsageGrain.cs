@@ -67,6 +67,13 @@ public sealed class NamespaceUsageGrain(
         return Task.CompletedTask;
     }
 
+    public Task ReleaseRepository(string repository)
+    {
+        _ledger.RemoveRepository(repository);
+        Reported();
+        return Task.CompletedTask;
+    }
+
     public Task<NamespaceQuota> GetQuota() => Task.FromResult(Snapshot());
 
     public async Task<QuotaChange> PutQuota(QuotaLimits? limits, long? expectedVersion)

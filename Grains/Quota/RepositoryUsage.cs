@@ -60,6 +60,27 @@ public sealed class RepositoryUsage(string repository, Func<IGrainFactory> grain
         }
     }
 
+    /// <summary>
+    /// Releases everything once <paramref name="state"/> holds nothing (a whole repository deleted,
+    /// within the turn): one call however many digests it held.
+    /// </summary>
+    public async Task ReleaseAllAsync(RepositoryState state)
+    {
+        if (state.Blobs.Count > 0 || state.Manifests.Count > 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Namespace.ReleaseRepository(repository);
+        }
+        catch (Exception e)
+        {
+            RepositoryUsageLog.ReleaseFailed(logger, e, repository, "*");
+        }
+    }
+
     private sealed class Turn(SemaphoreSlim turn) : IDisposable
     {
         private int _disposed;

@@ -61,6 +61,20 @@ public sealed class UsageLedger
         }
     }
 
+    /// <summary>Removes everything <paramref name="repository"/> holds (a scan of the namespace's digests: for rare, whole-repository deletes).</summary>
+    public void RemoveRepository(string repository)
+    {
+        if (!_repositories.ContainsKey(repository))
+        {
+            return;
+        }
+
+        foreach (var digest in _digests.Where(d => d.Value.Holders.Contains(repository)).Select(d => d.Key).ToList())
+        {
+            Remove(repository, digest);
+        }
+    }
+
     private sealed class Entry(long size)
     {
         public long Size { get; } = size;

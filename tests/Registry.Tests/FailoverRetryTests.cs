@@ -77,6 +77,7 @@ public sealed class FailoverRetryTests
         { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Admit), "retry" },
         { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Check), "retry" },
         { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Release), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.ReleaseRepository), "retry" },
         { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.GetQuota), "retry" },
         { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Recount), "retry" },
 

@@ -28,4 +28,17 @@ public sealed class UsageLedgerTests
         ledger.Remove("ns/c", "sha256:9");
         Assert.Equal(new NamespaceUsage(0, 0, 0), ledger.Usage);
     }
+
+    [Fact]
+    public void ARepositoryReleasedWholeKeepsWhatOthersHold()
+    {
+        var ledger = new UsageLedger();
+        ledger.Add("ns/a", "sha256:1", 100);
+        ledger.Add("ns/a", "sha256:2", 10);
+        ledger.Add("ns/b", "sha256:1", 100);
+        ledger.RemoveRepository("ns/a");
+        ledger.RemoveRepository("ns/a");
+        Assert.Equal(new NamespaceUsage(100, 1, 1), ledger.Usage);
+        Assert.True(ledger.Holds("ns/b", "sha256:1"));
+    }
 }
