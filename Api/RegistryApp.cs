@@ -18,6 +18,7 @@ public static class RegistryApp
         builder.AddRegistryImageApi();
         builder.AddRegistryGarbageCollection();
         builder.AddRegistryImmutableTags();
+        builder.AddRegistryQuotas();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
@@ -29,6 +30,7 @@ public static class RegistryApp
         app.MapRegistryImageApi();
         app.MapRegistryGarbageCollection();
         app.MapRegistryImmutableTags();
+        app.MapRegistryQuotas();
         return app;
     }
 }

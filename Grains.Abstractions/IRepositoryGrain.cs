@@ -17,7 +17,7 @@ public interface IRepositoryGrain : IGrainWithStringKey
 
     /// <summary>
     /// What <see cref="PutManifest"/> would refuse the manifest for right now (a missing blob or
-    /// child manifest), or null; lets a push store the manifest's bytes only when they may be kept.
+    /// child manifest, or bytes beyond its namespace's quota), or null; lets a push store the manifest's bytes only when they may be kept.
     /// </summary>
     [RetryOnFailover]
     [Alias("check-manifest")]
@@ -63,15 +63,15 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("delete-manifest")]
     Task<bool> DeleteManifest(string digest);
 
-    /// <summary>Lets the repository serve a blob whose bytes are verified and stored.</summary>
+    /// <summary>Lets the repository serve a blob whose bytes are verified and stored; the refusal when its namespace's quota is full.</summary>
     [RetryOnFailover]
     [Alias("link-blob")]
-    Task LinkBlob(string digest, long size);
+    Task<QuotaRefusal?> LinkBlob(string digest, long size);
 
     /// <summary>Like <see cref="LinkBlob"/>, for a blob mounted from another repository (<paramref name="from"/>, if named).</summary>
     [RetryOnFailover]
     [Alias("mount-blob")]
-    Task MountBlob(string digest, long size, string? from);
+    Task<QuotaRefusal?> MountBlob(string digest, long size, string? from);
 
     /// <summary>The size of a blob this repository may serve, or null.</summary>
     [RetryOnFailover]
@@ -161,6 +161,13 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [RetryOnFailover]
     [Alias("prune")]
     Task<PruneResult> Prune(PruneRequest request);
+
+    // Namespace quotas (docs/quotas.md)
+
+    /// <summary>Every digest the repository holds (blob links and manifests) with its size: what its namespace's usage counts.</summary>
+    [RetryOnFailover]
+    [ReadOnly, Alias("held-digests")]
+    ValueTask<Dictionary<string, long>> GetHeldDigests();
 }
 
 /// <summary>

@@ -41,6 +41,9 @@ public enum ManifestPushOutcome
 
     /// <summary>The tag points at another manifest and an immutable tag rule protects it (<c>Missing</c> names the tag, <c>Rule</c> the rule).</summary>
     Immutable = 4,
+
+    /// <summary>The manifest's bytes would exceed its namespace's quota (<c>Quota</c> says which limit).</summary>
+    QuotaExceeded = 5,
 }
 
 [GenerateSerializer, Immutable, Alias("registry.manifest-push-result")]
@@ -48,7 +51,8 @@ public sealed record ManifestPushResult(
     [property: Id(0)] ManifestPushOutcome Outcome,
     [property: Id(1)] string? Missing,
     [property: Id(2)] long Generation,
-    [property: Id(3)] string? Rule = null);
+    [property: Id(3)] string? Rule = null,
+    [property: Id(4)] QuotaRefusal? Quota = null);
 
 /// <summary>One acknowledged write of a tag: which manifest it pointed at and when.</summary>
 [GenerateSerializer, Immutable, Alias("registry.tag-event")]

@@ -26,6 +26,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly OutboxRecord _record;
     private readonly TagsPages _tags = new();
     private readonly RepositoryCatalogEntry _catalog;
+    private readonly RepositoryUsage _usage;
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
@@ -47,6 +48,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         _outbox = new EventOutbox(this.GetPrimaryKeyString(), () => _state.State, _commit.CommitAsync, PublishAsync, StartTimer, outbox.Value, metrics, time, logger);
         _catalog = new RepositoryCatalogEntry(this.GetPrimaryKeyString(), () => _state.State, () => GrainFactory, time);
         _record = new OutboxRecord(this.GetPrimaryKeyString(), () => GrainFactory.GetGrain<IOutboxDirectoryGrain>(0), logger);
+        _usage = new RepositoryUsage(this.GetPrimaryKeyString(), () => GrainFactory, logger);
     }
 
     private RepositoryState S => _state.State;
@@ -76,7 +78,8 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
     }
 
-    public ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push) => ValueTask.FromResult(ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push));
+    public async ValueTask<ManifestPushResult?> CheckManifest(ManifestPush push)
+        => ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push) ?? await _usage.CheckAsync(S, push);
 
     public async Task<ManifestPushResult> PutManifest(ManifestPush push)
     {
@@ -85,25 +88,28 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return new ManifestPushResult(ManifestPushOutcome.Accepted, null, S.Generation);
         }
 
-        if ((ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push)) is { } refused)
-        {
-            return refused;
-        }
-
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-
         var manifest = push.Manifest;
-        S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
-        RepositoryPruning.ManifestPushed(S, manifest.Digest, push.Blobs, _time.GetUtcNow());
-        IEnumerable<string?> tags = push.Tag is null ? [null] : push.AllTags.Cast<string?>();
-        foreach (var tag in tags)
+        using (await _usage.EnterAsync())
         {
-            if (tag is not null && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+            // The namespace quota admits the manifest's bytes (docs/quotas.md); the turn keeps the checks true until the change.
+            if ((ImmutableTagCheck.Refusal(S, push) ?? S.Refusal(push) ?? await _usage.AdmitAsync(S, push)) is { } refused)
             {
-                _tags.Changed();
+                return refused;
             }
 
-            Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, tag);
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+            S.AddManifest(manifest, push.Blobs.Concat(push.ChildManifests));
+            RepositoryPruning.ManifestPushed(S, manifest.Digest, push.Blobs, _time.GetUtcNow());
+            IEnumerable<string?> tags = push.Tag is null ? [null] : push.AllTags.Cast<string?>();
+            foreach (var tag in tags)
+            {
+                if (tag is not null && S.MoveTag(tag, manifest.Digest, _time.GetUtcNow(), _options.Value.TagHistoryLimit))
+                {
+                    _tags.Changed();
+                }
+
+                Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, tag);
+            }
         }
 
         await SaveAndPublishAsync();
@@ -162,15 +168,20 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return true;
         }
 
-        if (!S.RemoveManifest(digest, out var manifest))
+        using (await _usage.EnterAsync())
         {
-            return false;
+            if (!S.RemoveManifest(digest, out var manifest))
+            {
+                return false;
+            }
+
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+
+            _tags.Changed();
+            Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
+            await _usage.ReleaseAsync(S, digest);
         }
 
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-
-        _tags.Changed();
-        Emit(RegistryEvent.Delete, manifest.MediaType, digest, manifest.Size, null);
         await SaveAndPublishAsync();
         return true;
     }
@@ -182,9 +193,9 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public async Task<GuardedDeleteResult> DeleteManifestGuarded(string digest, IReadOnlyList<ImmutableTagRule> rules)
         => (!S.WasApplied(FailoverCall.Id) ? ImmutableTagCheck.ManifestDeleteRefusal(S, digest, rules) : null) ?? new(await DeleteManifest(digest));
 
-    public Task LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
+    public Task<QuotaRefusal?> LinkBlob(string digest, long size) => AddBlobAsync(digest, size, RegistryEvent.Push, null);
 
-    public Task MountBlob(string digest, long size, string? from) => AddBlobAsync(digest, size, RegistryEvent.Mount, from);
+    public Task<QuotaRefusal?> MountBlob(string digest, long size, string? from) => AddBlobAsync(digest, size, RegistryEvent.Mount, from);
 
     public ValueTask<long?> GetBlobSize(string digest)
         => ValueTask.FromResult(S.Blobs.TryGetValue(digest, out var size) ? size : (long?)null);
@@ -196,14 +207,19 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return true;
         }
 
-        if (!S.Blobs.Remove(digest, out var size))
+        using (await _usage.EnterAsync())
         {
-            return false;
+            if (!S.Blobs.Remove(digest, out var size))
+            {
+                return false;
+            }
+
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+
+            Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null);
+            await _usage.ReleaseAsync(S, digest);
         }
 
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-
-        Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null);
         await SaveAndPublishAsync();
         return true;
     }
@@ -228,15 +244,28 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     public async Task<PruneResult> Prune(PruneRequest request)
     {
         // Decided and applied in this turn: a push or link that lands first is seen, one after finds the state pruned.
-        var plan = RepositoryPruning.Plan(S, request, _time.GetUtcNow(), out var changed);
+        PruneResult plan;
+        bool changed;
+        using (await _usage.EnterAsync())
+        {
+            plan = RepositoryPruning.Plan(S, request, _time.GetUtcNow(), out changed);
+            if (!request.DryRun && (plan.Manifests.Count > 0 || plan.Links.Count > 0 || changed))
+            {
+                RepositoryPruning.Apply(
+                    S,
+                    plan,
+                    (mediaType, digest, size) => Emit(RegistryEvent.Delete, mediaType, digest, size, null),
+                    (digest, size) => Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null));
+                _tags.Changed();
+                foreach (var digest in plan.Manifests.Concat(plan.Links).Distinct(StringComparer.Ordinal))
+                {
+                    await _usage.ReleaseAsync(S, digest);
+                }
+            }
+        }
+
         if (!request.DryRun && (plan.Manifests.Count > 0 || plan.Links.Count > 0 || changed))
         {
-            RepositoryPruning.Apply(
-                S,
-                plan,
-                (mediaType, digest, size) => Emit(RegistryEvent.Delete, mediaType, digest, size, null),
-                (digest, size) => Emit(RegistryEvent.Delete, BlobMediaType, digest, size, null));
-            _tags.Changed();
             await SaveAndPublishAsync();
         }
 
@@ -300,32 +329,48 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return false;
         }
 
-        S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
-        S.RemoveStream((mediaType, digest, size, tag) => Emit(RegistryEvent.Delete, mediaType, digest, size, tag));
-        _tags.Changed();
+        using (await _usage.EnterAsync())
+        {
+            S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
+            S.RemoveStream((mediaType, digest, size, tag) => Emit(RegistryEvent.Delete, mediaType, digest, size, tag));
+            _tags.Changed();
+            await _usage.ReleaseAllAsync(S);
+        }
 
         MarkUnlistedIfEmpty();
         await SaveAndPublishAsync();
         return true;
     }
 
-    private async Task AddBlobAsync(string digest, long size, string action, string? from)
-    {
-        if (!S.Blobs.TryAdd(digest, size))
-        {
-            // Used again: recorded (and written) only when the recorded use is old, for pruning.
-            if (RepositoryPruning.Relinked(S, digest, _time.GetUtcNow()))
-            {
-                await SaveAndPublishAsync();
-            }
+    public ValueTask<Dictionary<string, long>> GetHeldDigests() => ValueTask.FromResult(S.HeldDigests());
 
-            return;
+    private async Task<QuotaRefusal?> AddBlobAsync(string digest, long size, string action, string? from)
+    {
+        using (await _usage.EnterAsync())
+        {
+            if (S.Blobs.ContainsKey(digest))
+            {
+                // Used again: recorded (and written) only when the recorded use is old, for pruning.
+                if (!RepositoryPruning.Relinked(S, digest, _time.GetUtcNow()))
+                {
+                    return null;
+                }
+            }
+            else
+            {
+                if (await _usage.AdmitAsync(S, digest, size) is { } refused)
+                {
+                    return refused;
+                }
+
+                S.Blobs.Add(digest, size);
+                RepositoryPruning.Linked(S, digest, _time.GetUtcNow());
+                Emit(action, BlobMediaType, digest, size, null, from);
+            }
         }
 
-        RepositoryPruning.Linked(S, digest, _time.GetUtcNow());
-
-        Emit(action, BlobMediaType, digest, size, null, from);
         await SaveAndPublishAsync();
+        return null;
     }
 
     /// <summary>

@@ -58,6 +58,7 @@ public static class RegistrySiloExtensions
         services.AddGrainOptions(configuration, options);
         services.AddRegistryWebhooks(configuration);
         services.TryAddSingleton<EventOutboxMetrics>();
+        services.TryAddSingleton<QuotaMetrics>();
         services.TryAddSingleton<UploadMetrics>();
         services.AddSingleton<IUploadSweeper, UploadSweeper>();
         services.AddSingleton<IGarbageCollector, GarbageCollector>();

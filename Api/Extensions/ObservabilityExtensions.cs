@@ -49,10 +49,13 @@ public static class ObservabilityExtensions
     /// <summary>
     /// How many tag combinations a metric keeps. OpenTelemetry allocates that many points up front
     /// for every instrument (2,000 by default, ~20 MiB over the ~140 instruments here); every tag
-    /// this registry and Orleans use has a handful of values, HTTP metrics route × method × status.
+    /// this registry and Orleans use has a handful of values, HTTP metrics route × method × status;
+    /// the quota gauges one per namespace (docs/quotas.md).
     /// </summary>
     private static int CardinalityLimit(Instrument instrument)
-        => instrument.Meter.Name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal) ? 500 : 50;
+        => instrument.Meter.Name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal) ? 500
+            : instrument.Name.StartsWith("registry.quota.", StringComparison.Ordinal) ? Grains.QuotaNamespaces.MaxExported + 1
+            : 50;
 
     /// <summary>Maps <c>/livez</c>, <c>/readyz</c>, <c>/startupz</c> and the Prometheus scrape endpoint <c>/metrics</c>.</summary>
     public static void MapRegistryObservability(this WebApplication app)

@@ -274,15 +274,34 @@ public sealed class ImageStreamWriter(
 
         foreach (var blob in parsed.Blobs.Distinct(StringComparer.Ordinal))
         {
-            if (await into.GetBlobSize(blob) is null && !await blobs.MountAsync(target, blob, source, ct))
+            if (await into.GetBlobSize(blob) is not null)
+            {
+                continue;
+            }
+
+            var (mounted, refused) = await blobs.MountAsync(target, blob, source, ct);
+            if (refused is not null)
+            {
+                return (true, Refusal(refused, $"blob {blob} of image {digest} may not be copied into {target}"));
+            }
+
+            if (!mounted)
             {
                 return (true, KubeStatus.NotFound($"blob {blob} of image {digest} is no longer stored in {source}"));
             }
         }
 
         var (_, pushError) = await manifests.PutAsync(target, digest, stored.Content, descriptor.MediaType, mayMoveTag: false, ct);
-        return pushError is null ? (true, null) : (true, KubeStatus.NotFound($"image {digest} could not be copied into {target}: {pushError.Detail}"));
+        return pushError is null ? (true, null) : (true, Refusal(pushError, $"image {digest} could not be copied into {target}"));
     }
+
+    /// <summary>A /v2 refusal of a copy's mount or push as a Status: a quota's 403/429 keeps its code, anything else is a missing source.</summary>
+    private static KubeStatus Refusal(OciError error, string what) => error.Code.Status switch
+    {
+        403 => KubeStatus.Forbidden($"{what}: {error.Detail ?? error.Code.Message}"),
+        429 => KubeStatus.TooManyRequests($"{what}: {error.Detail ?? error.Code.Message}"),
+        _ => KubeStatus.NotFound($"{what}: {error.Detail ?? error.Code.Message}"),
+    };
 
     private async Task<IResult> DeleteTagAsync(HttpContext context, string ns, string name)
     {

@@ -33,7 +33,13 @@ public sealed class UploadHandlers(BlobService blobs, Access.CatalogAccess catal
                 found = from is not null;
             }
 
-            if (found && await blobs.MountAsync(name, mount, from, context.RequestAborted))
+            var (mounted, refused) = found ? await blobs.MountAsync(name, mount, from, context.RequestAborted) : default;
+            if (refused is not null)
+            {
+                return refused;
+            }
+
+            if (mounted)
             {
                 return OciResult.Status(201)
                     .WithHeader("Location", OciUrls.Blob(name, mount))

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Registry.Api.Lifecycle;
 using Registry.Api.Observability;
 using Registry.Api.Oci;
 using Registry.Grains;
@@ -203,28 +204,33 @@ public sealed class BlobService(
 
     /// <summary>
     /// Lets <paramref name="name"/> serve a blob that is already stored: from <paramref name="from"/>
-    /// when given (it must serve the blob), otherwise from anywhere in storage. False: not mountable.
+    /// when given (it must serve the blob), otherwise from anywhere in storage. False: not mountable;
+    /// or the namespace quota's refusal.
     /// </summary>
-    public async Task<bool> MountAsync(string name, string digest, string? from, CancellationToken ct)
+    public async Task<(bool Mounted, OciError? Refused)> MountAsync(string name, string digest, string? from, CancellationToken ct)
     {
         var size = from is null
             ? await store.GetSizeAsync(digest, ct)
             : await grains.GetGrain<IRepositoryGrain>(from).GetBlobSize(digest);
         if (size is not { } length || (from is not null && await store.GetSizeAsync(digest, ct) is null))
         {
-            return false;
+            return (false, null);
         }
 
         // Garbage collection deletes a blob only if untouched since it listed it (docs/garbage-collection.md).
         if (!await store.TouchAsync(digest, ct))
         {
-            return false;
+            return (false, null);
         }
 
         OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
-        await grains.GetGrain<IRepositoryGrain>(name).MountBlob(digest, length, from);
+        if (await grains.GetGrain<IRepositoryGrain>(name).MountBlob(digest, length, from) is { } refused)
+        {
+            return (false, refused.ToOciError());
+        }
+
         Log.BlobMounted(logger, name, digest, from);
-        return true;
+        return (true, null);
     }
 
     /// <summary>The size of a blob <paramref name="name"/> may serve, or null.</summary>
@@ -281,7 +287,12 @@ public sealed class BlobService(
         }
 
         OciUrls.SetEventTarget(OciUrls.Blob(name, digest));
-        await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length);
+        // A link the namespace quota refuses leaves the bytes unreferenced: garbage collection removes them.
+        if (await grains.GetGrain<IRepositoryGrain>(name).LinkBlob(digest, length) is { } refused)
+        {
+            return refused.ToOciError();
+        }
+
         Log.BlobCommitted(logger, name, digest, length);
         return null;
     }

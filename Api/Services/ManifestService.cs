@@ -121,6 +121,7 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Life
     {
         ManifestPushOutcome.Immutable => Immutable(name, result.Missing, result.Rule),
         ManifestPushOutcome.TagExists => OciErrorCode.Denied.WithDetail($"tag {result.Missing} of {name} points at another manifest; moving it needs the overwrite permission"),
+        ManifestPushOutcome.QuotaExceeded when result.Quota is { } quota => Lifecycle.QuotaErrors.ToOciError(quota),
         ManifestPushOutcome.ManifestUnknown => OciErrorCode.ManifestBlobUnknown.WithDetail($"manifest {result.Missing} is not in repository {name}"),
         _ => OciErrorCode.ManifestBlobUnknown.WithDetail($"blob {result.Missing} is not in repository {name}"),
     };

@@ -82,6 +82,18 @@ public sealed class FailoverRetryTests
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.RemoveIfEmpty), "retry" },
         { typeof(IRepositoryGrain), nameof(IRepositoryGrain.Prune), "retry" },
         { typeof(ICatalogShardGrain), nameof(ICatalogShardGrain.Remove), "retry" },
+
+        // Namespace quotas: set adds and removes, reads and a recount.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.GetHeldDigests), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Admit), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Check), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Release), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.ReleaseRepository), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.GetQuota), "retry" },
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.Recount), "retry" },
+
+        // A retry of an applied change would find its own version and answer a conflict.
+        { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.PutQuota), "never" },
     };
 
     [Theory]
