@@ -21,6 +21,7 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageStreamWatch>();
         services.AddSingleton<ImageApiEndpoint>();
         services.AddSingleton<ImageStreamWriter>();
+        services.AddSingleton<ImageTagGuard>();
         services.AddSingleton<NamespaceResources>();
         return options;
     }
