@@ -1,4 +1,5 @@
 using System.Net;
+using Registry.Grains;
 using static Registry.Tests.ImmutableTagTests;
 
 namespace Registry.Tests;
@@ -121,6 +122,32 @@ public sealed class ImageApiImmutableTagTests
         await elsewhere.JsonAsync(HttpStatusCode.Created);
         using var again = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Put, $"{V1}/namespaces/{target}/imagestreamtags/api:v1", ImageApiWrite.Tag("api:v1", "ImageStreamTag", "web:v1"));
         await again.JsonAsync(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task TheGrainDecidesInItsTurnWithTheRulesItIsGiven()
+    {
+        // What the HTTP pre-check would catch, asked of the grain directly: the decision that holds under concurrency.
+        var host = await SharedRegistry.GetAsync();
+        var repository = $"{ImageApi.Namespace()}/app";
+        var one = await ImageApi.PushAsync(host.Client, repository, "v1", "g1");
+        var two = await ImageApi.PushAsync(host.Client, repository, "beta", "g2");
+        var grain = host.Service<IGrainFactory>().GetGrain<IRepositoryGrain>(repository);
+        IReadOnlyList<ImmutableTagRule> rules = [new("other", "**", "x*"), new("releases", "**", "v*")];
+
+        var refused = await grain.TagManifest(new TagMove("v1", two, MustCreate: false, MayMove: true, ExpectedSequence: null, rules));
+        Assert.Equal(TagMoveOutcome.Immutable, refused.Outcome);
+        Assert.Equal("releases", refused.Rule);
+        Assert.Equal(one, (await grain.ResolveTag("v1"))!.Digest);
+        Assert.Equal(TagMoveOutcome.Moved, (await grain.TagManifest(new TagMove("v1", one, false, true, null, rules))).Outcome);
+        Assert.Equal(TagMoveOutcome.Moved, (await grain.TagManifest(new TagMove("v9", two, true, false, null, rules))).Outcome);
+        Assert.Equal(TagMoveOutcome.Moved, (await grain.TagManifest(new TagMove("beta", one, false, true, null, rules))).Outcome);
+
+        var stream = await grain.DeleteImageStream(rules);
+        Assert.Equal((false, "releases", "v1"), (stream.Deleted, stream.Rule, stream.Tag));
+        Assert.Equal(["beta", "v1", "v9"], (await host.Client.ListTagsAsync(repository)).Order(StringComparer.Ordinal));
+        Assert.True((await grain.DeleteImageStream([])).Deleted);
+        Assert.False((await grain.DeleteImageStream([])).Deleted);
     }
 
     /// <summary>A Kubernetes Status 409 <c>Conflict</c> whose message and cause name the rule and the tag, and whose details name the object.</summary>
