@@ -125,10 +125,13 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("tag-manifest")]
     Task<TagMoveResult> TagManifest(TagMove move);
 
-    /// <summary>Removes every tag, manifest and blob link of the repository, an event for each; false when it held nothing.</summary>
+    /// <summary>
+    /// Removes every tag, manifest and blob link of the repository, an event for each; not deleted
+    /// when it held nothing, refused (nothing removed) while one of <paramref name="rules"/> protects a tag it holds.
+    /// </summary>
     [RetryOnFailover(WithCallId = true)]
-    [Alias("delete-image-stream")]
-    Task<bool> DeleteImageStream();
+    [Alias("delete-image-stream-guarded")]
+    Task<GuardedDeleteResult> DeleteImageStream(IReadOnlyList<ImmutableTagRule> rules);
 
     // Immutable tags (docs/immutable-tags.md): deletes that the rules given, those of the repository, may refuse.
 

@@ -33,15 +33,32 @@ public static class ImmutableTagCheck
 
     /// <summary>Why a manifest may not be deleted (a protected tag points at it), or null.</summary>
     public static GuardedDeleteResult? ManifestDeleteRefusal(RepositoryState state, string digest, IReadOnlyList<ImmutableTagRule> rules)
+        => FirstProtected(state, rules, digest);
+
+    /// <summary>Why the image API may not delete the whole repository (any tag of it is protected), or null.</summary>
+    public static GuardedDeleteResult? StreamDeleteRefusal(RepositoryState state, IReadOnlyList<ImmutableTagRule> rules)
+        => FirstProtected(state, rules, null);
+
+    /// <summary>Why <paramref name="move"/> may not point its tag elsewhere (the tag exists, has another digest and is protected), or null.</summary>
+    public static TagMoveResult? Refusal(RepositoryState state, TagMove move)
+        => move.ImmutableTagRules is { Count: > 0 } rules
+            && state.Tags.TryGetValue(move.Tag, out var current)
+            && current.Digest != move.Digest
+            && Protecting(rules, move.Tag) is { } rule
+                ? new TagMoveResult(TagMoveOutcome.Immutable, state.EventSequence, rule.Name)
+                : null;
+
+    // In ordinal order of tag, so a refusal names the same tag each time it is asked.
+    private static GuardedDeleteResult? FirstProtected(RepositoryState state, IReadOnlyList<ImmutableTagRule> rules, string? digest)
     {
         if (rules.Count == 0)
         {
             return null;
         }
 
-        foreach (var (tag, current) in state.Tags)
+        foreach (var (tag, current) in state.Tags.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
-            if (current.Digest == digest && Protecting(rules, tag) is { } rule)
+            if ((digest is null || current.Digest == digest) && Protecting(rules, tag) is { } rule)
             {
                 return new GuardedDeleteResult(false, rule.Name, tag);
             }

@@ -299,10 +299,15 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return new TagMoveResult(TagMoveOutcome.Moved, S.EventSequence);
         }
 
-        // Immutable-tag rules, when they come, refuse here as they would a push by tag.
         if (S.Refusal(move) is { } refused)
         {
             return new TagMoveResult(refused, S.EventSequence);
+        }
+
+        // Immutable tag rules refuse in this turn, as they would a push by tag.
+        if (ImmutableTagCheck.Refusal(S, move) is { } immutable)
+        {
+            return immutable;
         }
 
         S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
@@ -317,16 +322,21 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         return new TagMoveResult(TagMoveOutcome.Moved, S.EventSequence);
     }
 
-    public async Task<bool> DeleteImageStream()
+    public async Task<GuardedDeleteResult> DeleteImageStream(IReadOnlyList<ImmutableTagRule> rules)
     {
         if (await IsRetryOfAppliedCallAsync())
         {
-            return true;
+            return new(true);
         }
 
         if (S.IsEmpty)
         {
-            return false;
+            return new(false);
+        }
+
+        if (ImmutableTagCheck.StreamDeleteRefusal(S, rules) is { } protectedTag)
+        {
+            return protectedTag;
         }
 
         using (await _usage.EnterAsync())
@@ -339,7 +349,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
         MarkUnlistedIfEmpty();
         await SaveAndPublishAsync();
-        return true;
+        return new(true);
     }
 
     public ValueTask<Dictionary<string, long>> GetHeldDigests() => ValueTask.FromResult(S.HeldDigests());

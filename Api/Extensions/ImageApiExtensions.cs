@@ -23,6 +23,7 @@ public static class ImageApiExtensions
         services.AddImageApiWatchAcross();
         services.AddSingleton<ImageApiEndpoint>();
         services.AddSingleton<ImageStreamWriter>();
+        services.AddSingleton<ImageTagGuard>();
         services.AddSingleton<NamespaceResources>();
         services.AddSingleton<ImageStreamMappings>();
         services.AddSingleton<ImageStreamLayersReader>();

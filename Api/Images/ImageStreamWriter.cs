@@ -25,6 +25,7 @@ public sealed class ImageStreamWriter(
     ManifestService manifests,
     BlobService blobs,
     IImageApiAccess access,
+    ImageTagGuard tagGuard,
     IOptions<ImageApiOptions> options,
     IServiceProvider services,
     ILogger<ImageStreamWriter> logger)
@@ -179,6 +180,11 @@ public sealed class ImageStreamWriter(
             mayMove = true;
         }
 
+        if (await tagGuard.MoveRefusalAsync(repository, request.Tag, current, digest, name) is { } immutable)
+        {
+            return immutable;
+        }
+
         StampOrigin(context);
         var (copied, copyError) = from.Repository == repository ? (false, null) : await CopyAsync(from.Repository, repository, digest, 0, context.RequestAborted);
         if (copyError is not null)
@@ -188,9 +194,11 @@ public sealed class ImageStreamWriter(
 
         // A copy changed the repository's sequence itself: the version was checked against what preceded it.
         OciUrls.SetEventTarget(OciUrls.Manifest(repository, digest));
-        var result = await grains.GetGrain<IRepositoryGrain>(repository).TagManifest(new TagMove(request.Tag, digest, creating, mayMove, copied ? null : request.ExpectedSequence));
+        var result = await tagGuard.TagManifestAsync(repository, new TagMove(request.Tag, digest, creating, mayMove, copied ? null : request.ExpectedSequence));
         switch (result.Outcome)
         {
+            case TagMoveOutcome.Immutable:
+                return ImageTagGuard.Refused(repository, request.Tag, result.Rule, name, "imagestreamtags");
             case TagMoveOutcome.Stale:
             case TagMoveOutcome.NeedsOverwrite:
                 return Stale(name);
@@ -316,7 +324,13 @@ public sealed class ImageStreamWriter(
         }
 
         StampOrigin(context);
-        if (!await grains.GetGrain<IRepositoryGrain>(repository).DeleteTag(split.Tag))
+        var deleted = await tagGuard.DeleteTagAsync(repository, split.Tag);
+        if (deleted.Refused)
+        {
+            return ImageTagGuard.Refused(repository, split.Tag, deleted.Rule, name, "imagestreamtags");
+        }
+
+        if (!deleted.Deleted)
         {
             return KubeStatus.NotFound($"imagestreamtags.{ImageObjects.Group} \"{name}\" not found");
         }
@@ -338,7 +352,13 @@ public sealed class ImageStreamWriter(
         }
 
         StampOrigin(context);
-        if (!await grains.GetGrain<IRepositoryGrain>(repository).DeleteImageStream())
+        var deleted = await tagGuard.DeleteStreamAsync(repository);
+        if (deleted.Refused)
+        {
+            return ImageTagGuard.Refused(repository, deleted.Tag!, deleted.Rule, name, "imagestreams");
+        }
+
+        if (!deleted.Deleted)
         {
             return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{name}\" not found");
         }
