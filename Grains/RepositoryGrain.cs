@@ -334,13 +334,14 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
             return new(false);
         }
 
-        if (ImmutableTagCheck.StreamDeleteRefusal(S, rules) is { } protectedTag)
-        {
-            return protectedTag;
-        }
-
         using (await _usage.EnterAsync())
         {
+            // Checked in the turn, so a tag pushed meanwhile is seen.
+            if (ImmutableTagCheck.StreamDeleteRefusal(S, rules) is { } protectedTag)
+            {
+                return protectedTag;
+            }
+
             S.RecordApplied(FailoverCall.Id, _time.GetUtcNow());
             S.RemoveStream((mediaType, digest, size, tag) => Emit(RegistryEvent.Delete, mediaType, digest, size, tag));
             _tags.Changed();

@@ -13,7 +13,7 @@ namespace Registry.Api.Images;
 /// each push; here the manifest must have been pushed by digest first, since an image is not
 /// created from the body. Answers a Status of success, as the reference does.
 /// </summary>
-public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter writer, IImageApiAccess access, IOptions<ImageApiOptions> options, ILogger<ImageStreamMappings> logger)
+public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter writer, ImageTagGuard tagGuard, IImageApiAccess access, IOptions<ImageApiOptions> options, ILogger<ImageStreamMappings> logger)
 {
     public const string Resource = "imagestreammappings";
     public const string Kind = "ImageStreamMapping";
@@ -77,13 +77,15 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
 
         writer.StampOrigin(context);
         OciUrls.SetEventTarget(OciUrls.Manifest(repository, digest));
-        var result = await grain.TagManifest(new TagMove(tag, digest, MustCreate: false, mayMove, ExpectedSequence: null));
+        var result = await tagGuard.TagManifestAsync(repository, new TagMove(tag, digest, MustCreate: false, mayMove, ExpectedSequence: null));
         switch (result.Outcome)
         {
             case TagMoveOutcome.ManifestUnknown:
                 return imageMissing;
             case TagMoveOutcome.Moved:
                 break;
+            case TagMoveOutcome.Immutable:
+                return ImageTagGuard.Refused(repository, tag, result.Rule, stream, "imagestreams");
             default:
                 // Only a tag moved elsewhere between the check and the move gets here.
                 return KubeStatus.Conflict($"Operation cannot be fulfilled on imagestreams.{ImageObjects.Group} \"{stream}\": tag {tag} was moved meanwhile; retry");

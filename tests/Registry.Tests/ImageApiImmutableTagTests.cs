@@ -31,6 +31,12 @@ public sealed class ImageApiImmutableTagTests
             await AssertRefusedAsync(moved, "releases", $"{repository}:v1", "app:v1", "imagestreamtags");
         }
 
+        // A mapping (the push path's own operation) may not move it either.
+        using (var mapped = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreammappings", ImageApiMapping.Body("app", other, "v1")))
+        {
+            await AssertRefusedAsync(mapped, "releases", $"{repository}:v1", "app", "imagestreams");
+        }
+
         Assert.Equal(v1, (await host.Client.GetManifestAsync(repository, "v1")).Digest);
 
         // Pointing it at the image it has changes nothing and is allowed; a new protected tag may be created.
