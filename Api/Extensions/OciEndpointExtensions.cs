@@ -1,4 +1,5 @@
 using Orleans.Runtime;
+using Registry.Api.Events;
 using Registry.Api.Oci;
 using Registry.Grains;
 
@@ -25,17 +26,7 @@ public static class OciEndpointExtensions
             {
                 context.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
 
-                // Who asked, carried to the grains so the events of a change can say so.
-                var request = context.Request;
-                RequestContext.Set(ChangeOrigin.ContextKey, new ChangeOrigin(
-                    new EventRequest(
-                        context.TraceIdentifier,
-                        context.Connection.RemoteIpAddress is { } ip ? $"{ip}:{context.Connection.RemotePort}" : "",
-                        request.Host.Value ?? "",
-                        request.Method,
-                        request.Headers.UserAgent.ToString()),
-                    context.User.Identity?.Name,
-                    source.Value));
+                ChangeOrigins.Stamp(context, context.User.Identity?.Name, source.Value);
             }
 
             return next(context);

@@ -58,7 +58,7 @@ public static class FieldValidation
         }
 
         context.Request.EnableBuffering(maxBodyBytes);
-        var body = await ReadAsync(context.Request.Body, maxBodyBytes, context.RequestAborted);
+        var body = await Services.RequestBodies.ReadBoundedAsync(context.Request.Body, maxBodyBytes, context.RequestAborted);
         context.Request.Body.Position = 0;
         if (body is null)
         {
@@ -171,25 +171,6 @@ public static class FieldValidation
     {
         var type = (contentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
         return type is "" or "application/json" or "application/merge-patch+json" or "application/strategic-merge-patch+json";
-    }
-
-    /// <summary>The body, or null when it is larger than <paramref name="maxBytes"/>.</summary>
-    private static async Task<byte[]?> ReadAsync(Stream body, int maxBytes, CancellationToken ct)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > maxBytes)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public static class ImagePatch
             return (null, KubeStatus.UnsupportedMediaType($"the patch must be {MergePatch} or {StrategicMergePatch}, not \"{request.ContentType}\" (JSON patch and apply are not served)"));
         }
 
-        if (request.ContentLength > maxBytes || await ImageStreamTagRequest.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
+        if (request.ContentLength > maxBytes || await Services.RequestBodies.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
         {
             return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
         }

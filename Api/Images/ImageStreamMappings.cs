@@ -103,7 +103,7 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
             return (null, KubeStatus.UnsupportedMediaType($"the body of an {Kind} must be application/json, not \"{request.ContentType}\""));
         }
 
-        if (request.ContentLength > maxBytes || await ImageStreamTagRequest.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
+        if (request.ContentLength > maxBytes || await Services.RequestBodies.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
         {
             return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
         }

@@ -32,7 +32,7 @@ public sealed record ImageStreamTagRequest(string Stream, string Tag, string Rep
             return (null, KubeStatus.UnsupportedMediaType($"the body of an ImageStreamTag {(urlName is null ? "create" : "update")} must be application/json, not \"{request.ContentType}\""));
         }
 
-        if (request.ContentLength > maxBytes || await ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
+        if (request.ContentLength > maxBytes || await Services.RequestBodies.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
         {
             return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
         }
@@ -166,23 +166,4 @@ public sealed record ImageStreamTagRequest(string Stream, string Tag, string Rep
     /// <summary>An object property, or null when it is absent, null or not an object.</summary>
     private static JsonElement? Child(JsonElement element, string property)
         => element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.Object ? value : null;
-
-    /// <summary>The body, or null when it is longer than <paramref name="limit"/> (then the rest is not read).</summary>
-    internal static async Task<byte[]?> ReadBoundedAsync(Stream body, int limit, CancellationToken ct)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
-    }
 }

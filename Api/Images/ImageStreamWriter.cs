@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Registry.Api.Access;
+using Registry.Api.Events;
 using Registry.Api.Extensions;
 using Registry.Api.Kube;
 using Registry.Api.Oci;
@@ -384,18 +385,7 @@ public sealed class ImageStreamWriter(
     /// purpose: the Orleans request context is an async-local, so it stays set for the caller.
     /// </summary>
     internal void StampOrigin(HttpContext context)
-    {
-        var request = context.Request;
-        RequestContext.Set(ChangeOrigin.ContextKey, new ChangeOrigin(
-            new EventRequest(
-                context.TraceIdentifier,
-                context.Connection.RemoteIpAddress is { } ip ? $"{ip}:{context.Connection.RemotePort}" : "",
-                request.Host.Value ?? "",
-                request.Method,
-                request.Headers.UserAgent.ToString()),
-            ApiAccess.CallerOf(context)?.Identity.Name is { Length: > 0 } subject ? subject : context.User.Identity?.Name,
-            _source.Value));
-    }
+        => ChangeOrigins.Stamp(context, ApiAccess.CallerOf(context)?.Identity.Name is { Length: > 0 } subject ? subject : context.User.Identity?.Name, _source.Value);
 
     private static KubeStatus Stale(string name)
         => KubeStatus.Conflict($"Operation cannot be fulfilled on imagestreamtags.{ImageObjects.Group} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");

@@ -55,14 +55,14 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
             return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
         }
 
-        var body = await ReadBodyAsync(context.Request.Body, limit, context.RequestAborted);
+        var body = await RequestBodies.ReadBoundedAsync(context.Request.Body, limit, context.RequestAborted);
         if (body is null)
         {
             return OciErrorCode.ManifestTooLarge.WithDetail($"the limit is {limit} bytes");
         }
 
         string[] tags = [.. queryTags.OfType<string>().Distinct(StringComparer.Ordinal)];
-        var (descriptor, error) = await manifests.PutAsync(name, reference, body.Value, context.Request.ContentType, await access.AllowsAsync(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted, tags);
+        var (descriptor, error) = await manifests.PutAsync(name, reference, body, context.Request.ContentType, await access.AllowsAsync(context, Access.AccessItem.Repo(name, Access.Actions.Overwrite)), context.RequestAborted, tags);
         if (error is not null)
         {
             return error;
@@ -172,24 +172,5 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
         }
 
         return false;
-    }
-
-    /// <summary>Reads a body of at most <paramref name="limit"/> bytes; null when it is longer.</summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(Stream body, int limit, CancellationToken ct)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 }
