@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Registry.Api.Kube;
 using Registry.Api.Lifecycle;
 using Registry.Grains;
@@ -50,32 +48,9 @@ public sealed class ImageTagGuard(IGrainFactory grains, ImmutableTagLookup looku
     /// (no permission helps). The message and <c>details.causes</c> name the tag and the rule.
     /// </summary>
     public static IResult Refused(string repository, string tag, string? rule, string name, string kind)
-        => new ImmutableTagStatus(
-            $"'{repository}:{tag}' is configured as immutable by rule '{rule}': it cannot be moved to another image or deleted, nor its image stream",
-            new ImmutableTagDetails(name, ImageObjects.Group, kind, [new ImmutableTagCause(ImmutableTagCause.Immutable, $"rule '{rule}' protects tag '{tag}' of {repository}")]));
+        => KubeStatus.Conflict($"'{repository}:{tag}' is configured as immutable by rule '{rule}': it cannot be moved to another image or deleted, nor its image stream")
+            .WithDetails(new StatusDetails(name, ImageObjects.Group, kind, [new StatusCause(ImmutableTagCause, $"rule '{rule}' protects tag '{tag}' of {repository}")]));
+
+    /// <summary>The <c>details.causes[].reason</c> of a refusal by a rule.</summary>
+    public const string ImmutableTagCause = "ImmutableTag";
 }
-
-/// <summary>A meta/v1 <c>Status</c> of failure with <c>details.causes</c>, which <see cref="KubeStatus"/> does not carry.</summary>
-internal sealed class ImmutableTagStatus(string message, ImmutableTagDetails details) : IResult
-{
-    public const int Code = 409;
-
-    public Task ExecuteAsync(HttpContext httpContext)
-    {
-        var body = new ImmutableTagStatusDocument("Status", "v1", new StatusMeta(), "Failure", message, "Conflict", details, Code);
-        return Results.Text(JsonSerializer.Serialize(body, ImageTagGuardJsonContext.Default.ImmutableTagStatusDocument), "application/json", null, Code).ExecuteAsync(httpContext);
-    }
-}
-
-internal sealed record ImmutableTagStatusDocument(string Kind, string ApiVersion, StatusMeta Metadata, string Status, string Message, string Reason, ImmutableTagDetails Details, int Code);
-
-internal sealed record ImmutableTagDetails(string Name, string Group, string Kind, IReadOnlyList<ImmutableTagCause> Causes);
-
-internal sealed record ImmutableTagCause(string Reason, string Message)
-{
-    public const string Immutable = "ImmutableTag";
-}
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
-[JsonSerializable(typeof(ImmutableTagStatusDocument))]
-internal sealed partial class ImageTagGuardJsonContext : JsonSerializerContext;

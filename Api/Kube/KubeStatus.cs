@@ -10,6 +10,7 @@ namespace Registry.Api.Kube;
 public sealed class KubeStatus(int code, string reason, string message) : IResult
 {
     private readonly Dictionary<string, string> _headers = [];
+    private StatusDetails? _details;
 
     public int Code => code;
 
@@ -47,6 +48,13 @@ public sealed class KubeStatus(int code, string reason, string message) : IResul
         return this;
     }
 
+    /// <summary>Names what failed and why (<c>details.causes</c>), for a client that shows more than the message.</summary>
+    public KubeStatus WithDetails(StatusDetails details)
+    {
+        _details = details;
+        return this;
+    }
+
     public Task ExecuteAsync(HttpContext httpContext)
     {
         var response = httpContext.Response;
@@ -56,7 +64,7 @@ public sealed class KubeStatus(int code, string reason, string message) : IResul
             response.Headers[name] = value;
         }
 
-        return response.WriteAsJsonAsync(new StatusDocument("Status", "v1", new StatusMeta(), "Failure", message, reason, code), ApiJsonContext.Default.StatusDocument, "application/json", httpContext.RequestAborted);
+        return response.WriteAsJsonAsync(new StatusDocument("Status", "v1", new StatusMeta(), "Failure", message, reason, code, _details), ApiJsonContext.Default.StatusDocument, "application/json", httpContext.RequestAborted);
     }
 }
 
@@ -68,6 +76,19 @@ public sealed record StatusDocument(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("message")] string Message,
     [property: JsonPropertyName("reason")] string Reason,
-    [property: JsonPropertyName("code")] int Code);
+    [property: JsonPropertyName("code")] int Code,
+    [property: JsonPropertyName("details"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] StatusDetails? Details = null);
 
 public sealed record StatusMeta;
+
+/// <summary>meta/v1 <c>StatusDetails</c>: the object a failure is about and its causes.</summary>
+public sealed record StatusDetails(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("group")] string Group,
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("causes")] IReadOnlyList<StatusCause> Causes);
+
+/// <summary>meta/v1 <c>StatusCause</c>.</summary>
+public sealed record StatusCause(
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("message")] string Message);
