@@ -171,6 +171,22 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [RetryOnFailover]
     [ReadOnly, Alias("held-digests")]
     ValueTask<Dictionary<string, long>> GetHeldDigests();
+
+    // Image stream spec tags (docs/image-api.md#spec-tags): ImageStream create/update/patch, ImageStreamTag writes and deletes.
+
+    /// <summary>
+    /// Creates or changes the stream's spec (tags, labels, annotations) and moves the tags whose
+    /// <c>from</c> changed, and every tag that tracks them, in one turn; refused (nothing changed)
+    /// when stale, existing on a create, missing on an update, cyclic, or a move the caller or a rule forbids.
+    /// </summary>
+    [RetryOnFailover(WithCallId = true)]
+    [Alias("change-image-stream-spec")]
+    Task<SpecChangeResult> ChangeImageStreamSpec(SpecChange change);
+
+    /// <summary>Removes a tag's spec entry and its status (ImageStreamTag delete); not deleted when it has neither, refused when a rule protects it.</summary>
+    [RetryOnFailover(WithCallId = true)]
+    [Alias("delete-image-stream-tag")]
+    Task<GuardedDeleteResult> DeleteImageStreamTag(string tag, IReadOnlyList<ImmutableTagRule> rules);
 }
 
 /// <summary>

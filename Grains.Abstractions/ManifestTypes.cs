@@ -102,7 +102,8 @@ public sealed record ImageStreamView(
     [property: Id(1)] long Sequence,
     [property: Id(2)] long Generation,
     [property: Id(3)] DateTimeOffset Created,
-    [property: Id(4)] IReadOnlyDictionary<string, string> MediaTypes);
+    [property: Id(4)] IReadOnlyDictionary<string, string> MediaTypes,
+    [property: Id(5)] ImageStreamSpecView? Spec = null);
 
 [GenerateSerializer, Immutable, Alias("registry.manifest-page")]
 public sealed record ManifestPage(

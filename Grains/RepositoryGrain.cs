@@ -13,7 +13,7 @@ namespace Registry.Grains;
 /// change's event goes into the state with it and is published from there (<see cref="EventOutbox"/>).
 /// </remarks>
 [Reentrant]
-public sealed class RepositoryGrain : Grain, IRepositoryGrain
+public sealed partial class RepositoryGrain : Grain, IRepositoryGrain
 {
     private const string BlobMediaType = "application/octet-stream";
 
@@ -27,6 +27,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
     private readonly TagsPages _tags = new();
     private readonly RepositoryCatalogEntry _catalog;
     private readonly RepositoryUsage _usage;
+    private readonly ILogger<RepositoryGrain> _logger;
     private IAsyncStream<RegistryEvent>? _allEvents;
     private IAsyncStream<RegistryEvent>? _namespaceEvents;
 
@@ -41,6 +42,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         IRepositoryFaults? faults = null)
     {
         _state = state;
+        _logger = logger;
         _options = options;
         _time = time;
         _faults = faults;
@@ -110,6 +112,9 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
 
                 Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, tag);
             }
+
+            // Tracking tags follow the tags this push moved, in the same turn.
+            MoveTrackingTags(push.AllTags, push.ImmutableTagRules);
         }
 
         await SaveAndPublishAsync();
@@ -318,6 +323,7 @@ public sealed class RepositoryGrain : Grain, IRepositoryGrain
         }
 
         Emit(RegistryEvent.Push, manifest.MediaType, manifest.Digest, manifest.Size, move.Tag);
+        MoveTrackingTags([move.Tag], move.ImmutableTagRules);
         await SaveAndPublishAsync();
         return new TagMoveResult(TagMoveOutcome.Moved, S.EventSequence);
     }

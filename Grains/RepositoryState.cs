@@ -47,7 +47,21 @@ public sealed class RepositoryState
     /// <summary>Blob digest → when its link was last used (linked, mounted, re-uploaded, named by a pushed manifest); pruning's age of a link.</summary>
     [Id(41)] public Dictionary<string, DateTimeOffset> LinksUsedAt { get; set; } = new(StringComparer.Ordinal);
 
-    public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
+    // Image stream spec tags and metadata (RepositorySpecTags): ids 50–59.
+
+    /// <summary>The stream's <c>spec.tags</c>, in the order the client gave them.</summary>
+    [Id(50)] public List<SpecTag> SpecTags { get; set; } = [];
+
+    /// <summary>The stream's <c>metadata.labels</c> (replaced whole on each change, never mutated: views share it).</summary>
+    [Id(51)] public Dictionary<string, string>? StreamLabels { get; set; }
+
+    /// <summary>The stream's <c>metadata.annotations</c> (kubectl apply keeps its last-applied configuration there); replaced whole.</summary>
+    [Id(52)] public Dictionary<string, string>? StreamAnnotations { get; set; }
+
+    /// <summary>Created through the image API: the stream exists (is listed, served) while it holds nothing.</summary>
+    [Id(53)] public bool StreamDefined { get; set; }
+
+    public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0 && !StreamDefined && SpecTags.Count == 0;
 
     /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>
     public static readonly TimeSpan AppliedCallWindow = TimeSpan.FromMinutes(2);
@@ -173,7 +187,8 @@ public sealed class RepositoryState
             .Where(Manifests.ContainsKey)
             .ToDictionary(d => d, d => Manifests[d].MediaType, StringComparer.Ordinal);
         var created = Created ?? Manifests.Values.Select(m => m.PushedAt).DefaultIfEmpty(DateTimeOffset.UnixEpoch).Min();
-        return new ImageStreamView(tags, EventSequence, Generation, created, mediaTypes);
+        var spec = new ImageStreamSpecView(SpecTags.ToArray(), StreamLabels, StreamAnnotations);
+        return new ImageStreamView(tags, EventSequence, Generation, created, mediaTypes, spec);
     }
 
     /// <summary>A page of the manifests in ordinal order of digest.</summary>

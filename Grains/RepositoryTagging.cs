@@ -42,6 +42,12 @@ public static class RepositoryTagging
     /// </summary>
     public static void RemoveStream(this RepositoryState state, Action<string?, string, long, string?> removed)
     {
+        // The spec goes with the stream: a stream created again starts empty.
+        state.SpecTags = [];
+        state.StreamLabels = null;
+        state.StreamAnnotations = null;
+        state.StreamDefined = false;
+
         foreach (var (tag, tagState) in state.Tags.OrderBy(t => t.Key, StringComparer.Ordinal).ToList())
         {
             state.Tags.Remove(tag);

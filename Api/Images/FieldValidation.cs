@@ -74,7 +74,8 @@ public static class FieldValidation
         try
         {
             using var document = JsonDocument.Parse(body);
-            problems = Check(document.RootElement, definition);
+            // A strategic merge patch's directives ($patch, $setElementOrder/…) are no fields: the patch handler judges them.
+            problems = Check(document.RootElement, definition, skipDirectives: IsStrategic(context.Request.ContentType));
         }
         catch (JsonException e)
         {
@@ -101,14 +102,17 @@ public static class FieldValidation
     }
 
     /// <summary>The unknown and duplicate fields of <paramref name="value"/> as an object of <paramref name="definition"/>, by their paths (<c>spec.tags[0].x</c>).</summary>
-    public static List<string> Check(JsonElement value, TypeDefinition definition)
+    public static List<string> Check(JsonElement value, TypeDefinition definition, bool skipDirectives = false)
     {
         var problems = new List<string>();
-        CheckObject(value, definition, "", problems);
+        CheckObject(value, definition, "", problems, skipDirectives);
         return problems;
     }
 
-    private static void CheckObject(JsonElement value, TypeDefinition definition, string path, List<string> problems)
+    private static bool IsStrategic(string? contentType)
+        => (contentType ?? "").Split(';')[0].Trim().Equals("application/strategic-merge-patch+json", StringComparison.OrdinalIgnoreCase);
+
+    private static void CheckObject(JsonElement value, TypeDefinition definition, string path, List<string> problems, bool skipDirectives)
     {
         if (value.ValueKind != JsonValueKind.Object)
         {
@@ -121,6 +125,11 @@ public static class FieldValidation
             if (problems.Count >= MaxProblems)
             {
                 return;
+            }
+
+            if (skipDirectives && property.Name.StartsWith('$'))
+            {
+                continue;
             }
 
             var at = path.Length == 0 ? Printable(property.Name) : $"{path}.{Printable(property.Name)}";
@@ -137,29 +146,29 @@ public static class FieldValidation
                 continue;
             }
 
-            CheckValue(property.Value, field.Type, at, problems);
+            CheckValue(property.Value, field.Type, at, problems, skipDirectives);
         }
     }
 
-    private static void CheckValue(JsonElement value, FieldType type, string path, List<string> problems)
+    private static void CheckValue(JsonElement value, FieldType type, string path, List<string> problems, bool skipDirectives)
     {
         switch (type)
         {
             case FieldType.Reference reference:
-                CheckObject(value, ImageApiSchemas.Definitions[reference.Definition], path, problems);
+                CheckObject(value, ImageApiSchemas.Definitions[reference.Definition], path, problems, skipDirectives);
                 break;
             case FieldType.Array array when value.ValueKind == JsonValueKind.Array:
                 var i = 0;
                 foreach (var item in value.EnumerateArray())
                 {
-                    CheckValue(item, array.Items, $"{path}[{i++}]", problems);
+                    CheckValue(item, array.Items, $"{path}[{i++}]", problems, skipDirectives);
                 }
 
                 break;
             case FieldType.Map { Values: FieldType.Reference } map when value.ValueKind == JsonValueKind.Object:
                 foreach (var entry in value.EnumerateObject())
                 {
-                    CheckValue(entry.Value, map.Values, $"{path}[{Printable(entry.Name)}]", problems);
+                    CheckValue(entry.Value, map.Values, $"{path}[{Printable(entry.Name)}]", problems, skipDirectives);
                 }
 
                 break;

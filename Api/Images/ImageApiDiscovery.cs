@@ -25,7 +25,7 @@ public static class ImageApiDiscovery
         "v1",
         ImageObjects.ApiVersion,
         [
-            new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch", "delete"], ["is"], ["all"]),
+            new("imagestreams", "imagestream", true, "ImageStream", ["get", "list", "watch", "create", "update", "patch", "delete"], ["is"], ["all"]),
             new("imagestreamtags", "imagestreamtag", true, "ImageStreamTag", ["get", "list", "create", "update", "patch", "delete"], ["istag"]),
             new("imagestreamimages", "imagestreamimage", true, "ImageStreamImage", ["get"], ["isimage"]),
             new("imagestreams/layers", "", true, "ImageStreamLayers", ["get"]),

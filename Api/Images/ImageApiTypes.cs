@@ -14,16 +14,31 @@ public sealed record ObjectMeta(
     string ResourceVersion,
     string CreationTimestamp,
     long? Generation = null,
-    IReadOnlyDictionary<string, string>? Annotations = null);
+    IReadOnlyDictionary<string, string>? Annotations = null,
+    IReadOnlyDictionary<string, string>? Labels = null);
 
 public sealed record ListMeta(string ResourceVersion, [property: JsonPropertyName("continue")] string? Continue = null);
 
 public sealed record ImageStream(string Kind, string ApiVersion, ObjectMeta Metadata, ImageStreamSpec Spec, ImageStreamStatus Status);
 
-/// <summary>Spec tags are not served yet (tags come from pushes only), so the list is always empty.</summary>
+/// <summary>The stream's spec: its spec tags as stored (docs/image-api.md#spec-tags).</summary>
 public sealed record ImageStreamSpec(LookupPolicy LookupPolicy, IReadOnlyList<TagReference> Tags);
 
-public sealed record TagReference(string Name);
+/// <summary>A spec tag: what the user asked the tag to point at (or follow), as the cluster's clients read it.</summary>
+public sealed record TagReference(
+    string Name,
+    IReadOnlyDictionary<string, string>? Annotations,
+    ObjectReference? From,
+    bool Reference,
+    long? Generation,
+    TagImportPolicy ImportPolicy,
+    TagReferencePolicy ReferencePolicy);
+
+public sealed record ObjectReference(string Kind, string Name, string? Namespace);
+
+public sealed record TagImportPolicy(bool Insecure, bool Scheduled, string ImportMode);
+
+public sealed record TagReferencePolicy(string Type);
 
 public sealed record LookupPolicy(bool Local);
 

@@ -30,18 +30,30 @@ public static class ImageObjects
             "ImageStream",
             ApiVersion,
             StreamMeta(repository, ns, name, view),
-            new ImageStreamSpec(new LookupPolicy(false), []),
+            new ImageStreamSpec(new LookupPolicy(false), view.Spec?.Tags.Select(Reference).ToArray() ?? []),
             new ImageStreamStatus(internalRepository, hosts.Public is { } pub ? $"{pub}/{repository}" : null, tags));
     }
 
     public static ObjectMeta StreamMeta(string repository, string ns, string name, ImageStreamView view)
-        => new(name, ns, Uid($"imagestream\n{repository}\n{view.Created.UtcTicks}"), Version(view.Sequence), Time(view.Created), Math.Max(1, view.Generation));
+        => new(name, ns, Uid($"imagestream\n{repository}\n{view.Created.UtcTicks}"), Version(view.Sequence), Time(view.Created), Math.Max(1, view.Generation), view.Spec?.Annotations, view.Spec?.Labels);
+
+    /// <summary>A stored spec tag as a TagReference.</summary>
+    public static TagReference Reference(SpecTag tag)
+        => new(
+            tag.Name,
+            tag.Annotations,
+            tag.From is { } from ? new ObjectReference(from.Kind, from.Name, from.Namespace) : null,
+            tag.Reference,
+            tag.Generation,
+            new TagImportPolicy(tag.Insecure, tag.Scheduled, tag.ImportMode),
+            new TagReferencePolicy(tag.ReferencePolicy));
 
     public static ImageStreamTag Tag(string repository, ImageStreamView view, ImageStreamTagView tag, Image image)
     {
         var (ns, name) = ImageNames.StreamOf(repository)!.Value;
         var meta = new ObjectMeta($"{name}:{tag.Tag}", ns, Uid($"imagestreamtag\n{repository}\n{view.Created.UtcTicks}\n{tag.Tag}"), Version(view.Sequence), Time(tag.History[^1].Created));
-        return new ImageStreamTag("ImageStreamTag", ApiVersion, meta, null, tag.History[0].Generation, new LookupPolicy(false), image);
+        var spec = view.Spec?.Tags.FirstOrDefault(t => t.Name == tag.Tag) is { } stored ? Reference(stored) : null;
+        return new ImageStreamTag("ImageStreamTag", ApiVersion, meta, spec, tag.History[0].Generation, new LookupPolicy(false), image);
     }
 
     public static ImageStreamImage StreamImage(string repository, ImageStreamView view, Image image)

@@ -44,7 +44,8 @@ public sealed class ImageStreamWriter(
         {
             ("imagestreamtags", not null, null) => "GET, POST",
             ("imagestreamtags", not null, not null) => "GET, PUT, PATCH, DELETE",
-            ("imagestreams", not null, not null) => "GET, DELETE",
+            ("imagestreams", not null, null) => "GET, POST",
+            ("imagestreams", not null, not null) => "GET, PUT, PATCH, DELETE",
             _ => "GET",
         };
         var served = allowed.Split(", ").Contains(method, StringComparer.Ordinal);
@@ -77,12 +78,14 @@ public sealed class ImageStreamWriter(
             ("imagestreamtags", "POST" or "PUT") => await WriteTagAsync(context, ns!, name),
             ("imagestreamtags", "PATCH") => await PatchTagAsync(context, ns!, name!),
             ("imagestreamtags", _) => await DeleteTagAsync(context, ns!, name!),
+            ("imagestreams", "POST" or "PUT") => await WriteStreamAsync(context, ns!, name),
+            ("imagestreams", "PATCH") => await PatchStreamAsync(context, ns!, name!),
             _ => await DeleteStreamAsync(context, ns!, name!),
         };
     }
 
     private static KubeStatus NotServed(string method, string resource, string? name, string allowed)
-        => KubeStatus.MethodNotAllowed($"{method} is not supported on {resource}{(name is null ? "" : $" \"{name}\"")} (only {allowed}; spec tags and the other resources' changes are not served)")
+        => KubeStatus.MethodNotAllowed($"{method} is not supported on {resource}{(name is null ? "" : $" \"{name}\"")} (only {allowed})")
             .WithHeader("Allow", allowed);
 
     private static KubeStatus InvalidNamespace(string? ns)
@@ -125,7 +128,7 @@ public sealed class ImageStreamWriter(
             return KubeStatus.NotFound($"imagestreamtags.{ImageObjects.Group} \"{urlName}\" not found");
         }
 
-        var (patched, invalid) = ImagePatch.Apply(JsonSerializer.SerializeToUtf8Bytes(current, ImageApiJsonContext.Default.ImageStreamTag), patch, options.Value.MaxRequestBytes);
+        var (patched, invalid) = ImagePatch.Apply(JsonSerializer.SerializeToUtf8Bytes(current, ImageApiJsonContext.Default.ImageStreamTag), patch, options.Value.MaxRequestBytes, ImagePatch.NoKeys);
         if (patched is null)
         {
             return invalid!;
@@ -160,7 +163,7 @@ public sealed class ImageStreamWriter(
         // What the target holds now: refusals that need no write are made before anything is copied.
         var view = await streams.GetAsync(repository);
         var current = view?.Tags.FirstOrDefault(t => t.Tag == request.Tag && t.History.Count > 0)?.History[0].Digest;
-        if (creating && current is not null)
+        if (creating && (current is not null || view?.Spec?.Tags.Any(t => t.Name == request.Tag) == true))
         {
             return KubeStatus.AlreadyExists($"imagestreamtags.{ImageObjects.Group} \"{name}\" already exists");
         }
@@ -194,19 +197,24 @@ public sealed class ImageStreamWriter(
         }
 
         // A copy changed the repository's sequence itself: the version was checked against what preceded it.
+        // The tag's spec is stored with the move: a tag from another tag of the stream tracks it from now on (oc tag --alias).
         OciUrls.SetEventTarget(OciUrls.Manifest(repository, digest));
-        var result = await tagGuard.TagManifestAsync(repository, new TagMove(request.Tag, digest, creating, mayMove, copied ? null : request.ExpectedSequence));
+        var spec = new SpecTag(request.Tag, null, new SpecTagFrom(from.IsImage ? SpecTag.ImageStreamImage : SpecTag.ImageStreamTag, from.Name, from.Namespace), false, null, false, false, "Legacy", "Source");
+        var change = new SpecChange(SpecChangeMode.SetTag, [spec], null, null, new Dictionary<string, string>(StringComparer.Ordinal) { [request.Tag] = digest }, mayMove, copied ? null : request.ExpectedSequence, await tagGuard.RulesAsync(repository), creating);
+        var result = await grains.GetGrain<IRepositoryGrain>(repository).ChangeImageStreamSpec(change);
         switch (result.Outcome)
         {
-            case TagMoveOutcome.Immutable:
-                return ImageTagGuard.Refused(repository, request.Tag, result.Rule, name, "imagestreamtags");
-            case TagMoveOutcome.Stale:
-            case TagMoveOutcome.NeedsOverwrite:
+            case SpecChangeOutcome.Immutable:
+                return ImageTagGuard.Refused(repository, result.Tag ?? request.Tag, result.Rule, name, "imagestreamtags");
+            case SpecChangeOutcome.Stale:
+            case SpecChangeOutcome.NeedsOverwrite:
                 return Stale(name);
-            case TagMoveOutcome.TagExists:
+            case SpecChangeOutcome.AlreadyExists:
                 return KubeStatus.AlreadyExists($"imagestreamtags.{ImageObjects.Group} \"{name}\" already exists");
-            case TagMoveOutcome.ManifestUnknown:
+            case SpecChangeOutcome.ManifestUnknown:
                 return KubeStatus.NotFound($"{(from.IsImage ? "imagestreamimages" : "imagestreamtags")}.{ImageObjects.Group} \"{from.Name}\" not found");
+            case SpecChangeOutcome.Cycle:
+                return CycleRefused(name, "ImageStreamTag", result.Cycle!);
         }
 
         ImageWriteLog.TagMoved(logger, repository, request.Tag, digest, from.Repository);
@@ -215,6 +223,185 @@ public sealed class ImageStreamWriter(
             ? Json(istag, ImageApiJsonContext.Default.ImageStreamTag, code)
             : Success(name, "imagestreamtags", code);
     }
+
+    /// <summary>An ImageStream create (<paramref name="urlName"/> null) or update (PUT): needs push; moving a tag that points elsewhere needs overwrite too.</summary>
+    private async Task<IResult> WriteStreamAsync(HttpContext context, string ns, string? urlName)
+    {
+        if (urlName is not null && ImageNames.RepositoryOf(ns, urlName) is null)
+        {
+            return InvalidStreamName(urlName);
+        }
+
+        var (request, invalid) = await ImageStreamRequest.ReadAsync(context.Request, ns, urlName, options.Value.MaxRequestBytes, context.RequestAborted);
+        return request is null ? invalid! : await ChangeStreamAsync(context, ns, request, urlName is null ? SpecChangeMode.CreateStream : SpecChangeMode.UpdateStream);
+    }
+
+    /// <summary>A PATCH of an ImageStream: the patch applied to the object as a GET returns it (without its resourceVersion, so only one in the patch is a precondition), then written as an update.</summary>
+    private async Task<IResult> PatchStreamAsync(HttpContext context, string ns, string urlName)
+    {
+        if (ImageNames.RepositoryOf(ns, urlName) is not { } repository)
+        {
+            return InvalidStreamName(urlName);
+        }
+
+        var (patch, unreadable) = await ImagePatch.ReadAsync(context.Request, options.Value.MaxRequestBytes, context.RequestAborted);
+        if (patch is null)
+        {
+            return unreadable!;
+        }
+
+        if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreams", "get", repository, ns)) is { } noRead)
+        {
+            return noRead;
+        }
+
+        if (await streams.GetAsync(repository) is not { } view)
+        {
+            return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{urlName}\" not found");
+        }
+
+        var current = ImageObjects.Stream(repository, view, handlers.Hosts(context));
+        var (patched, invalid) = ImagePatch.Apply(JsonSerializer.SerializeToUtf8Bytes(current with { Metadata = current.Metadata with { ResourceVersion = "" } }, ImageApiJsonContext.Default.ImageStream), patch, options.Value.MaxRequestBytes, ImagePatch.ImageStreamKeys);
+        if (patched is null)
+        {
+            return invalid!;
+        }
+
+        var (request, refused) = ImageStreamRequest.Parse(patched, ns, urlName);
+        return request is null ? refused! : await ChangeStreamAsync(context, ns, request, SpecChangeMode.UpdateStream);
+    }
+
+    /// <summary>
+    /// Writes a stream's spec and metadata: every new or changed spec tag whose <c>from</c> names an
+    /// image of a stream is resolved now (an image of another stream copied in first, as for an
+    /// ImageStreamTag), a tracking tag by the repository itself; a source that does not exist is
+    /// no error and moves nothing. Refusals that need no write are made before anything is copied.
+    /// </summary>
+    private async Task<IResult> ChangeStreamAsync(HttpContext context, string ns, ImageStreamRequest request, SpecChangeMode mode)
+    {
+        var repository = request.Repository;
+        var name = request.Stream;
+        if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreams", "create", repository, ns)) is { } refused)
+        {
+            return refused;
+        }
+
+        if (SpecTagRules.Cycle(repository, request.Tags) is { } cycle)
+        {
+            return CycleRefused(name, ImageStreamRequest.Kind, cycle);
+        }
+
+        var view = await streams.GetAsync(repository);
+        switch (mode)
+        {
+            case SpecChangeMode.CreateStream when view is not null:
+                return KubeStatus.AlreadyExists($"imagestreams.{ImageObjects.Group} \"{name}\" already exists");
+            case SpecChangeMode.UpdateStream when view is null:
+                return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{name}\" not found");
+        }
+
+        if (request.ExpectedSequence is { } expected && view?.Sequence != expected)
+        {
+            return Stale(name, "imagestreams");
+        }
+
+        string? StatusOf(string tag) => view?.Tags.FirstOrDefault(t => t.Tag == tag && t.History.Count > 0)?.History[0].Digest;
+        var stored = view?.Spec?.Tags ?? [];
+        var resolved = new Dictionary<string, string>(StringComparer.Ordinal);
+        var copies = new List<(string Source, string Digest)>();
+        var mayMove = false;
+        foreach (var tag in request.Tags.Where(t => t.From is { Kind: SpecTag.ImageStreamImage or SpecTag.ImageStreamTag } && !stored.Any(s => s.SameIntent(t))))
+        {
+            string? digest;
+            if (SpecTagRules.Tracked(tag, repository) is { } followed)
+            {
+                // Resolved by the repository in its turn; its image now decides the access asked for.
+                digest = resolved.GetValueOrDefault(followed) ?? StatusOf(followed);
+            }
+            else
+            {
+                var from = ImageStreamRequest.SourceOf(tag.From!, ns, name)!;
+                if (from.Repository != repository
+                    && await access.CheckAsync(context, ImageAccessNeed.Of(from.IsImage ? "imagestreamimages" : "imagestreamtags", "get", from.Repository, from.Namespace)) is { } noPull)
+                {
+                    return noPull;
+                }
+
+                (digest, var unresolved) = await ResolveAsync(from);
+                if (digest is null)
+                {
+                    // A source that does not exist (yet) is allowed, as in the reference: the tag gets no image.
+                    if (unresolved!.Code == 404)
+                    {
+                        continue;
+                    }
+
+                    return unresolved;
+                }
+
+                resolved[tag.Name] = digest;
+                if (from.Repository != repository)
+                {
+                    copies.Add((from.Repository, digest));
+                }
+            }
+
+            var current = StatusOf(tag.Name);
+            if (digest is null || current is null || current == digest)
+            {
+                continue;
+            }
+
+            if (!mayMove && await access.CheckAsync(context, ImageAccessNeed.Of("imagestreams", "update", repository, ns)) is { } noOverwrite)
+            {
+                return noOverwrite;
+            }
+
+            mayMove = true;
+            if (await tagGuard.MoveRefusalAsync(repository, tag.Name, current, digest, name) is { } immutable)
+            {
+                return immutable;
+            }
+        }
+
+        StampOrigin(context);
+        var copied = false;
+        foreach (var (source, digest) in copies)
+        {
+            var (didCopy, copyError) = await CopyAsync(source, repository, digest, 0, context.RequestAborted);
+            copied |= didCopy;
+            if (copyError is not null)
+            {
+                return copyError;
+            }
+        }
+
+        var change = new SpecChange(mode, request.Tags, request.Labels, request.Annotations, resolved, mayMove, copied ? null : request.ExpectedSequence, await tagGuard.RulesAsync(repository));
+        var result = await grains.GetGrain<IRepositoryGrain>(repository).ChangeImageStreamSpec(change);
+        switch (result.Outcome)
+        {
+            case SpecChangeOutcome.AlreadyExists:
+                return KubeStatus.AlreadyExists($"imagestreams.{ImageObjects.Group} \"{name}\" already exists");
+            case SpecChangeOutcome.NotFound:
+                return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{name}\" not found");
+            case SpecChangeOutcome.Stale:
+            case SpecChangeOutcome.NeedsOverwrite:
+                return Stale(name, "imagestreams");
+            case SpecChangeOutcome.Immutable:
+                return ImageTagGuard.Refused(repository, result.Tag!, result.Rule, name, "imagestreams");
+            case SpecChangeOutcome.Cycle:
+                return CycleRefused(name, ImageStreamRequest.Kind, result.Cycle!);
+        }
+
+        ImageWriteLog.StreamWritten(logger, repository, request.Tags.Count, result.Moved?.Count ?? 0);
+        var code = mode == SpecChangeMode.CreateStream ? 201 : 200;
+        return await streams.GetAsync(repository) is { } written
+            ? Json(ImageObjects.Stream(repository, written, handlers.Hosts(context)), ImageApiJsonContext.Default.ImageStream, code)
+            : Success(name, "imagestreams", code);
+    }
+
+    private static KubeStatus InvalidStreamName(string name)
+        => KubeStatus.BadRequest($"\"{name}\" is not a valid image stream name: the namespace and the name, with '~' for '/', must make a repository name");
 
     /// <summary>The digest <paramref name="from"/> names now: a tag's current image, or the one image of the stream whose digest is or starts with the id.</summary>
     private async Task<(string? Digest, KubeStatus? Error)> ResolveAsync(TagSource from)
@@ -325,7 +512,7 @@ public sealed class ImageStreamWriter(
         }
 
         StampOrigin(context);
-        var deleted = await tagGuard.DeleteTagAsync(repository, split.Tag);
+        var deleted = await grains.GetGrain<IRepositoryGrain>(repository).DeleteImageStreamTag(split.Tag, await tagGuard.RulesAsync(repository));
         if (deleted.Refused)
         {
             return ImageTagGuard.Refused(repository, split.Tag, deleted.Rule, name, "imagestreamtags");
@@ -387,8 +574,12 @@ public sealed class ImageStreamWriter(
     internal void StampOrigin(HttpContext context)
         => ChangeOrigins.Stamp(context, ApiAccess.CallerOf(context)?.Identity.Name is { Length: > 0 } subject ? subject : context.User.Identity?.Name, _source.Value);
 
-    private static KubeStatus Stale(string name)
-        => KubeStatus.Conflict($"Operation cannot be fulfilled on imagestreamtags.{ImageObjects.Group} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
+    internal static KubeStatus CycleRefused(string name, string kind, IReadOnlyList<string> cycle)
+        => KubeStatus.Invalid($"{kind}.{ImageObjects.Group} \"{name}\" is invalid: spec.tags: Invalid value: tracking tags follow each other in a cycle: {string.Join(" -> ", cycle)}")
+            .WithDetails(new StatusDetails(name, ImageObjects.Group, kind, [new StatusCause("FieldValueInvalid", $"spec.tags: tracking tags follow each other in a cycle: {string.Join(" -> ", cycle)}")]));
+
+    private static KubeStatus Stale(string name, string resource = "imagestreamtags")
+        => KubeStatus.Conflict($"Operation cannot be fulfilled on {resource}.{ImageObjects.Group} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
 
     internal static IResult Success(string name, string kind, int code)
         => Json(new SuccessStatus("Status", "v1", new StatusMeta(), "Success", new SuccessDetails(name, ImageObjects.Group, kind)), ImageWriteJsonContext.Default.SuccessStatus, code);
@@ -416,4 +607,7 @@ internal static partial class ImageWriteLog
 
     [LoggerMessage(12, LogLevel.Information, "Image API: image stream {Repository} deleted (every tag, manifest and blob link)")]
     public static partial void StreamDeleted(ILogger logger, string repository);
+
+    [LoggerMessage(13, LogLevel.Information, "Image API: image stream {Repository} written ({SpecTags} spec tags, {Moved} tags moved)")]
+    public static partial void StreamWritten(ILogger logger, string repository, int specTags, int moved);
 }

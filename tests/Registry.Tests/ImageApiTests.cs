@@ -37,7 +37,7 @@ public sealed class ImageApiTests
         Assert.True(byName["imagestreams"].GetProperty("namespaced").GetBoolean());
         Assert.False(byName["images"].GetProperty("namespaced").GetBoolean());
         Assert.Equal("ImageStreamTag", byName["imagestreamtags"].GetProperty("kind").GetString());
-        Assert.Equal(["get", "list", "watch", "delete"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal(["get", "list", "watch", "create", "update", "patch", "delete"], byName["imagestreams"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
         Assert.Equal(["create"], byName["imagestreammappings"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
         Assert.Equal(["get"], byName["imagestreams/layers"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));
         Assert.Equal(["get", "list", "create", "update", "patch", "delete"], byName["imagestreamtags"].GetProperty("verbs").EnumerateArray().Select(v => v.GetString()));

@@ -29,7 +29,8 @@ public abstract record FieldType
     public sealed record Open : FieldType;
 }
 
-public sealed record SchemaField(string Name, FieldType Type, string Description, bool Required = false);
+/// <param name="MergeKey">For a list merged by key in a strategic merge patch (<c>x-kubernetes-patch-merge-key</c>): the key.</param>
+public sealed record SchemaField(string Name, FieldType Type, string Description, bool Required = false, string? MergeKey = null);
 
 /// <summary>A group, version and kind, as <c>x-kubernetes-group-version-kind</c> names it.</summary>
 public sealed record GroupVersionKind(string Group, string Version, string Kind);
@@ -87,7 +88,7 @@ public static class ImageApiSchemas
         new(ImagePrefix + "ImageStreamSpec", "ImageStreamSpec represents options for ImageStreams.",
             [new("lookupPolicy", FieldType.Ref(ImagePrefix + "ImageLookupPolicy"), "lookupPolicy controls how other resources reference images within this namespace."),
              new("dockerImageRepository", FieldType.String, "dockerImageRepository is optional, if specified this stream is backed by a container repository on this server. Deprecated."),
-             new("tags", FieldType.ArrayOf(FieldType.Ref(ImagePrefix + "TagReference")), "tags map arbitrary string values to specific image locators.")]),
+             new("tags", FieldType.ArrayOf(FieldType.Ref(ImagePrefix + "TagReference")), "tags map arbitrary string values to specific image locators. A tag whose from is an ImageStreamTag of this stream tracks it; an ImageStreamImage or another stream's tag is resolved once; a DockerImage is stored, not imported.", MergeKey: "name")]),
         new(ImagePrefix + "ImageLookupPolicy", "ImageLookupPolicy describes how an image stream can be used to override the image references used by pods, builds, and other resources in a namespace.",
             [new("local", FieldType.Boolean, "local will change the docker short image references (like \"mysql\" or \"php:latest\") on objects in this namespace to the image ID whenever they match this image stream, instead of reaching out to a remote registry.", Required: true)]),
         new(ImagePrefix + "TagReference", "TagReference specifies optional annotations for images using this tag and an optional reference to an ImageStreamTag, ImageStreamImage, or DockerImage this tag should track.",

@@ -233,6 +233,12 @@ public static class OpenApiDocuments
         {
             var schema = Field(v3, field.Type, top: true);
             schema["description"] = field.Description;
+            if (field.MergeKey is { } key)
+            {
+                schema["x-kubernetes-patch-merge-key"] = key;
+                schema["x-kubernetes-patch-strategy"] = "merge";
+            }
+
             properties[field.Name] = schema;
         }
 
