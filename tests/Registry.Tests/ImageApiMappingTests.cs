@@ -202,7 +202,8 @@ public sealed class ImageApiMappingTests
             await response.AssertStatusAsync(code, reason);
         }
 
-        await Refused(path, $"[{{\"op\":\"replace\",\"path\":\"/tag/from/name\",\"value\":\"app@{v2}\"}}]", HttpStatusCode.UnsupportedMediaType, "UnsupportedMediaType", "application/json-patch+json");
+        await Refused(path, $"[{{\"op\":\"replace\",\"path\":\"/tag/nothing/name\",\"value\":\"app@{v2}\"}}]", (HttpStatusCode)422, "Invalid", "application/json-patch+json");
+        await Refused(path, valid, HttpStatusCode.BadRequest, "BadRequest", "application/json-patch+json");
         await Refused(path, valid, HttpStatusCode.UnsupportedMediaType, "UnsupportedMediaType", "application/json");
         await Refused(path, valid, HttpStatusCode.UnsupportedMediaType, "UnsupportedMediaType", "application/apply-patch+yaml");
         await Refused(path, valid.Replace("\"tag\":", $"\"pad\":\"{new string('x', 65 * 1024)}\",\"tag\":", StringComparison.Ordinal), HttpStatusCode.RequestEntityTooLarge, "RequestEntityTooLarge");
