@@ -20,7 +20,8 @@ public sealed partial class RepositoryGrain
         var exists = !S.IsEmpty;
         switch (change.Mode)
         {
-            case SpecChangeMode.CreateStream when exists:
+            // The images a create's tags copy in from other streams came first: only tags or a stream created before count.
+            case SpecChangeMode.CreateStream when S.StreamDefined || S.Tags.Count > 0 || S.SpecTags.Count > 0:
                 return new SpecChangeResult(SpecChangeOutcome.AlreadyExists, S.EventSequence);
             case SpecChangeMode.UpdateStream when !exists:
                 return new SpecChangeResult(SpecChangeOutcome.NotFound, S.EventSequence);

@@ -241,7 +241,7 @@ public sealed class ImageApiTests
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images?continue={ImageApi.Continue("only-one-part")}", 400, "BadRequest");
 
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams", 405, "MethodNotAllowed", method: HttpMethod.Delete);
-        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams", 405, "MethodNotAllowed", method: HttpMethod.Post);
+        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams", 405, "MethodNotAllowed", method: HttpMethod.Put);
         await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreamimages", 405, "MethodNotAllowed");
 
         // Nothing was changed by any of them.

@@ -206,8 +206,8 @@ public sealed class ImageApiWriteTests
         await Refused(HttpMethod.Post, tags, ImageApiWrite.Tag("app:v1", "ImageStreamImage", $"app@{v2}"), HttpStatusCode.Conflict, "AlreadyExists");
 
         // What is not served.
-        await Refused(HttpMethod.Patch, $"{V1}/namespaces/{ns}/imagestreams/app", "{}", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed", "application/merge-patch+json");
-        await Refused(HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams", "{}", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed");
+        await Refused(HttpMethod.Put, $"{V1}/namespaces/{ns}/imagestreams", "{}", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed");
+        await Refused(HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams", "{}", (HttpStatusCode)422, "Invalid");
         await Refused(HttpMethod.Delete, tags, "", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed");
         await Refused(HttpMethod.Delete, $"{V1}/namespaces/{ns}/imagestreamimages/app@{v1}", "", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed");
         await Refused(HttpMethod.Delete, $"{V1}/images/{v1}", "", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed");
