@@ -39,7 +39,8 @@ public sealed class ManifestService(IBlobStore store, IGrainFactory grains, Life
         // grain acknowledges, the manifest must be readable.
         var repository = grains.GetGrain<IRepositoryGrain>(name);
         var tags = tag is null ? [] : (string[])[tag, .. moreTags ?? []];
-        var rules = tags.Length == 0 ? [] : (await immutableTags.ForRepositoryAsync(name)).Where(r => tags.Any(r.Protects)).ToArray();
+        // All of the repository's rules, not only those of the pushed tags: the tracking tags a push moves are checked too.
+        var rules = tags.Length == 0 ? [] : (await immutableTags.ForRepositoryAsync(name)).ToArray();
         var push = new ManifestPush(descriptor, parsed.Blobs, parsed.Children, tag, mayMoveTag, rules.Length > 0 ? rules : null, moreTags);
         if (await repository.CheckManifest(push) is { } refused)
         {

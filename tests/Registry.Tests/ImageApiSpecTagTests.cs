@@ -297,6 +297,39 @@ public sealed class ImageApiSpecTagTests
     }
 
     [Fact]
+    public async Task AProtectedTrackingTagStaysWhileItsSourceMovesAndAnExplicitMoveIsRefused()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        var repository = $"{ns}/app";
+        var v1 = await ImageApi.PushAsync(host.Client, repository, "src", "i1");
+        var path = $"{V1}/namespaces/{ns}/imagestreams/app";
+        using (var put = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Put, path, SpecStreams.Stream("app", tags: [SpecStreams.Tag("release", "ImageStreamTag", "src"), SpecStreams.Tag("follow", "ImageStreamTag", "release"), SpecStreams.Tag("edge", "ImageStreamTag", "src")])))
+        {
+            await put.JsonAsync(HttpStatusCode.OK);
+        }
+
+        await ImmutableTagTests.PutRulesAsync(host.Client, ns, ImmutableTagTests.Rule("releases", "**", "release"));
+
+        // The push of the source is accepted; the protected tracking tag keeps its image, and so does the tag tracking it.
+        var v2 = await ImageApi.PushAsync(host.Client, repository, "src", "i2");
+        Assert.Equal(v2, (await host.Client.GetManifestAsync(repository, "edge")).Digest);
+        Assert.Equal(v1, (await host.Client.GetManifestAsync(repository, "release")).Digest);
+        Assert.Equal(v1, (await host.Client.GetManifestAsync(repository, "follow")).Digest);
+
+        // Pointing the protected tag elsewhere in the spec is refused as an ImageStreamTag move is, and stores nothing.
+        var version = await SpecStreams.VersionAsync(host.Client, path);
+        using (var moved = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Put, path, SpecStreams.Stream("app", tags: [SpecStreams.Tag("release", "ImageStreamImage", $"app@{v2}")])))
+        {
+            var status = await moved.JsonAsync(HttpStatusCode.Conflict);
+            Assert.Equal("ImmutableTag", status.GetProperty("details").GetProperty("causes")[0].GetProperty("reason").GetString());
+        }
+
+        Assert.Equal(v1, (await host.Client.GetManifestAsync(repository, "release")).Digest);
+        Assert.Equal(version, await SpecStreams.VersionAsync(host.Client, path));
+    }
+
+    [Fact]
     public async Task DeletingAnImageStreamTagRemovesItsSpecAndStatus()
     {
         var host = await SharedRegistry.GetAsync();

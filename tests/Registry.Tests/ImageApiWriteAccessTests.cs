@@ -128,6 +128,71 @@ public sealed class ImageApiWriteAccessTests
         Assert.Equal(digest, (await admin.GetManifestAsync($"{target}/web", "v1")).Digest);
     }
 
+    public static TheoryData<string, HttpStatusCode, HttpStatusCode, HttpStatusCode, HttpStatusCode> StreamRoles() => new()
+    {
+        // role, create a stream, add a spec tag (update), move a tag by a patch of its spec tag, a JSON patch adding a tag
+        { "anonymous", HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized },
+        { "viewer", HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden },
+        { "pusher", HttpStatusCode.Created, HttpStatusCode.OK, HttpStatusCode.Forbidden, HttpStatusCode.OK },
+        { "admin", HttpStatusCode.Created, HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK },
+    };
+
+    [Theory]
+    [MemberData(nameof(StreamRoles))]
+    public async Task EachRoleMayMakeTheStreamChangesItsPermissionsAllow(string role, HttpStatusCode create, HttpStatusCode update, HttpStatusCode move, HttpStatusCode jsonPatch)
+    {
+        var host = await PolicyRegistry.GetAsync();
+        using var admin = PolicyRegistry.Client(host, PolicyRegistry.Admin);
+        var ns = PolicyRegistry.NewNamespace();
+        await PolicyRegistry.CreateNamespaceAsync(admin, ns);
+        var (v1, _) = await admin.PushImageAsync($"{ns}/app", "v1", layers: 1);
+        var (v2, _) = await admin.PushImageAsync($"{ns}/app", "v2", layers: 1);
+
+        System.Net.Http.Headers.AuthenticationHeaderValue? auth = null;
+        if (role != "anonymous")
+        {
+            (var user, auth) = await PolicyRegistry.NewUserAsync(host);
+            await PolicyRegistry.BindAsync(admin, ns, role, [PolicyRegistry.User(user)]);
+        }
+
+        using var client = PolicyRegistry.Client(host, auth);
+        var streams = $"{V1}/namespaces/{ns}/imagestreams";
+
+        using (var created = await ImageApiWrite.SendAsync(client, HttpMethod.Post, streams, SpecStreams.Stream("web")))
+        {
+            await Expect(created, create);
+        }
+
+        // A new spec tag (prod from v1): push; then moving it to v2 points an existing tag elsewhere: overwrite.
+        using (var updated = await ImageApiWrite.SendAsync(client, HttpMethod.Put, $"{streams}/app", SpecStreams.Stream("app", tags: [SpecStreams.Tag("prod", "ImageStreamImage", $"app@{v1}")])))
+        {
+            await Expect(updated, update);
+        }
+
+        if (update != HttpStatusCode.OK)
+        {
+            using var seeded = await ImageApiWrite.SendAsync(admin, HttpMethod.Put, $"{streams}/app", SpecStreams.Stream("app", tags: [SpecStreams.Tag("prod", "ImageStreamImage", $"app@{v1}")]));
+            await seeded.JsonAsync(HttpStatusCode.OK);
+        }
+
+        using (var moved = await ImageApiWrite.SendAsync(client, HttpMethod.Patch, $"{streams}/app", "{\"spec\":{\"tags\":[{\"name\":\"prod\",\"from\":{\"kind\":\"ImageStreamImage\",\"name\":\"app@" + v2 + "\"}}]}}", "application/strategic-merge-patch+json"))
+        {
+            await Expect(moved, move);
+        }
+
+        using (var added = await ImageApiWrite.SendAsync(client, HttpMethod.Patch, $"{streams}/app", "[{\"op\":\"add\",\"path\":\"/spec/tags/-\",\"value\":{\"name\":\"next\",\"from\":{\"kind\":\"ImageStreamTag\",\"name\":\"v2\"}}}]", "application/json-patch+json"))
+        {
+            await Expect(added, jsonPatch);
+        }
+
+        // What /v2 serves is what the allowed changes left.
+        Assert.Equal(move == HttpStatusCode.OK ? v2 : v1, (await admin.GetManifestAsync($"{ns}/app", "prod")).Digest);
+        var tags = await admin.ListTagsAsync($"{ns}/app");
+        Assert.Equal(jsonPatch == HttpStatusCode.OK, tags.Contains("next"));
+        using var web = await admin.GetAsync($"{streams}/web");
+        Assert.Equal(create == HttpStatusCode.Created ? HttpStatusCode.OK : HttpStatusCode.NotFound, web.StatusCode);
+    }
+
     private static async Task Expect(HttpResponseMessage response, HttpStatusCode code)
     {
         switch (code)
