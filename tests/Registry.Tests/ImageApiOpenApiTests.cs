@@ -168,8 +168,8 @@ public sealed class ImageApiFieldValidationTests
 {
     private const string V1 = "/apis/image.openshift.io/v1";
 
-    private static string Stream(string extra = "")
-        => """{"apiVersion":"image.openshift.io/v1","kind":"ImageStream","metadata":{"name":"app","labels":{"any":"thing"}},"spec":{"lookupPolicy":{"local":false},"tags":[{"name":"v1","from":{"kind":"DockerImage","name":"x"}""" + extra + "}]}}";
+    private static string Stream(string extra = "", string name = "app")
+        => """{"apiVersion":"image.openshift.io/v1","kind":"ImageStream","metadata":{"name":""" + "\"" + name + "\"" + ""","labels":{"any":"thing"}},"spec":{"lookupPolicy":{"local":false},"tags":[{"name":"v1","from":{"kind":"DockerImage","name":"x"}""" + extra + "}]}}";
 
     [Fact]
     public async Task StrictRefusesUnknownAndDuplicateFieldsByTheirPaths()
@@ -182,9 +182,9 @@ public sealed class ImageApiFieldValidationTests
         Assert.Equal("BadRequest", json.GetProperty("reason").GetString());
         Assert.Equal("ImageStream in version \"v1\" cannot be handled as a ImageStream: strict decoding error: duplicate field \"metadata.name\", unknown field \"spec.x\", unknown field \"spec.tags[0].bogus\", unknown field \"Status\"", json.GetProperty("message").GetString());
 
-        // Free-form parts and maps are not checked field by field; a valid body passes (to the write, not served yet).
+        // Free-form parts and maps are not checked field by field; a valid body passes (and creates the stream).
         (status, json, _) = await SendAsync(host, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams?fieldValidation=Strict", Stream());
-        Assert.Equal(405, status);
+        Assert.Equal(201, status);
 
         // An image stream tag is checked against its own schema, an update and a merge patch too.
         (status, json, _) = await SendAsync(host, HttpMethod.Put, $"{V1}/namespaces/{ns}/imagestreamtags/app:v1?fieldValidation=Strict", """{"kind":"ImageStreamTag","tag":{"name":"v1","form":{}},"image":{"dockerImageMetadata":{"Anything":1}}}""");
@@ -194,8 +194,10 @@ public sealed class ImageApiFieldValidationTests
         Assert.Equal(400, status);
         Assert.EndsWith("unknown field \"spec.lookupPolicy.locale\"", json.GetProperty("message").GetString(), StringComparison.Ordinal);
 
-        // Nothing was stored by any of them.
-        await ImageApi.AssertStatusAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/app", 404, "NotFound");
+        // Nothing was stored by the refused ones: the stream is as created.
+        using var stream = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/app");
+        Assert.Equal(["v1"], stream.RootElement.GetProperty("spec").GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()));
+        Assert.Equal(0, stream.RootElement.GetProperty("status").GetProperty("tags").GetArrayLength());
     }
 
     [Fact]
@@ -204,14 +206,14 @@ public sealed class ImageApiFieldValidationTests
         var host = await SharedRegistry.GetAsync();
         var ns = ImageApi.Namespace();
         var (status, _, warnings) = await SendAsync(host, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams", Stream(""",  "y":1"""));
-        Assert.Equal(405, status);
+        Assert.Equal(201, status);
         Assert.Equal(["299 - \"unknown field \\\"spec.tags[0].y\\\"\""], warnings);
 
-        (status, _, warnings) = await SendAsync(host, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams?fieldValidation=Warn", Stream(""","y":1,"z":2"""));
+        (status, _, warnings) = await SendAsync(host, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams?fieldValidation=Warn", Stream(""","y":1,"z":2""", "two"));
         Assert.Equal(2, warnings.Length);
 
-        (status, _, warnings) = await SendAsync(host, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams?fieldValidation=Ignore", Stream(""","y":1"""));
-        Assert.Equal(405, status);
+        (status, _, warnings) = await SendAsync(host, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams?fieldValidation=Ignore", Stream(""","y":1""", "three"));
+        Assert.Equal(201, status);
         Assert.Empty(warnings);
     }
 
@@ -237,7 +239,7 @@ public sealed class ImageApiFieldValidationTests
 
         // Header injection through a field name: control characters are escaped, not sent.
         (status, _, var warnings) = await SendAsync(host, HttpMethod.Post, path, "{\"spec\":{\"a\\r\\nSet-Cookie: x=1\":1}}");
-        Assert.Equal(405, status);
+        Assert.Equal(422, status);
         var warning = Assert.Single(warnings);
         Assert.Contains("a\\\\u000d\\\\u000aSet-Cookie: x=1", warning, StringComparison.Ordinal);
 
