@@ -19,6 +19,21 @@ public interface IImageGrain : IGrainWithStringKey
     [RetryOnFailover]
     [Alias("keep")]
     Task<ImageFacts> Keep(ImageFacts facts);
+
+    /// <summary>
+    /// Asks <paramref name="repository"/> whether it holds this manifest now and records the answer
+    /// among the image's holders. Calls are one at a time and each reads the repository's present
+    /// state, so, in whatever order the calls of a repository's changes arrive, the last one leaves
+    /// the truth. Returns the holding after it.
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("recheck")]
+    Task<ImageHolding> Recheck(string repository);
+
+    /// <summary>The repositories recorded as holding the image.</summary>
+    [RetryOnFailover]
+    [ReadOnly, Alias("holding")]
+    ValueTask<ImageHolding> GetHolding();
 }
 
 /// <summary>One layer (or config) blob of an image manifest.</summary>
