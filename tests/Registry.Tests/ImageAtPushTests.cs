@@ -60,6 +60,24 @@ public sealed class ImageAtPushTests(ITestOutputHelper output)
         Assert.Equal(config.Length + layer.Length, facts.Size);
     }
 
+    [Fact]
+    public async Task WithTheQueueFullHoldingsAreStillRecordedAndFactsComputedOnRead()
+    {
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:ImageApi:FactsQueueCapacity=1", "--Registry:ImageApi:FactsWorkers=1");
+        var ns = ImageApi.Namespace();
+        var digests = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => ImageApi.PushAsync(host.Client, $"{ns}/r{i % 3}", $"t{i}", $"full-{i}")));
+        var grains = host.Service<IGrainFactory>();
+        foreach (var (digest, i) in digests.Select((d, i) => (d, i)))
+        {
+            var image = grains.GetGrain<IImageGrain>(digest);
+            await Poll.UntilAsync(async () => (await image.GetHolding()).Repositories.SequenceEqual([$"{ns}/r{i % 3}"]), $"image {i} is recorded as held");
+
+            // Whether its facts were computed at push or left to this read, the read has them.
+            using var read = await ImageApi.GetJsonAsync(host.Client, $"/apis/image.openshift.io/v1/images/{digest}");
+            Assert.Equal("arm64", read.RootElement.GetProperty("dockerImageMetadata").GetProperty("Architecture").GetString());
+        }
+    }
+
     /// <summary>
     /// Not an assertion of speed (the machine is shared): the median and p90 of sequential manifest
     /// PUTs with the work at push on and off, printed for docs/image-api.md.
