@@ -67,20 +67,6 @@ public sealed class ImageDeletedTests
     }
 
     [Fact]
-    public async Task KubectlWatchOfImagesShowsADeletedImage()
-    {
-        var host = await SharedRegistry.GetAsync();
-        var ns = ImageApi.Namespace();
-        var digest = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "kubectl-deleted");
-        using var kubectl = new Kubectl(host.BaseAddress);
-        await using var watch = await kubectl.StartAsync("get", "images", "-w", "--output-watch-events", "--chunk-size=1");
-        await watch.WaitForLineAsync(l => l.StartsWith("EVENT", StringComparison.Ordinal));
-        await DeleteManifestAsync(host.Client, $"{ns}/app", digest);
-        var line = await watch.WaitForLineAsync(l => l.Contains(digest, StringComparison.Ordinal) && l.StartsWith("DELETED", StringComparison.Ordinal));
-        Assert.Contains($"{host.Authority}/{ns}/app@{digest}", line, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task ACollectionOfUntaggedManifestsDeletesTheirImages()
     {
         await using var host = await RegistryHost.StartAsync(null, "--Registry:GarbageCollection:RemoveUntagged=true");
@@ -117,7 +103,7 @@ public sealed class ImageDeletedTests
         return new StreamReader(await response.Content.ReadAsStreamAsync(ct));
     }
 
-    private static async Task DeleteManifestAsync(HttpClient client, string repository, string digest)
+    internal static async Task DeleteManifestAsync(HttpClient client, string repository, string digest)
     {
         using var response = await client.DeleteAsync($"/v2/{repository}/manifests/{digest}");
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
@@ -138,5 +124,24 @@ public sealed class ImageDeletedTests
 
         using var put = await client.PutManifestAsync(to, digest, manifest);
         Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+    }
+}
+
+/// <summary><c>kubectl get images -w</c> shows an image deleted.</summary>
+[Trait("Category", TestCategories.Kubectl)]
+public sealed class KubectlImageDeletedTests
+{
+    [Fact]
+    public async Task KubectlWatchOfImagesShowsADeletedImage()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        var digest = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "kubectl-deleted");
+        using var kubectl = new Kubectl(host.BaseAddress);
+        await using var watch = await kubectl.StartAsync("get", "images", "-w", "--output-watch-events", "--chunk-size=1");
+        await watch.WaitForLineAsync(l => l.StartsWith("EVENT", StringComparison.Ordinal));
+        await ImageDeletedTests.DeleteManifestAsync(host.Client, $"{ns}/app", digest);
+        var line = await watch.WaitForLineAsync(l => l.Contains(digest, StringComparison.Ordinal) && l.StartsWith("DELETED", StringComparison.Ordinal));
+        Assert.Contains($"{host.Authority}/{ns}/app@{digest}", line, StringComparison.Ordinal);
     }
 }
