@@ -24,11 +24,13 @@ public interface IImageGrain : IGrainWithStringKey
     /// Asks <paramref name="repository"/> whether it holds this manifest now and records the answer
     /// among the image's holders. Calls are one at a time and each reads the repository's present
     /// state, so, in whatever order the calls of a repository's changes arrive, the last one leaves
-    /// the truth. Returns the holding after it.
+    /// the truth. <paramref name="pushed"/>: the caller saw the repository push the manifest, so the
+    /// image is tracked from now on even when that repository let it go before this call (a push
+    /// and a delete in quick succession). Returns the holding after it.
     /// </summary>
     [RetryOnFailover]
     [Alias("recheck")]
-    Task<ImageHolding> Recheck(string repository);
+    Task<ImageHolding> Recheck(string repository, bool pushed);
 
     /// <summary>The repositories recorded as holding the image.</summary>
     [RetryOnFailover]

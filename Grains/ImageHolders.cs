@@ -11,14 +11,16 @@ public sealed partial class ImageGrain
     /// <summary>At most this many holders are named in an answer (all are counted).</summary>
     public const int MaxNamedHolders = 64;
 
-    public async Task<ImageHolding> Recheck(string repository)
+    public async Task<ImageHolding> Recheck(string repository, bool pushed)
     {
         var digest = this.GetPrimaryKeyString();
         var held = await GrainFactory.GetGrain<IRepositoryGrain>(repository).GetManifest(digest) is not null;
         var s = state.State;
+
+        // Only a push starts tracking: a delete of an untracked image says nothing of other holders.
         var changed = held
             ? s.Holders.Add(repository) | !s.Tracked
-            : s.Holders.Remove(repository);
+            : s.Holders.Remove(repository) | (pushed && !s.Tracked);
         if (changed)
         {
             s.Tracked = true;

@@ -71,7 +71,7 @@ public sealed partial class ImageAtPush : IRegistryEventSubscriber, IHostedServi
             _deferred.Add(1);
         }
 
-        await _grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository);
+        await _grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository, pushed);
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -120,7 +120,7 @@ public sealed partial class ImageAtPush : IRegistryEventSubscriber, IHostedServi
             await _facts.GetAsync(manifest, ct);
         }
 
-        await image.Recheck(work.Repository);
+        await image.Recheck(work.Repository, work.Pushed);
     }
 
     [LoggerMessage(14, LogLevel.Warning, "Image API: the facts or holding of {Digest} pushed to or deleted from {Repository} could not be recorded; the first read computes the facts")]

@@ -150,7 +150,7 @@ public sealed class ImageWatchAcross(ImageStreamReader streams, ImageFactsServic
                 if (e.Action == RegistryEvent.Delete && e.Target.Tag is null)
                 {
                     // Rechecked here, not read: the worker that records holdings may not have seen this delete yet.
-                    var holding = await grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository);
+                    var holding = await grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository, pushed: false);
                     if (!holding.Deleted || deleted.Contains(digest))
                     {
                         continue;
@@ -169,6 +169,8 @@ public sealed class ImageWatchAcross(ImageStreamReader streams, ImageFactsServic
                     continue;
                 }
 
+                // Recorded here too (also when deleted already), so this watch's DELETED never depends on the worker having recorded the push first.
+                await grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository, pushed: true);
                 if (await streams.ManifestAsync(e.Repository, digest) is not { } manifest || await facts.GetAsync(manifest, ct) is not { } found)
                 {
                     continue;

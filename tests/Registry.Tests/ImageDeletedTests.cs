@@ -67,6 +67,30 @@ public sealed class ImageDeletedTests
     }
 
     [Fact]
+    public async Task AnImageDeletedRightAfterItsPushIsDeleted()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        using var cts = Bounded.Token();
+        using var reader = await WatchAsync(host.Client, cts.Token);
+        var digests = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            // No wait between the push and the delete: the delete may be seen before the push is recorded.
+            var digest = await ImageApi.PushAsync(host.Client, $"{ns}/app{i}", "v1", $"quick-{i}");
+            await DeleteManifestAsync(host.Client, $"{ns}/app{i}", digest);
+            digests.Add(digest);
+        }
+
+        foreach (var digest in digests)
+        {
+            using var gone = await ImageApiWatchAcrossTests.ReadUntilAsync(reader, e => Name(e) == digest && Type(e) != "ADDED", cts.Token);
+            Assert.Equal("DELETED", Type(gone.RootElement));
+            await ImageApi.AssertStatusAsync(host.Client, $"{V1}/images/{digest}", 404, "NotFound");
+        }
+    }
+
+    [Fact]
     public async Task ACollectionOfUntaggedManifestsDeletesTheirImages()
     {
         await using var host = await RegistryHost.StartAsync(null, "--Registry:GarbageCollection:RemoveUntagged=true");
