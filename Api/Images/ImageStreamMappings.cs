@@ -62,7 +62,7 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
 
         var grain = grains.GetGrain<IRepositoryGrain>(repository);
         var stream = ImageNames.StreamOf(repository)!.Value.Name;
-        var imageMissing = KubeStatus.NotFound($"images.{ImageObjects.Group} \"{digest}\" not found: push the manifest, or name an image of a stream you may pull, or send it as image.dockerImageManifest");
+        var imageMissing = Missing(digest);
 
         // Refusals that need no write come before anything is copied or stored.
         var current = (await grain.ResolveTag(tag))?.Digest;
@@ -108,6 +108,9 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
         return ImageStreamWriter.Success(stream, Resource, 201);
     }
 
+    private static KubeStatus Missing(string digest)
+        => KubeStatus.NotFound($"images.{ImageObjects.Group} \"{digest}\" not found: push the manifest, or name an image of a stream you may pull, or send it as image.dockerImageManifest");
+
     /// <summary>
     /// Makes the stream hold the image it does not hold yet: copied from a repository holding it that
     /// the caller may pull, or stored from the body's manifest. Null once it holds it; else the Status.
@@ -133,7 +136,7 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
 
         if (mapping.Manifest is not { } manifest)
         {
-            return KubeStatus.NotFound($"images.{ImageObjects.Group} \"{digest}\" not found: push the manifest, or name an image of a stream you may pull, or send it as image.dockerImageManifest");
+            return Missing(digest);
         }
 
         var (_, error) = await manifests.PutAsync(repository, digest, manifest, mapping.ManifestMediaType, mayMoveTag: false, context.RequestAborted);
