@@ -19,6 +19,23 @@ public interface IImageGrain : IGrainWithStringKey
     [RetryOnFailover]
     [Alias("keep")]
     Task<ImageFacts> Keep(ImageFacts facts);
+
+    /// <summary>
+    /// Asks <paramref name="repository"/> whether it holds this manifest now and records the answer
+    /// among the image's holders. Calls are one at a time and each reads the repository's present
+    /// state, so, in whatever order the calls of a repository's changes arrive, the last one leaves
+    /// the truth. <paramref name="pushed"/>: the caller saw the repository push the manifest, so the
+    /// image is tracked from now on even when that repository let it go before this call (a push
+    /// and a delete in quick succession). Returns the holding after it.
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("recheck")]
+    Task<ImageHolding> Recheck(string repository, bool pushed);
+
+    /// <summary>The repositories recorded as holding the image.</summary>
+    [RetryOnFailover]
+    [ReadOnly, Alias("holding")]
+    ValueTask<ImageHolding> GetHolding();
 }
 
 /// <summary>One layer (or config) blob of an image manifest.</summary>

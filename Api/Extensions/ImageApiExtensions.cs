@@ -21,6 +21,11 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageApiHandlers>();
         services.AddSingleton<ImageStreamWatch>();
         services.AddImageApiWatchAcross();
+
+        // Facts and holders of images kept at push: an in-process subscriber with workers of its own.
+        services.AddSingleton<ImageAtPush>();
+        services.AddSingleton<Events.IRegistryEventSubscriber>(sp => sp.GetRequiredService<ImageAtPush>());
+        services.AddHostedService(sp => sp.GetRequiredService<ImageAtPush>());
         services.AddSingleton<ImageApiEndpoint>();
         services.AddSingleton<ImageStreamWriter>();
         services.AddSingleton<ImageTagGuard>();

@@ -69,7 +69,9 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
             return KubeStatus.BadRequest($"\"{digest}\" is not a valid image name: an image is named by its manifest digest (sha256:<64 hex digits>)");
         }
 
-        if (await facts.GetAsync(digest, context.RequestAborted) is not { } found)
+        // An image no repository holds any more is gone, though its facts (and bytes, until collected) remain.
+        var found = (await grains.GetGrain<IImageGrain>(digest).GetHolding()).Deleted ? null : await facts.GetAsync(digest, context.RequestAborted);
+        if (found is null)
         {
             return KubeStatus.NotFound($"images.{ImageObjects.Group} \"{digest}\" not found");
         }

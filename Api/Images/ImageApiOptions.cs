@@ -27,6 +27,15 @@ public sealed partial class ImageApiOptions : IValidatableObject
     /// <summary>How often a watch that asked for them (<c>allowWatchBookmarks=true</c>) gets a BOOKMARK event with its current resourceVersion.</summary>
     public TimeSpan WatchBookmarkInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Whether an image's facts are computed right after its push (false: on first read only).</summary>
+    public bool FactsAtPush { get; set; } = true;
+
+    /// <summary>How many pushed or deleted manifests wait for the work at push; beyond it the facts are left to the first read.</summary>
+    public int FactsQueueCapacity { get; set; } = 1024;
+
+    /// <summary>How many manifests' work at push runs at once.</summary>
+    public int FactsWorkers { get; set; } = 2;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         foreach (var (name, value) in new[] { (nameof(InternalRegistryHostname), InternalRegistryHostname), (nameof(PublicRegistryHostname), PublicRegistryHostname) })
@@ -45,6 +54,16 @@ public sealed partial class ImageApiOptions : IValidatableObject
         if (MaxConfigBytes is < 4096 or > 64 * 1024 * 1024)
         {
             yield return new ValidationResult($"{Section}:MaxConfigBytes {MaxConfigBytes} must be between 4096 and 67108864 (the default is 1048576).");
+        }
+
+        if (FactsQueueCapacity is < 1 or > 65536)
+        {
+            yield return new ValidationResult($"{Section}:FactsQueueCapacity {FactsQueueCapacity} must be between 1 and 65536 (the default is 1024).");
+        }
+
+        if (FactsWorkers is < 1 or > 16)
+        {
+            yield return new ValidationResult($"{Section}:FactsWorkers {FactsWorkers} must be between 1 and 16 (the default is 2).");
         }
 
         if (MaxRequestBytes is < 1024 or > 1024 * 1024)

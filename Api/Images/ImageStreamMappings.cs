@@ -3,23 +3,32 @@ using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Registry.Api.Kube;
 using Registry.Api.Oci;
+using Registry.Api.Services;
 using Registry.Grains;
 
 namespace Registry.Api.Images;
 
+/// <summary>The stream, tag and image a mapping names; <see cref="Manifest"/> is the body's <c>image.dockerImageManifest</c>, if any.</summary>
+public sealed record MappingRequest(string Repository, string Tag, string Digest, byte[]? Manifest, string? ManifestMediaType);
+
 /// <summary>
-/// <c>POST …/namespaces/{ns}/imagestreammappings</c>: tags an image the stream already holds, as a
-/// push by tag would (a history entry and a push event). What the reference registry does after
-/// each push; here the manifest must have been pushed by digest first, since an image is not
-/// created from the body. Answers a Status of success, as the reference does.
+/// <c>POST …/namespaces/{ns}/imagestreammappings</c>: tags an image in a stream, as a push by tag
+/// would (a history entry and a push event), creating the stream when it does not exist. The image
+/// is the one the stream holds; else the same manifest of another repository the caller may pull
+/// (copied: its blobs mounted, its manifest pushed by digest); else the manifest the body carries
+/// (<c>image.dockerImageManifest</c>), whose blobs the stream must hold. Answers a Status of
+/// success, as the reference does; a missing image is 404 and stores nothing.
 /// </summary>
-public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter writer, ImageTagGuard tagGuard, IImageApiAccess access, IOptions<ImageApiOptions> options, ILogger<ImageStreamMappings> logger)
+public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter writer, ImageStreamReader streams, ManifestService manifests, ImageTagGuard tagGuard, IImageApiAccess access, IOptions<ImageApiOptions> options, ILogger<ImageStreamMappings> logger)
 {
     public const string Resource = "imagestreammappings";
     public const string Kind = "ImageStreamMapping";
 
     /// <summary>The tag a mapping without one names, as the reference defaults it.</summary>
     public const string DefaultTag = "latest";
+
+    /// <summary>At most this many image streams of the mapping's namespace are looked through for the image, beyond the holders its grain names.</summary>
+    public const int MaxStreamsSearched = 100;
 
     public async Task<IResult> HandleAsync(HttpContext context, string ns)
     {
@@ -45,7 +54,7 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
             return invalid!;
         }
 
-        var (repository, tag, digest) = mapping.Value;
+        var (repository, tag, digest) = (mapping.Repository, mapping.Tag, mapping.Digest);
         if (await access.CheckAsync(context, ImageAccessNeed.Of(Resource, "create", repository, ns)) is { } noPush)
         {
             return noPush;
@@ -53,19 +62,12 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
 
         var grain = grains.GetGrain<IRepositoryGrain>(repository);
         var stream = ImageNames.StreamOf(repository)!.Value.Name;
-        if (await grain.GetImageStream() is null)
-        {
-            return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{stream}\" not found");
-        }
+        var imageMissing = Missing(digest);
 
-        var imageMissing = KubeStatus.NotFound($"images.{ImageObjects.Group} \"{digest}\" not found in image stream {ns}/{stream}: push the manifest by digest first");
-        if (await grain.GetManifest(digest) is null)
-        {
-            return imageMissing;
-        }
-
+        // Refusals that need no write come before anything is copied or stored.
+        var current = (await grain.ResolveTag(tag))?.Digest;
         var mayMove = false;
-        if (await grain.ResolveTag(tag) is { } current && current.Digest != digest)
+        if (current is not null && current != digest)
         {
             if (await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamtags", "update", repository, ns)) is { } noOverwrite)
             {
@@ -75,7 +77,18 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
             mayMove = true;
         }
 
+        // As the grain would refuse the move (it decides again in its turn), answered as it answers.
+        if (current is not null && current != digest && (await tagGuard.RulesAsync(repository)).FirstOrDefault(r => r.Protects(tag)) is { } rule)
+        {
+            return ImageTagGuard.Refused(repository, tag, rule.Name, stream, "imagestreams");
+        }
+
         writer.StampOrigin(context);
+        if (await grain.GetManifest(digest) is null && await BringAsync(context, mapping) is { } notBrought)
+        {
+            return notBrought;
+        }
+
         OciUrls.SetEventTarget(OciUrls.Manifest(repository, digest));
         var result = await tagGuard.TagManifestAsync(repository, new TagMove(tag, digest, MustCreate: false, mayMove, ExpectedSequence: null));
         switch (result.Outcome)
@@ -95,8 +108,88 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
         return ImageStreamWriter.Success(stream, Resource, 201);
     }
 
-    /// <summary>The repository, tag and digest of a mapping body, or the Status refusing it.</summary>
-    public static async Task<((string Repository, string Tag, string Digest)? Mapping, KubeStatus? Error)> ReadAsync(HttpRequest request, string ns, int maxBytes, CancellationToken ct)
+    private static KubeStatus Missing(string digest)
+        => KubeStatus.NotFound($"images.{ImageObjects.Group} \"{digest}\" not found: push the manifest, or name an image of a stream you may pull, or send it as image.dockerImageManifest");
+
+    /// <summary>
+    /// Makes the stream hold the image it does not hold yet: copied from a repository holding it that
+    /// the caller may pull, or stored from the body's manifest. Null once it holds it; else the Status.
+    /// </summary>
+    private async Task<IResult?> BringAsync(HttpContext context, MappingRequest mapping)
+    {
+        var (repository, digest) = (mapping.Repository, mapping.Digest);
+        if (await SourceAsync(context, repository, digest) is { } source)
+        {
+            var (_, copyError) = await writer.CopyAsync(source, repository, digest, 0, context.RequestAborted);
+            if (copyError is null)
+            {
+                MappingLog.Copied(logger, repository, digest, source);
+                return null;
+            }
+
+            // The source lost it meanwhile: the body's manifest may still do.
+            if (mapping.Manifest is null)
+            {
+                return copyError;
+            }
+        }
+
+        if (mapping.Manifest is not { } manifest)
+        {
+            return Missing(digest);
+        }
+
+        var (_, error) = await manifests.PutAsync(repository, digest, manifest, mapping.ManifestMediaType, mayMoveTag: false, context.RequestAborted);
+        if (error is null)
+        {
+            return null;
+        }
+
+        return (error.Code == OciErrorCode.ManifestBlobUnknown ? 404 : error.Code.Status) switch
+        {
+            403 => KubeStatus.Forbidden($"image {digest} may not be stored in {repository}: {error.Detail ?? error.Code.Message}"),
+            429 => KubeStatus.TooManyRequests($"image {digest} may not be stored in {repository}: {error.Detail ?? error.Code.Message}"),
+            404 => KubeStatus.NotFound($"image {digest} cannot be stored in {repository}: {error.Detail ?? error.Code.Message} (push its blobs to the stream first)"),
+            _ => KubeStatus.Invalid($"{Kind}.{ImageObjects.Group} \"{ImageNames.StreamOf(repository)!.Value.Name}\" is invalid: image.dockerImageManifest: Invalid value: {error.Detail ?? error.Code.Message}"),
+        };
+    }
+
+    /// <summary>
+    /// A repository other than <paramref name="target"/> that holds <paramref name="digest"/> and
+    /// that the caller may pull: among the holders the image's grain names, then among the first
+    /// <see cref="MaxStreamsSearched"/> streams of the target's namespace. Repositories the caller
+    /// may not pull are skipped, so a refusal tells nothing of them.
+    /// </summary>
+    private async Task<string?> SourceAsync(HttpContext context, string target, string digest)
+    {
+        async Task<bool> UsableAsync(string candidate)
+            => candidate != target
+                && await access.CheckAsync(context, ImageAccessNeed.Of("imagestreamimages", "get", candidate, ImageNames.StreamOf(candidate)?.Namespace)) is null
+                && await grains.GetGrain<IRepositoryGrain>(candidate).GetManifest(digest) is not null;
+
+        var holding = await grains.GetGrain<IImageGrain>(digest).GetHolding();
+        foreach (var holder in holding.Repositories)
+        {
+            if (await UsableAsync(holder))
+            {
+                return holder;
+            }
+        }
+
+        var (listed, _) = await streams.ListAsync(ImageNames.StreamOf(target)!.Value.Namespace, null, MaxStreamsSearched, _ => ValueTask.FromResult(true));
+        foreach (var candidate in listed.Select(l => l.Repository).Where(r => !holding.Repositories.Contains(r)))
+        {
+            if (await UsableAsync(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The stream, tag, image (and the manifest it carries, if any) of a mapping body, or the Status refusing it.</summary>
+    public static async Task<(MappingRequest? Mapping, KubeStatus? Error)> ReadAsync(HttpRequest request, string ns, int maxBytes, CancellationToken ct)
     {
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || !string.Equals(type.MediaType, "application/json", StringComparison.OrdinalIgnoreCase))
         {
@@ -121,7 +214,7 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
         }
     }
 
-    private static ((string, string, string)?, KubeStatus?) Check(JsonElement root, string ns)
+    private static (MappingRequest?, KubeStatus?) Check(JsonElement root, string ns)
     {
         var metadata = Child(root, "metadata");
         var name = metadata is { } m ? Text(m, "name") : null;
@@ -169,9 +262,25 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
             return (null, Invalid("image.metadata.name", "Required value: the digest of the image to tag"));
         }
 
-        return References.IsValidDigest(digest)
-            ? ((repository, tag, digest), null)
-            : (null, Invalid("image.metadata.name", $"Invalid value: \"{digest}\" is not a digest (<algorithm>:<hex>)"));
+        if (!References.IsValidDigest(digest))
+        {
+            return (null, Invalid("image.metadata.name", $"Invalid value: \"{digest}\" is not a digest (<algorithm>:<hex>)"));
+        }
+
+        // The manifest itself, as the reference's registry sends it: a JSON document in a string.
+        var imageObject = Child(root, "image")!.Value;
+        byte[]? manifest = null;
+        if (imageObject.TryGetProperty("dockerImageManifest", out var manifestValue) && manifestValue.ValueKind is not JsonValueKind.Null)
+        {
+            if (manifestValue.ValueKind != JsonValueKind.String || manifestValue.GetString() is not { Length: > 0 } text)
+            {
+                return (null, Invalid("image.dockerImageManifest", "Invalid value: must be the manifest's JSON as a string"));
+            }
+
+            manifest = System.Text.Encoding.UTF8.GetBytes(text);
+        }
+
+        return (new MappingRequest(repository, tag, digest, manifest, Text(imageObject, "dockerImageManifestMediaType")), null);
     }
 
     private static string? Text(JsonElement element, string property)
@@ -185,4 +294,7 @@ internal static partial class MappingLog
 {
     [LoggerMessage(13, LogLevel.Information, "Image API: mapping tags {Repository}:{Tag} as {Digest}")]
     public static partial void Mapped(ILogger logger, string repository, string tag, string digest);
+
+    [LoggerMessage(15, LogLevel.Information, "Image API: mapping copies {Digest} into {Repository} from {Source}")]
+    public static partial void Copied(ILogger logger, string repository, string digest, string source);
 }

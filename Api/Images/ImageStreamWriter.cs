@@ -435,7 +435,7 @@ public sealed class ImageStreamWriter(
     /// the manifests an index names first, then its blobs mounted, then the manifest pushed by
     /// digest. True when anything was written.
     /// </summary>
-    private async Task<(bool Copied, KubeStatus? Error)> CopyAsync(string source, string target, string digest, int depth, CancellationToken ct)
+    internal async Task<(bool Copied, KubeStatus? Error)> CopyAsync(string source, string target, string digest, int depth, CancellationToken ct)
     {
         var into = grains.GetGrain<IRepositoryGrain>(target);
         if (await into.GetManifest(digest) is not null)

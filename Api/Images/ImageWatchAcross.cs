@@ -16,7 +16,7 @@ namespace Registry.Api.Images;
 /// <see cref="ImageEventFeed.Capacity"/> events behind, or from another replica or run) is 410.
 /// Every stream is shown only to a caller that may pull it.
 /// </summary>
-public sealed class ImageWatchAcross(ImageStreamReader streams, ImageFactsService facts, ImageEventFeed feed, IImageApiAccess access, IHostApplicationLifetime lifetime, TimeProvider time, IOptions<ImageApiOptions> options)
+public sealed class ImageWatchAcross(ImageStreamReader streams, ImageFactsService facts, IGrainFactory grains, ImageEventFeed feed, IImageApiAccess access, IHostApplicationLifetime lifetime, TimeProvider time, IOptions<ImageApiOptions> options)
 {
     private const int PageSize = 256;
 
@@ -91,8 +91,9 @@ public sealed class ImageWatchAcross(ImageStreamReader streams, ImageFactsServic
 
     /// <summary>
     /// An ADDED event per manifest pushed (to any repository) whose image this watch has not sent
-    /// yet. Without a resourceVersion it starts at the present: images are many, so there is no
-    /// initial ADDED of each (list first, as kubectl does, and watch from the list's resourceVersion).
+    /// yet, and a DELETED event (the image as last known) when a manifest delete leaves no repository
+    /// holding the image. Without a resourceVersion it starts at the present: images are many, so
+    /// there is no initial ADDED of each (list first, as kubectl does, and watch from the list's resourceVersion).
     /// </summary>
     public async Task<IResult?> RunImagesAsync(HttpContext context, Func<HttpContext, RegistryHosts> hosts)
     {
@@ -105,43 +106,79 @@ public sealed class ImageWatchAcross(ImageStreamReader streams, ImageFactsServic
         var watch = start.Start!;
         var table = ImageTables.Wanted(context.Request);
         var sent = new HashSet<string>(StringComparer.Ordinal);
+        var deleted = new HashSet<string>(StringComparer.Ordinal);
         var columnsSent = false;
+
+        async Task SendAsync(string type, Image image, long sequence, CancellationToken ct)
+        {
+            image = image with { Metadata = image.Metadata with { ResourceVersion = ImageObjects.Version(sequence) } };
+            JsonElement printed;
+            if (table)
+            {
+                var rows = ImageTables.Images([image], new ListMeta(image.Metadata.ResourceVersion));
+                printed = JsonSerializer.SerializeToElement(columnsSent ? rows with { ColumnDefinitions = [] } : rows, ImageApiJsonContext.Default.Table);
+                columnsSent = true;
+            }
+            else
+            {
+                printed = JsonSerializer.SerializeToElement(image, ImageApiJsonContext.Default.Image);
+            }
+
+            await ImageStreamWatch.WriteAsync(context.Response, type, printed, ct);
+        }
+
+        static void Remember(HashSet<string> set, string digest)
+        {
+            if (set.Count >= MaxRemembered)
+            {
+                set.Clear();
+            }
+
+            set.Add(digest);
+        }
+
         return await StreamAsync(context, watch, "Image", _ => Task.CompletedTask, async (events, ct) =>
         {
             foreach (var logged in events)
             {
                 var e = logged.Event;
-                if (e.Action != RegistryEvent.Push || e.Target.MediaType == BlobMediaType || e.Target.Digest is not { } digest || (watch.Name is { } only && only != digest) || sent.Contains(digest))
+                if (e.Target.MediaType is null or BlobMediaType || e.Target.Digest is not { } digest || (watch.Name is { } only && only != digest))
                 {
                     continue;
                 }
 
+                if (e.Action == RegistryEvent.Delete && e.Target.Tag is null)
+                {
+                    // Rechecked here, not read: the worker that records holdings may not have seen this delete yet.
+                    var holding = await grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository, pushed: false);
+                    if (!holding.Deleted || deleted.Contains(digest))
+                    {
+                        continue;
+                    }
+
+                    var last = await grains.GetGrain<IImageGrain>(digest).Get()
+                        ?? new ImageFacts(digest, e.Target.MediaType, e.Target.Size, null, [], [], null, 0, time.GetUtcNow());
+                    sent.Remove(digest);
+                    Remember(deleted, digest);
+                    await SendAsync("DELETED", ImageObjects.Image(last, holding.LastRepository ?? e.Repository, hosts(context)), logged.Sequence, ct);
+                    continue;
+                }
+
+                if (e.Action != RegistryEvent.Push || sent.Contains(digest))
+                {
+                    continue;
+                }
+
+                // Recorded here too (also when deleted already), so this watch's DELETED never depends on the worker having recorded the push first.
+                await grains.GetGrain<IImageGrain>(digest).Recheck(e.Repository, pushed: true);
                 if (await streams.ManifestAsync(e.Repository, digest) is not { } manifest || await facts.GetAsync(manifest, ct) is not { } found)
                 {
                     continue;
                 }
 
-                if (sent.Count >= MaxRemembered)
-                {
-                    sent.Clear();
-                }
-
-                sent.Add(digest);
-                var image = ImageObjects.Image(found, e.Repository, hosts(context));
-                image = image with { Metadata = image.Metadata with { ResourceVersion = ImageObjects.Version(logged.Sequence) } };
-                JsonElement printed;
-                if (table)
-                {
-                    var rows = ImageTables.Images([image], new ListMeta(image.Metadata.ResourceVersion));
-                    printed = JsonSerializer.SerializeToElement(columnsSent ? rows with { ColumnDefinitions = [] } : rows, ImageApiJsonContext.Default.Table);
-                    columnsSent = true;
-                }
-                else
-                {
-                    printed = JsonSerializer.SerializeToElement(image, ImageApiJsonContext.Default.Image);
-                }
-
-                await ImageStreamWatch.WriteAsync(context.Response, "ADDED", printed, ct);
+                deleted.Remove(digest);
+                Remember(sent, digest);
+                await SendAsync("ADDED", ImageObjects.Image(found, e.Repository, hosts(context)), logged.Sequence, ct);
             }
         });
     }

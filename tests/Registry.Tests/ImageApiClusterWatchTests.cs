@@ -48,3 +48,51 @@ public sealed class ImageApiClusterWatchTests(ITestOutputHelper output)
         Assert.NotEqual(version, onA.RootElement.GetProperty("metadata").GetProperty("resourceVersion").GetString());
     }
 }
+
+/// <summary>
+/// Deleted images in cluster mode: the replica that served a push records the holding, a delete
+/// through it leaves no holder, and a watch of images on the other replica sends DELETED; a GET
+/// there is 404.
+/// </summary>
+[Trait("Category", TestCategories.Process)]
+[Trait("Category", TestCategories.Azurite)]
+public sealed class ImageApiClusterDeletedTests(ITestOutputHelper output)
+{
+    private const string V1 = "/apis/image.openshift.io/v1";
+
+    [Fact]
+    public async Task AnImageDeletedThroughOneReplicaIsDeletedOnAWatchOnAnother()
+    {
+        await using var azurite = await Azurite.StartAsync();
+        var cluster = "c" + Guid.NewGuid().ToString("N")[..12];
+        await using var a = await RegistryProcess.StartAsync(azurite.ConnectionString, cluster);
+        await using var b = await RegistryProcess.StartAsync(azurite.ConnectionString, cluster);
+
+        using var list = await ImageApi.GetJsonAsync(b.Client, $"{V1}/images");
+        var version = list.RootElement.GetProperty("metadata").GetProperty("resourceVersion").GetString()!;
+        using var cts = Bounded.Token();
+        using var response = await b.Client.GetAsync($"{V1}/images?watch=true&resourceVersion={version}", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+
+        var digest = await ImageApi.PushAsync(a.Client, "del/app", "v1", "cluster-deleted");
+        using (var added = await ImageApiWatchAcrossTests.ReadUntilAsync(reader, e => e.GetProperty("object").GetProperty("metadata").GetProperty("name").GetString() == digest, cts.Token))
+        {
+            Assert.Equal("ADDED", added.RootElement.GetProperty("type").GetString());
+            Assert.Equal("arm64", added.RootElement.GetProperty("object").GetProperty("dockerImageMetadata").GetProperty("Architecture").GetString());
+        }
+
+        var clock = Stopwatch.StartNew();
+        using (var delete = await a.Client.DeleteAsync($"/v2/del/app/manifests/{digest}"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+        }
+
+        using var gone = await ImageApiWatchAcrossTests.ReadUntilAsync(reader, e => e.GetProperty("object").GetProperty("metadata").GetProperty("name").GetString() == digest, cts.Token);
+        output.WriteLine($"cluster, manifest delete through A acknowledged -> DELETED on B's watch of images: {clock.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal("DELETED", gone.RootElement.GetProperty("type").GetString());
+        Assert.Equal($"{b.Authority}/del/app@{digest}", gone.RootElement.GetProperty("object").GetProperty("dockerImageReference").GetString());
+        await ImageApi.AssertStatusAsync(b.Client, $"{V1}/images/{digest}", 404, "NotFound");
+        await ImageApi.AssertStatusAsync(a.Client, $"{V1}/images/{digest}", 404, "NotFound");
+    }
+}

@@ -62,7 +62,6 @@ public sealed class ImageApiMappingTests
         var ns = ImageApi.Namespace();
         var other = ImageApi.Namespace();
         var v1 = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "mb1");
-        var elsewhere = await ImageApi.PushAsync(host.Client, $"{other}/app", "v1", "mb2");
         var mappings = $"{V1}/namespaces/{ns}/imagestreammappings";
         using var before = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/app");
         var valid = ImageApiMapping.Body("app", v1, "new");
@@ -89,10 +88,14 @@ public sealed class ImageApiMappingTests
         await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("app", v1, "new", other), HttpStatusCode.BadRequest, "BadRequest");
         await Refused(HttpMethod.Post, $"{V1}/namespaces/Bad_ns/imagestreammappings", valid, HttpStatusCode.BadRequest, "BadRequest");
 
-        // An image of another repository, a digest nobody pushed, a stream that does not exist.
-        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("app", elsewhere, "new"), HttpStatusCode.NotFound, "NotFound");
-        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("app", $"sha256:{new string('0', 64)}", "new"), HttpStatusCode.NotFound, "NotFound");
-        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("nostream", v1, "new"), HttpStatusCode.NotFound, "NotFound");
+        // A digest nobody pushed, into a stream or one that does not exist; a carried manifest that is not the digest's or whose blobs the stream lacks.
+        var nobody = $"sha256:{new string('0', 64)}";
+        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("app", nobody, "new"), HttpStatusCode.NotFound, "NotFound");
+        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("nostream", nobody, "new"), HttpStatusCode.NotFound, "NotFound");
+        var carried = Oci.ImageManifest(Oci.RandomBytes(10), [Oci.RandomBytes(10)]);
+        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("app", nobody, "new", manifest: carried), (HttpStatusCode)422, "Invalid");
+        await Refused(HttpMethod.Post, mappings, ImageApiMapping.Body("nostream", Oci.Digest(carried), "new", manifest: carried), HttpStatusCode.NotFound, "NotFound");
+        await Refused(HttpMethod.Post, mappings, valid.Replace("\"dockerImageReference\"", "\"dockerImageManifest\":7,\"x\"", StringComparison.Ordinal), (HttpStatusCode)422, "Invalid");
 
         // Created only: never read, replaced or deleted.
         await Refused(HttpMethod.Get, mappings, "", HttpStatusCode.MethodNotAllowed, "MethodNotAllowed");
@@ -104,6 +107,67 @@ public sealed class ImageApiMappingTests
         Assert.Equal(before.RootElement.GetProperty("metadata").GetProperty("resourceVersion").GetString(), after.RootElement.GetProperty("metadata").GetProperty("resourceVersion").GetString());
         using var missing = await host.Client.GetAsync($"/v2/{ns}/nostream/tags/list");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task AMappingCreatesTheStreamWithAnImageOfAnotherStreamOrNamespace()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var (ns, other) = (ImageApi.Namespace(), ImageApi.Namespace());
+        var same = await ImageApi.PushAsync(host.Client, $"{ns}/src", "v1", "mc1");
+        var elsewhere = await ImageApi.PushAsync(host.Client, $"{other}/src", "v1", "mc2");
+        var mappings = $"{V1}/namespaces/{ns}/imagestreammappings";
+
+        // Of the same namespace: found among its streams; the stream is created with the tag.
+        using (var mapped = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, mappings, ImageApiMapping.Body("created", same, null)))
+        {
+            await mapped.JsonAsync(HttpStatusCode.Created);
+        }
+
+        var pulled = await host.Client.GetManifestAsync($"{ns}/created", "latest");
+        Assert.Equal(same, pulled.Digest);
+        using var stream = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/created");
+        Assert.Equal(["latest"], stream.RootElement.GetProperty("status").GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("tag").GetString()));
+
+        // Of another namespace: found among the image's holders, once its push is recorded.
+        var holding = host.Service<IGrainFactory>().GetGrain<Registry.Grains.IImageGrain>(elsewhere);
+        await Poll.UntilAsync(async () => (await holding.GetHolding()).Holders == 1, "the image's push is recorded");
+        using (var mapped = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, mappings, ImageApiMapping.Body("copied~deep", elsewhere, "v9")))
+        {
+            await mapped.JsonAsync(HttpStatusCode.Created);
+        }
+
+        Assert.Equal(elsewhere, (await host.Client.GetManifestAsync($"{ns}/copied/deep", "v9")).Digest);
+        using var layers = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreams/copied~deep/layers");
+        foreach (var blob in layers.RootElement.GetProperty("blobs").EnumerateObject())
+        {
+            using var head = await host.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"/v2/{ns}/copied/deep/blobs/{blob.Name}"));
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task AMappingStoresTheManifestItCarriesWhenTheStreamHoldsItsBlobs()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        var config = Oci.Json(new { architecture = "amd64", os = "linux", n = Guid.NewGuid().ToString("N") });
+        var layer = Oci.RandomBytes(256);
+        await host.Client.PushBlobAsync($"{ns}/carried", config);
+        await host.Client.PushBlobAsync($"{ns}/carried", layer);
+        var manifest = Oci.ImageManifest(config, [layer]);
+        var digest = Oci.Digest(manifest);
+
+        using (var mapped = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreammappings", ImageApiMapping.Body("carried", digest, "v1", manifest: manifest)))
+        {
+            await mapped.JsonAsync(HttpStatusCode.Created);
+        }
+
+        using var get = await host.Client.GetAsync($"/v2/{ns}/carried/manifests/v1");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(manifest, await get.Content.ReadAsByteArrayAsync());
+        using var image = await ImageApi.GetJsonAsync(host.Client, $"{V1}/images/{digest}");
+        Assert.Equal("amd64", image.RootElement.GetProperty("dockerImageMetadata").GetProperty("Architecture").GetString());
     }
 
     [Fact]
@@ -235,7 +299,7 @@ public sealed class ImageApiMappingTests
 public static class ImageApiMapping
 {
     /// <summary>An ImageStreamMapping of image <paramref name="digest"/> to <paramref name="stream"/>:<paramref name="tag"/> (no tag field when null).</summary>
-    public static string Body(string stream, string digest, string? tag, string? bodyNamespace = null)
+    public static string Body(string stream, string digest, string? tag, string? bodyNamespace = null, byte[]? manifest = null)
     {
         var metadata = new Dictionary<string, string> { ["name"] = stream };
         if (bodyNamespace is not null)
@@ -243,12 +307,19 @@ public static class ImageApiMapping
             metadata["namespace"] = bodyNamespace;
         }
 
+        var image = new Dictionary<string, object> { ["metadata"] = new Dictionary<string, string> { ["name"] = digest }, ["dockerImageReference"] = $"registry.invalid/{stream}@{digest}" };
+        if (manifest is not null)
+        {
+            image["dockerImageManifest"] = Encoding.UTF8.GetString(manifest);
+            image["dockerImageManifestMediaType"] = Oci.ManifestType;
+        }
+
         var body = new Dictionary<string, object>
         {
             ["kind"] = "ImageStreamMapping",
             ["apiVersion"] = "image.openshift.io/v1",
             ["metadata"] = metadata,
-            ["image"] = new Dictionary<string, object> { ["metadata"] = new Dictionary<string, string> { ["name"] = digest }, ["dockerImageReference"] = $"registry.invalid/{stream}@{digest}" },
+            ["image"] = image,
         };
         if (tag is not null)
         {
