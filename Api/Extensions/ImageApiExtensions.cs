@@ -19,6 +19,7 @@ public static class ImageApiExtensions
         services.AddSingleton<ImageStreamReader>();
         services.AddSingleton<ImageFactsService>();
         services.AddSingleton<ImageApiHandlers>();
+        services.AddSingleton<ImageStreamDocumentCache>();
         services.AddSingleton<ImageStreamWatch>();
         services.AddImageApiWatchAcross();
 

@@ -5,7 +5,7 @@ using Registry.Grains;
 namespace Registry.Api.Images;
 
 /// <summary>The reads of the image API, once the endpoint has parsed the request and let it in.</summary>
-public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsService facts, IGrainFactory grains, ImageEventFeed feed, IOptions<ImageApiOptions> options, TimeProvider time)
+public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsService facts, IGrainFactory grains, ImageEventFeed feed, IOptions<ImageApiOptions> options, TimeProvider time, ImageStreamDocumentCache documents)
 {
     /// <summary>At most this many images (one grain call each) are looked up at once for a listing.</summary>
     private const int Parallelism = 32;
@@ -17,10 +17,16 @@ public sealed class ImageApiHandlers(ImageStreamReader streams, ImageFactsServic
             return StreamNotFound(repository);
         }
 
-        var stream = ImageObjects.Stream(repository, view, Hosts(context));
-        return table
-            ? Json(ImageTables.Streams([stream], new ListMeta(stream.Metadata.ResourceVersion), time.GetUtcNow()), ImageApiJsonContext.Default.Table)
-            : Json(stream, ImageApiJsonContext.Default.ImageStream);
+        var hosts = Hosts(context);
+        if (table)
+        {
+            var stream = ImageObjects.Stream(repository, view, hosts);
+            return Json(ImageTables.Streams([stream], new ListMeta(stream.Metadata.ResourceVersion), time.GetUtcNow()), ImageApiJsonContext.Default.Table);
+        }
+
+        // The JSON of a large stream is kept for its version: it is the same until the stream changes.
+        var document = documents.GetOrWrite(repository, view, hosts, () => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ImageObjects.Stream(repository, view, hosts), ImageApiJsonContext.Default.ImageStream));
+        return Results.Bytes(document, "application/json");
     }
 
     public async Task<IResult> GetTagAsync(HttpContext context, string repository, string tag, bool table)

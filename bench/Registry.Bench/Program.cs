@@ -22,6 +22,9 @@ using Registry.Bench;
 //   Registry.Bench access --off URL --on URL --reference URL --reference-open URL --user NAME --password-file FILE
 //                         --out docs/benchmarks-access.md [--command TEXT] [--setup TEXT] [--quick]
 //   (this registry with access control off and on, and the reference open and with htpasswd; see bench/access.sh)
+//   Registry.Bench image-api --url URL [--pid PID] [--user NAME --password-file FILE] --out docs/benchmarks-image-api.md
+//                            [--command TEXT] [--setup TEXT] [--quick]
+//   (GET of a 100×100 stream, list walks of 10,000 streams, watch fan-out, /v2 alone vs with the image API's load; see bench/imageapi.sh)
 //   Registry.Bench htpasswd --user NAME --password-file FILE   (prints an htpasswd line, bcrypt cost 5 as `htpasswd -B`)
 //   Registry.Bench free-port
 try
@@ -47,6 +50,22 @@ try
                 x.Has("--quick"),
                 x.Require("--out"),
                 x.Get("--command") ?? "bench/access.sh",
+                x.Get("--setup") ?? ""),
+            Console.Error).RunAsync(CancellationToken.None);
+    }
+
+    if (args.Length > 0 && args[0] == "image-api")
+    {
+        var x = Arguments.Parse(args[1..], ["--url", "--pid", "--user", "--password-file", "--out", "--command", "--setup"], ["--quick"]);
+        return await new ImageApiBench(
+            new ImageApiBenchOptions(
+                LoopbackUrl(x.Require("--url")),
+                x.Get("--pid") is { } imagePid ? int.Parse(imagePid, CultureInfo.InvariantCulture) : null,
+                x.Get("--user"),
+                x.Get("--password-file") is { } passwordFile ? File.ReadAllText(passwordFile).Trim() : null,
+                x.Has("--quick"),
+                x.Require("--out"),
+                x.Get("--command") ?? "bench/imageapi.sh",
                 x.Get("--setup") ?? ""),
             Console.Error).RunAsync(CancellationToken.None);
     }

@@ -104,6 +104,10 @@ public static class Report
         Line();
         Line("Cluster mode (Azure Storage through Azurite) under the same load against 1 and 3 registry processes, and the cost of a cross-silo grain call on the request path, are measured by `bench/scaleout.sh` and reported on their own page, [benchmarks-scaleout.md](benchmarks-scaleout.md), with what those figures on this 2-core machine do and do not show (3 processes share the same 2 cores and one Azurite: they show the correctness and the overhead of distribution, not capacity gains).");
         Line();
+        Line("## Image API");
+        Line();
+        Line("The image API (`/apis/image.openshift.io/v1`) under load, a stream of 100 tags × 100 history items, the walk of 10,000 streams in pages, the fan-out of pushes to 100 watchers and `/v2` manifest GET while the image API serves, is measured by `bench/imageapi.sh` and reported on its own page, [benchmarks-image-api.md](benchmarks-image-api.md).");
+        Line();
         if (ours.Big)
         {
             Line("## 2 GiB blob (ours only, `--big`)");
