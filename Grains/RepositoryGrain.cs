@@ -13,7 +13,7 @@ namespace Registry.Grains;
 /// change's event goes into the state with it and is published from there (<see cref="EventOutbox"/>).
 /// </remarks>
 [Reentrant]
-public sealed class RepositoryGrain : Grain, IRepositoryGrain
+public sealed partial class RepositoryGrain : Grain, IRepositoryGrain
 {
     private const string BlobMediaType = "application/octet-stream";
 

@@ -47,6 +47,11 @@ public sealed class RepositoryState
     /// <summary>Blob digest → when its link was last used (linked, mounted, re-uploaded, named by a pushed manifest); pruning's age of a link.</summary>
     [Id(41)] public Dictionary<string, DateTimeOffset> LinksUsedAt { get; set; } = new(StringComparer.Ordinal);
 
+    // Retention (RepositoryRetention): ids 70–79.
+
+    /// <summary>Manifest digest → when it was last pulled (GET by tag or digest), as batched by the HTTP hosts.</summary>
+    [Id(70)] public Dictionary<string, DateTimeOffset> ManifestsPulledAt { get; set; } = new(StringComparer.Ordinal);
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0;
 
     /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>
