@@ -16,21 +16,21 @@ public sealed class RetentionPullTests
     [Fact]
     public async Task AThousandPullsCostNoStateWriteUntilTheFlushAndThenOne()
     {
-        var writes = new WriteCounter();
-        await using var host = await RegistryHost.StartAsync(null, b => b.Services.AddSingleton<IRepositoryFaults>(writes), "--Registry:Retention:PullFlushInterval=01:00:00");
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:Retention:PullFlushInterval=01:00:00");
+        var writes = host.Service<RetentionMetrics>();
         var client = host.Client;
         const string name = "pulls/app";
         var pulled = await client.PushImageAsync(name, "pulled");
         await client.PushImageAsync(name, "idle");
         var recorder = host.Service<PullRecorder>();
-        var before = writes.Count;
+        var before = writes.PullWrites;
         var callsBefore = recorder.FlushCalls;
 
         await PullManyAsync(client, name, "pulled", pulled.Digest, 1000);
-        Assert.Equal(before, writes.Count);
+        Assert.Equal(before, writes.PullWrites);
 
         await recorder.FlushAsync();
-        Assert.Equal(1, writes.Count - before);
+        Assert.Equal(1, writes.PullWrites - before);
         Assert.Equal(1, recorder.FlushCalls - callsBefore);
 
         // An empty flush calls nobody.
@@ -45,22 +45,22 @@ public sealed class RetentionPullTests
     [Fact]
     public async Task ThePeriodicFlushWritesAtMostOncePerIntervalAndRepository()
     {
-        var writes = new WriteCounter();
         var interval = TimeSpan.FromMilliseconds(500);
-        await using var host = await RegistryHost.StartAsync(null, b => b.Services.AddSingleton<IRepositoryFaults>(writes), "--Registry:Retention:PullFlushInterval=00:00:00.500");
+        await using var host = await RegistryHost.StartAsync(null, "--Registry:Retention:PullFlushInterval=00:00:00.500");
+        var writes = host.Service<RetentionMetrics>();
         var client = host.Client;
         const string name = "pulls/periodic";
         var image = await client.PushImageAsync(name, "latest");
-        var before = writes.Count;
+        var before = writes.PullWrites;
 
         var elapsed = Stopwatch.StartNew();
         await PullManyAsync(client, name, "latest", image.Digest, 1000);
         var took = elapsed.Elapsed;
 
         // The timer flushes on its own.
-        await Poll.UntilAsync(() => Task.FromResult(writes.Count > before), "a periodic flush writes the pulls");
+        await Poll.UntilAsync(() => Task.FromResult(writes.PullWrites > before), "a periodic flush writes the pulls");
         var limit = (int)(took / interval) + 2;
-        Assert.True(writes.Count - before <= limit, $"{writes.Count - before} state writes for 1000 pulls in {took} (interval {interval}); at most {limit} expected");
+        Assert.True(writes.PullWrites - before <= limit, $"{writes.PullWrites - before} state writes for 1000 pulls in {took} (interval {interval}); at most {limit} expected");
     }
 
     [Fact]
@@ -111,17 +111,5 @@ public sealed class RetentionPullTests
                 Assert.Equal(HttpStatusCode.OK, get.StatusCode);
             }));
         }
-    }
-
-    /// <summary>Counts the repository grains' state writes that acknowledge a change.</summary>
-    private sealed class WriteCounter : IRepositoryFaults
-    {
-        private int _count;
-
-        public int Count => Volatile.Read(ref _count);
-
-        public void AfterStateWrite() => Interlocked.Increment(ref _count);
-
-        public Task AfterPublishAsync(Func<Task> writeState) => Task.CompletedTask;
     }
 }
