@@ -11,6 +11,9 @@ public sealed class ApiOptions : IValidatableObject
 
     public LimitOptions Limits { get; set; } = new();
 
+    /// <summary>Retention's settings (docs/retention.md).</summary>
+    public Lifecycle.RetentionOptions Retention { get; set; } = new();
+
     /// <summary><see cref="Listen"/> as a URI (see <see cref="ParseListen"/>).</summary>
     public Uri? ListenUri => ParseListen(Listen);
 
@@ -41,6 +44,11 @@ public sealed class ApiOptions : IValidatableObject
         if (Limits.ManifestCacheBytes < 0)
         {
             yield return new ValidationResult($"Registry:Limits:ManifestCacheBytes {Limits.ManifestCacheBytes} must not be negative (0 turns the cache off).");
+        }
+
+        foreach (var failure in Retention.Validate())
+        {
+            yield return new ValidationResult(failure);
         }
 
         if (Limits.ReadBufferBytes < MinReadBufferBytes)

@@ -19,6 +19,7 @@ public static class RegistryApp
         builder.AddRegistryGarbageCollection();
         builder.AddRegistryImmutableTags();
         builder.AddRegistryQuotas();
+        builder.AddRegistryRetention();
         builder.AddRegistryObservability();
 
         var app = builder.Build();
@@ -31,6 +32,7 @@ public static class RegistryApp
         app.MapRegistryGarbageCollection();
         app.MapRegistryImmutableTags();
         app.MapRegistryQuotas();
+        app.MapRegistryRetention();
         return app;
     }
 }

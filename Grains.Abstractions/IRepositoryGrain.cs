@@ -187,6 +187,25 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [RetryOnFailover(WithCallId = true)]
     [Alias("delete-image-stream-tag")]
     Task<GuardedDeleteResult> DeleteImageStreamTag(string tag, IReadOnlyList<ImmutableTagRule> rules);
+
+    // Retention (docs/retention.md)
+
+    /// <summary>
+    /// Records when manifests were last pulled (digest → time, batched by an HTTP host); digests the
+    /// repository does not hold are ignored, and one state write covers the batch.
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("record-pulls")]
+    Task RecordPulls(IReadOnlyDictionary<string, DateTimeOffset> pulls);
+
+    /// <summary>
+    /// Applies a retention policy's rules (a dry run only reports): deletes the tags no rule keeps,
+    /// drops old tag history entries and deletes untagged manifests, decided in the repository's
+    /// turn; each deleted tag and manifest is a <c>delete</c> event. A retry decides again from the state.
+    /// </summary>
+    [RetryOnFailover]
+    [Alias("apply-retention")]
+    Task<RetentionResult> ApplyRetention(RetentionRequest request);
 }
 
 /// <summary>

@@ -61,6 +61,11 @@ public sealed class RepositoryState
     /// <summary>Created through the image API: the stream exists (is listed, served) while it holds nothing.</summary>
     [Id(53)] public bool StreamDefined { get; set; }
 
+    // Retention (RepositoryRetention): ids 70–79.
+
+    /// <summary>Manifest digest → when it was last pulled (GET by tag or digest), as batched by the HTTP hosts.</summary>
+    [Id(70)] public Dictionary<string, DateTimeOffset> ManifestsPulledAt { get; set; } = new(StringComparer.Ordinal);
+
     public bool IsEmpty => Tags.Count == 0 && Manifests.Count == 0 && Blobs.Count == 0 && !StreamDefined && SpecTags.Count == 0;
 
     /// <summary>How long, and how many, call ids are kept: far beyond any retry budget (at most a minute).</summary>

@@ -59,6 +59,7 @@ public static class RegistrySiloExtensions
         services.AddRegistryWebhooks(configuration);
         services.TryAddSingleton<EventOutboxMetrics>();
         services.TryAddSingleton<QuotaMetrics>();
+        services.TryAddSingleton<RetentionMetrics>();
         services.TryAddSingleton<UploadMetrics>();
         services.AddSingleton<IUploadSweeper, UploadSweeper>();
         services.AddSingleton<IGarbageCollector, GarbageCollector>();

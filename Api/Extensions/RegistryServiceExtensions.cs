@@ -14,7 +14,7 @@ public static class RegistryServiceExtensions
     /// </summary>
     public static ApiOptions AddRegistryApi(this WebApplicationBuilder builder)
     {
-        RegistrySettings.Verify(builder.Configuration, ("Limits", typeof(LimitOptions)), ("Audit", typeof(Events.AuditOptions)), ("Events:Watch", typeof(Events.WatchOptions)), ("Access", typeof(Access.AccessOptions)));
+        RegistrySettings.Verify(builder.Configuration, ("Limits", typeof(LimitOptions)), ("Audit", typeof(Events.AuditOptions)), ("Events:Watch", typeof(Events.WatchOptions)), ("Access", typeof(Access.AccessOptions)), ("Retention", typeof(Lifecycle.RetentionOptions)));
         var options = builder.Configuration.BindValidated(RegistryOptions.Section, new ApiOptionsValidator());
         var services = builder.Services;
         services.AddSingleton(Options.Create(options));
@@ -26,6 +26,10 @@ public static class RegistryServiceExtensions
         services.AddSingleton<ManifestService>();
         services.AddSingleton<BlobHandlers>();
         services.AddSingleton<UploadHandlers>();
+        services.AddSingleton<Lifecycle.PullRecorder>();
+
+        // Registered after the silo's: stopped before it, so the last pulls reach the grains (docs/retention.md).
+        services.AddHostedService(sp => sp.GetRequiredService<Lifecycle.PullRecorder>());
         services.AddSingleton<ManifestHandlers>();
         services.AddSingleton<ListingHandlers>();
         services.AddSingleton<OciEndpoint>();

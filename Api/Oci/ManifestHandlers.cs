@@ -4,7 +4,7 @@ using Registry.Api.Services;
 
 namespace Registry.Api.Oci;
 
-public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGate access, IOptions<ApiOptions> options)
+public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGate access, IOptions<ApiOptions> options, Lifecycle.PullRecorder pulls)
 {
     public async Task<IResult> GetAsync(HttpContext context, string name, string reference)
     {
@@ -30,6 +30,8 @@ public sealed class ManifestHandlers(ManifestService manifests, Access.AccessGat
             return OciErrorCode.ManifestUnknown.WithDetail($"{name}@{descriptor.Digest}");
         }
 
+        // Retention's "pulled within": batched in memory, no grain call per pull.
+        pulls.Record(name, descriptor.Digest);
         return OciResult.Status(200)
             .WithHeader("Docker-Content-Digest", descriptor.Digest)
             .WithHeader("ETag", $"\"{descriptor.Digest}\"")
