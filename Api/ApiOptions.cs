@@ -14,6 +14,13 @@ public sealed class ApiOptions : IValidatableObject
     /// <summary>Retention's settings (docs/retention.md).</summary>
     public Lifecycle.RetentionOptions Retention { get; set; } = new();
 
+    /// <summary>
+    /// Whether the registry's executable pushes and pulls a small image through a throwaway
+    /// registry in its process before it starts listening (<see cref="StartupWarmUp"/>), so that
+    /// its first requests are as fast as later ones. Costs about a second of start-up time.
+    /// </summary>
+    public bool WarmUp { get; set; } = true;
+
     /// <summary><see cref="Listen"/> as a URI (see <see cref="ParseListen"/>).</summary>
     public Uri? ListenUri => ParseListen(Listen);
 

@@ -29,7 +29,7 @@ public static class RegistrySettings
     /// What the HTTP host reads: known here too, because one ConfigMap serves API replicas and
     /// headless silos alike; the HTTP host checks their values (<see cref="Verify"/> with its sections).
     /// </summary>
-    private static readonly string[] HostKeys = ["Listen", "Limits", "Audit", "Events:Watch", "Access", "ImageApi", "Retention"];
+    private static readonly string[] HostKeys = ["Listen", "WarmUp", "Limits", "Audit", "Events:Watch", "Access", "ImageApi", "Retention"];
 
     /// <summary>Throws <see cref="OptionsValidationException"/> naming every unknown key and unreadable value of the silo's settings.</summary>
     public static void VerifySilo(IConfiguration configuration)

@@ -1,0 +1,74 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Registry.Api;
+using Registry.Storage;
+
+namespace Registry.Tests;
+
+/// <summary>The start-up warm-up pushes and pulls through a throwaway registry and leaves nothing behind.</summary>
+[Trait("Category", TestCategories.Fast)]
+public sealed class StartupWarmUpTests
+{
+    [Theory]
+    [InlineData(UploadWriteMode.Cached)]
+    [InlineData(UploadWriteMode.Direct)]
+    public async Task TheWarmUpPushesAndPullsAndRemovesItsDataDirectory(UploadWriteMode mode)
+    {
+        var before = WarmUpDirectories();
+        var logger = new ListLogger();
+
+        Assert.True(await StartupWarmUp.RunAsync(mode, logger));
+
+        Assert.Equal(before, WarmUpDirectories());
+        Assert.Contains(logger.Messages, m => m.StartsWith("Warmed up in ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TheWarmUpLeavesAnotherRegistrysDataAlone()
+    {
+        using var data = new TempDirectory();
+        await using var app = RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", "--Registry:Access:Enabled=false"]);
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+
+        Assert.True(await StartupWarmUp.RunAsync(UploadWriteMode.Cached, NullLogger.Instance));
+
+        Assert.DoesNotContain("warm-up", await http.GetStringAsync("/v2/_catalog"), StringComparison.Ordinal);
+        Assert.DoesNotContain(Directory.EnumerateFiles(data.Path, "*", SearchOption.AllDirectories), f => f.Contains("blobs", StringComparison.Ordinal));
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task WarmUpIsOnUnlessTurnedOff()
+    {
+        using var data = new TempDirectory();
+        await using var on = RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", "--Registry:Access:Enabled=false"]);
+        await using var off = RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", "--Registry:Access:Enabled=false", "--Registry:WarmUp=false"]);
+
+        Assert.True(on.Services.GetRequiredService<IOptions<ApiOptions>>().Value.WarmUp);
+        Assert.False(off.Services.GetRequiredService<IOptions<ApiOptions>>().Value.WarmUp);
+    }
+
+    private static string[] WarmUpDirectories()
+        => [.. Directory.GetDirectories(Path.GetTempPath(), "registry-warm-up-*").Order(StringComparer.Ordinal)];
+
+    private sealed class ListLogger : ILogger
+    {
+        public List<string> Messages { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Messages)
+            {
+                Messages.Add(formatter(state, exception));
+            }
+        }
+    }
+}
