@@ -60,7 +60,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         long peakKiB;
         await using (var probe = new ProcessProbe(options.Pid))
         {
-            first = await CollectAsync(client.Http, ct);
+            first = await CollectAsync(client, ct);
             peakKiB = probe.MaxSampledRssKiB;
         }
 
@@ -140,9 +140,10 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
     }
 
     /// <summary>Starts a collection and waits for it to finish; its resource.</summary>
-    private static async Task<JsonElement> CollectAsync(HttpClient http, CancellationToken ct)
+    private static async Task<JsonElement> CollectAsync(RegistryClient client, CancellationToken ct)
     {
-        using (var start = await http.PostAsJsonAsync(Collections, new { kind = "GarbageCollection" }, ct))
+        var http = client.Http;
+        using (var start = await http.PostAsJsonAsync(client.Resolve(Collections), new { kind = "GarbageCollection" }, ct))
         {
             if (start.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.Accepted))
             {
@@ -152,7 +153,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
 
         while (true)
         {
-            using var last = await http.GetAsync(Collections + "/last", ct);
+            using var last = await http.GetAsync(client.Resolve(Collections + "/last"), ct);
             var body = await last.Content.ReadFromJsonAsync<JsonElement>(ct);
             if (body.GetProperty("status").GetProperty("phase").GetString() != "Running")
             {
@@ -173,7 +174,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
             _ = blob.Digest;
         }
 
-        Task<JsonElement>? collection = collecting ? CollectAsync(client.Http, ct) : null;
+        Task<JsonElement>? collection = collecting ? CollectAsync(client, ct) : null;
         var next = -1;
         var clock = Stopwatch.StartNew();
         var windowStart = DateTimeOffset.UtcNow;

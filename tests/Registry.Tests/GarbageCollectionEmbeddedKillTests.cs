@@ -70,7 +70,16 @@ public sealed class GarbageCollectionEmbeddedKillTests(ITestOutputHelper output)
                     // Killed while answering.
                 }
             });
-            await Poll.UntilAsync(() => Task.FromResult(Deleted(first.Output) >= 100 || first.HasExited), "the sweep is under way");
+            try
+            {
+                await Poll.UntilAsync(() => Task.FromResult(Deleted(first.Output) >= 100 || first.HasExited), "the sweep is under way");
+            }
+            catch (Exception)
+            {
+                output.WriteLine(first.Output);
+                throw;
+            }
+
             first.KillHard();
             deletedBefore = Deleted(first.Output);
             await start.WithinAsync();
