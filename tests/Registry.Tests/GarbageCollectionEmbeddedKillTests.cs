@@ -15,7 +15,9 @@ namespace Registry.Tests;
 [Trait("Category", TestCategories.Process)]
 public sealed class GarbageCollectionEmbeddedKillTests(ITestOutputHelper output)
 {
-    private const int UnusedLinks = 1200;
+    // Few enough deletions and prunes that their log lines fit what RegistryProcess keeps (200,000 characters).
+    private const int UnusedLinks = 200;
+    private const int Unlinked = 900;
 
     private static readonly (string Key, string Value)[] Settings =
     [
@@ -48,6 +50,18 @@ public sealed class GarbageCollectionEmbeddedKillTests(ITestOutputHelper output)
             await Parallel.ForEachAsync(Enumerable.Range(0, UnusedLinks), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
             {
                 var digest = await client.PushBlobAsync($"gcek/unused{i % 4}", Oci.RandomBytes(64));
+                lock (unused)
+                {
+                    unused.Add(digest);
+                }
+            });
+
+            // Garbage unlinked through /v2: no prune, only the sweep.
+            await Parallel.ForEachAsync(Enumerable.Range(0, Unlinked), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+            {
+                var digest = await client.PushBlobAsync("gcek/unlinked", Oci.RandomBytes(64));
+                using var unlink = await client.DeleteAsync($"/v2/gcek/unlinked/blobs/{digest}");
+                Assert.Equal(HttpStatusCode.Accepted, unlink.StatusCode);
                 lock (unused)
                 {
                     unused.Add(digest);
