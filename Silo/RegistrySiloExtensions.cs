@@ -212,6 +212,11 @@ public static class RegistrySiloExtensions
             // (docs/operations.md has the measured trade-off); two votes as in Orleans' default.
             o.ProbeTimeout = cluster.ProbeTimeout;
             o.NumMissedProbesLimit = cluster.MissedProbesLimit;
+
+            // A joining silo must reach every Active silo, and it probes (and may vote dead) only
+            // those whose row is stale (three missed I-am-alive writes): a replica that comes back at
+            // another endpoint after the only other one was killed waits for that (docs/operations.md).
+            o.IAmAliveTablePublishTimeout = IAmAlivePeriod;
         });
         if (KubernetesHosting.IsEnabled(cluster))
         {
@@ -239,6 +244,9 @@ public static class RegistrySiloExtensions
     }
 
     private const int DefaultClusterSiloPort = 11111;
+
+    /// <summary>How often a silo writes its liveness to the membership table (Orleans' default: 30 s, so stale after 90 s).</summary>
+    private static readonly TimeSpan IAmAlivePeriod = TimeSpan.FromSeconds(10);
 
     /// <summary>How long after the host is built the watchdog's warnings are held back (a silo start).</summary>
     private static readonly TimeSpan WatchdogStartupWindow = TimeSpan.FromMinutes(1);

@@ -26,6 +26,9 @@ using Registry.Bench;
 //                            [--command TEXT] [--setup TEXT] [--quick]
 //   (GET of a 100×100 stream, list walks of 10,000 streams, watch fan-out, /v2 alone vs with the image API's load; see bench/imageapi.sh)
 //   Registry.Bench htpasswd --user NAME --password-file FILE   (prints an htpasswd line, bcrypt cost 5 as `htpasswd -B`)
+//   Registry.Bench gc --url URL --pid PID --data DIR --out docs/benchmarks-gc.md [--repositories 10000] [--blobs-per-image 10]
+//                     [--garbage-every 10] [--rounds 3] [--pushes 48] [--push-kib 1024] [--command TEXT]
+//   (a collection of a seeded embedded registry, and pushes with and without one running; see bench/gc.sh)
 //   Registry.Bench free-port
 try
 {
@@ -67,6 +70,26 @@ try
                 x.Require("--out"),
                 x.Get("--command") ?? "bench/imageapi.sh",
                 x.Get("--setup") ?? ""),
+            Console.Error).RunAsync(CancellationToken.None);
+    }
+
+    if (args.Length > 0 && args[0] == "gc")
+    {
+        var g = Arguments.Parse(args[1..], ["--url", "--pid", "--data", "--repositories", "--blobs-per-image", "--garbage-every", "--rounds", "--pushes", "--push-kib", "--out", "--command"], []);
+        int Int(string key, int fallback) => g.Get(key) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        return await new GcBench(
+            new GcBenchOptions(
+                LoopbackUrl(g.Require("--url")),
+                int.Parse(g.Require("--pid"), CultureInfo.InvariantCulture),
+                g.Require("--data"),
+                Int("--repositories", 10_000),
+                Int("--blobs-per-image", 10),
+                Int("--garbage-every", 10),
+                Int("--rounds", 3),
+                Int("--pushes", 48),
+                Int("--push-kib", 1024),
+                g.Require("--out"),
+                g.Get("--command") ?? "bench/gc.sh"),
             Console.Error).RunAsync(CancellationToken.None);
     }
 

@@ -94,6 +94,14 @@ public sealed class FailoverRetryTests
 
         // A retry of an applied change would find its own version and answer a conflict.
         { typeof(INamespaceUsageGrain), nameof(INamespaceUsageGrain.PutQuota), "never" },
+
+        // Image stream spec changes and ImageStreamTag deletes move or remove tags: a retry is recognised by its call id.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.ChangeImageStreamSpec), "call id" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.DeleteImageStreamTag), "call id" },
+
+        // Retention: pull times keep the newest (a repeat changes nothing); a run decides again from the state it finds.
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.RecordPulls), "retry" },
+        { typeof(IRepositoryGrain), nameof(IRepositoryGrain.ApplyRetention), "retry" },
     };
 
     [Theory]

@@ -75,6 +75,15 @@ public sealed class RegistryCluster : IAsyncDisposable
         return replicas;
     }
 
+    /// <summary>Starts one replica on the given silo port (e.g. a killed replica's, as its restart in place).</summary>
+    public async Task<RegistryProcess> StartReplicaAsync(int siloPort)
+    {
+        var replica = await RegistryProcess.StartAsync(Azurite.ConnectionString, ClusterId, siloPort: siloPort, settings: _settings);
+        _all.Add(replica);
+        Replicas = [replica];
+        return replica;
+    }
+
     /// <summary>Stops every running replica gracefully, all at once.</summary>
     public Task StopAllAsync() => Task.WhenAll(_all.Select(p => p.StopAsync()));
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Garbage collection at scale (issue 16): a registry in embedded mode seeded with 100,000 tiny
+# blobs in 10,000 repositories (a tenth of them garbage), aged past the grace period; one
+# collection's duration, figures, peak RSS and bytes on disk before and after; then push
+# throughput without and with a collection running, alternating rounds in the same run.
+# Writes docs/benchmarks-gc.md.
+#
+#   bench/gc.sh [--quick]
+#
+#   --quick  1,000 repositories and short rounds, for trying the script out (writes to bench/results/)
+#
+# SKIP_BUILD=1 uses the last publish in bench/out/registry as it is (or REGISTRY_DLL=path, e.g. a plain build).
+# The registry listens on a free 127.0.0.1 port with a fresh temporary data directory; it is
+# stopped and its data removed when the script exits, however it exits.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+ARGS=()
+OUT="$ROOT/docs/benchmarks-gc.md"
+for arg in "$@"; do
+  case "$arg" in
+    --quick) ARGS=(--repositories 1000 --rounds 1 --pushes 16); mkdir -p "$ROOT/bench/results"; OUT="$ROOT/bench/results/benchmarks-gc-quick.md" ;;
+    *) echo "usage: bench/gc.sh [--quick]" >&2; exit 64 ;;
+  esac
+done
+COMMAND="bench/gc.sh${*:+ $*}"
+
+# shellcheck source=bench/common.sh
+source bench/common.sh
+if [ "${SKIP_BUILD:-}" = 1 ]; then
+  REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"
+  BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+else
+  build_registry_and_bench
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-gc-bench.XXXXXX")"
+REGISTRY_PID=""
+cleanup() {
+  local status=$?
+  stop "$REGISTRY_PID"
+  mkdir -p "$ROOT/bench/results"
+  cp "$WORK/registry.log" "$ROOT/bench/results/gc-registry.log" 2>/dev/null || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT="$(dotnet "$BENCH_DLL" free-port)"
+DATA="$WORK/data"
+# On demand only (no scheduled run in the middle), the defaults otherwise (48 h grace period, no policies).
+DOTNET_gcServer=0 dotnet "$REGISTRY_DLL" --Registry:DataDirectory="$DATA" --Registry:Listen="http://127.0.0.1:$PORT" \
+  --Registry:Access:Enabled=false --Registry:GarbageCollection:Interval=00:00:00 \
+  --Logging:LogLevel:Default=Warning >"$WORK/registry.log" 2>&1 &
+REGISTRY_PID=$!
+for _ in $(seq 1 180); do
+  kill -0 "$REGISTRY_PID" 2>/dev/null || { tail -n 30 "$WORK/registry.log" >&2; exit 1; }
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/v2/" 2>/dev/null && break
+  sleep 0.5
+done
+
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="${LOAD%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  log "WARNING: load average $LOAD on $(nproc) CPUs: other work on this machine will disturb the figures"
+fi
+log "registry pid $REGISTRY_PID on :$PORT; seeding and collecting"
+dotnet "$BENCH_DLL" gc --url "http://127.0.0.1:$PORT" --pid "$REGISTRY_PID" --data "$DATA" \
+  --out "$OUT" --command "$COMMAND" "${ARGS[@]}"
+log "done: $OUT"
