@@ -236,7 +236,15 @@ public sealed class ImageStreamWriter(
         return request is null ? invalid! : await ChangeStreamAsync(context, ns, request, urlName is null ? SpecChangeMode.CreateStream : SpecChangeMode.UpdateStream);
     }
 
-    /// <summary>A PATCH of an ImageStream: the patch applied to the object as a GET returns it (without its resourceVersion, so only one in the patch is a precondition), then written as an update.</summary>
+    /// <summary>How often a PATCH of an ImageStream is applied again when the stream changed between its read and its write.</summary>
+    private const int PatchAttempts = 5;
+
+    /// <summary>
+    /// A PATCH of an ImageStream: the patch applied to the object as a GET returns it, then written
+    /// as an update on condition that the stream is still the one read; when it changed meanwhile the
+    /// patch is applied again to the new stream, as Kubernetes does, so concurrent patches all land.
+    /// A resourceVersion in the patch itself is the caller's precondition and is never retried.
+    /// </summary>
     private async Task<IResult> PatchStreamAsync(HttpContext context, string ns, string urlName)
     {
         if (ImageNames.RepositoryOf(ns, urlName) is not { } repository)
@@ -255,20 +263,33 @@ public sealed class ImageStreamWriter(
             return noRead;
         }
 
-        if (await streams.GetAsync(repository) is not { } view)
+        for (var attempt = 1; ; attempt++)
         {
-            return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{urlName}\" not found");
-        }
+            if (await streams.GetAsync(repository) is not { } view)
+            {
+                return KubeStatus.NotFound($"imagestreams.{ImageObjects.Group} \"{urlName}\" not found");
+            }
 
-        var current = ImageObjects.Stream(repository, view, handlers.Hosts(context));
-        var (patched, invalid) = ImagePatch.Apply(JsonSerializer.SerializeToUtf8Bytes(current with { Metadata = current.Metadata with { ResourceVersion = "" } }, ImageApiJsonContext.Default.ImageStream), patch, options.Value.MaxRequestBytes, ImagePatch.ImageStreamKeys);
-        if (patched is null)
-        {
-            return invalid!;
-        }
+            var current = ImageObjects.Stream(repository, view, handlers.Hosts(context));
+            var (patched, invalid) = ImagePatch.Apply(JsonSerializer.SerializeToUtf8Bytes(current with { Metadata = current.Metadata with { ResourceVersion = "" } }, ImageApiJsonContext.Default.ImageStream), patch, options.Value.MaxRequestBytes, ImagePatch.ImageStreamKeys);
+            if (patched is null)
+            {
+                return invalid!;
+            }
 
-        var (request, refused) = ImageStreamRequest.Parse(patched, ns, urlName);
-        return request is null ? refused! : await ChangeStreamAsync(context, ns, request, SpecChangeMode.UpdateStream);
+            var (request, refused) = ImageStreamRequest.Parse(patched, ns, urlName);
+            if (request is null)
+            {
+                return refused!;
+            }
+
+            var own = request.ExpectedSequence is null;
+            var result = await ChangeStreamAsync(context, ns, own ? request with { ExpectedSequence = view.Sequence } : request, SpecChangeMode.UpdateStream);
+            if (!own || attempt == PatchAttempts || result is not KubeStatus { Code: StatusCodes.Status409Conflict, Reason: "Conflict", HasDetails: false })
+            {
+                return result;
+            }
+        }
     }
 
     /// <summary>

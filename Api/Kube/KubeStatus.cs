@@ -16,6 +16,9 @@ public sealed class KubeStatus(int code, string reason, string message) : IResul
 
     public string Reason => reason;
 
+    /// <summary>Whether <c>details</c> name what failed (a refusal by a rule, not a stale resourceVersion).</summary>
+    public bool HasDetails => _details is not null;
+
     public static KubeStatus BadRequest(string message) => new(400, "BadRequest", message);
 
     public static KubeStatus Unauthorized(string message) => new(401, "Unauthorized", message);

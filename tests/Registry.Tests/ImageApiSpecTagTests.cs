@@ -376,6 +376,35 @@ public sealed class ImageApiSpecTagTests
         using var missing = await host.Client.GetAsync(path);
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
+
+    [Fact]
+    public async Task ConcurrentPatchesOfAStreamAllLand()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        using (var created = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreams", SpecStreams.Stream("app")))
+        {
+            await created.JsonAsync(HttpStatusCode.Created);
+        }
+
+        // Each patch reads the stream and writes it back; one that lost the race is applied again to the new stream.
+        const int patches = 8;
+        var path = $"{V1}/namespaces/{ns}/imagestreams/app";
+        var answers = await Task.WhenAll(Enumerable.Range(0, patches).Select(async i =>
+        {
+            using var patched = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Patch, path, $"{{\"metadata\":{{\"labels\":{{\"p{i}\":\"x\"}}}}}}", "application/merge-patch+json");
+            return patched.StatusCode;
+        }));
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.OK, status));
+
+        using var read = await ImageApi.GetJsonAsync(host.Client, path);
+        var labels = read.RootElement.GetProperty("metadata").GetProperty("labels");
+        Assert.Equal(Enumerable.Range(0, patches).Select(i => $"p{i}").Order(), labels.EnumerateObject().Select(l => l.Name).Order());
+
+        // A resourceVersion in the patch is the caller's own precondition: stale, it is refused, not retried.
+        using var stale = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Patch, path, "{\"metadata\":{\"resourceVersion\":\"1\",\"labels\":{\"late\":\"x\"}}}", "application/merge-patch+json");
+        await stale.AssertStatusAsync(HttpStatusCode.Conflict, "Conflict");
+    }
 }
 
 /// <summary>ImageStream bodies for the spec tag tests.</summary>
