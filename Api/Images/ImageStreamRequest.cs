@@ -163,15 +163,15 @@ public sealed record ImageStreamRequest(
         return (new ImageStreamRequest(name, repository, expected, labels, annotations, tags), null);
     }
 
-    /// <summary>One TagReference of <c>spec.tags</c>; or the field at fault and why.</summary>
-    private static (SpecTag? Tag, string? Field, string? Problem) SpecTagOf(JsonElement item, string ns, string stream, string at)
+    /// <summary>One TagReference of <c>spec.tags</c> (or an ImageStreamTag's <c>tag</c>, whose name may be left to <paramref name="tagName"/>); or the field at fault and why.</summary>
+    internal static (SpecTag? Tag, string? Field, string? Problem) SpecTagOf(JsonElement item, string ns, string stream, string at, string? tagName = null)
     {
         if (item.ValueKind != JsonValueKind.Object)
         {
             return (null, at, "Invalid value: must be a TagReference object");
         }
 
-        var name = Text(item, "name");
+        var name = Text(item, "name") ?? tagName;
         if (name is null or "")
         {
             return (null, $"{at}.name", "Required value");
@@ -182,7 +182,7 @@ public sealed record ImageStreamRequest(
             return (null, $"{at}.name", $"Invalid value: \"{name}\": a tag is 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'");
         }
 
-        at = $"spec.tags[{name}]";
+        at = tagName is null ? $"spec.tags[{name}]" : at;
         var (annotations, badAnnotations) = StringMap(item, "annotations");
         if (badAnnotations)
         {

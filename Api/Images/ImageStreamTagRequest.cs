@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Registry.Api.Kube;
+using Registry.Grains;
 
 namespace Registry.Api.Images;
 
@@ -20,7 +21,7 @@ public sealed record TagSource(bool IsImage, string Namespace, string Stream, st
 /// the source, and the resourceVersion the caller read (as the repository's change sequence).
 /// Anything it cannot use is refused as a Kubernetes Status before anything is looked up.
 /// </summary>
-public sealed record ImageStreamTagRequest(string Stream, string Tag, string Repository, TagSource From, long? ExpectedSequence)
+public sealed record ImageStreamTagRequest(string Stream, string Tag, string Repository, TagSource From, long? ExpectedSequence, SpecTag Spec)
 {
     public const string Kind = "ImageStreamTag";
 
@@ -144,9 +145,16 @@ public sealed record ImageStreamTagRequest(string Stream, string Tag, string Rep
             return (null, Invalid("tag.from.kind", $"Unsupported value: \"{Text(from, "kind")}\": supported values: \"ImageStreamImage\", \"ImageStreamTag\""));
         }
 
-        return source is null
-            ? (null, Invalid("tag.from.name", $"Invalid value: \"{Text(from, "name")}\": use <stream>@<digest or a prefix of it> for an ImageStreamImage, <stream>:<tag> for an ImageStreamTag"))
-            : (new ImageStreamTagRequest(split.Stream, split.Tag, repository, source, expected), null);
+        if (source is null)
+        {
+            return (null, Invalid("tag.from.name", $"Invalid value: \"{Text(from, "name")}\": use <stream>@<digest or a prefix of it> for an ImageStreamImage, <stream>:<tag> for an ImageStreamTag"));
+        }
+
+        // The rest of the TagReference (annotations, reference, import and reference policies) is kept as the stream's spec tag.
+        var (spec, field, problem) = ImageStreamRequest.SpecTagOf(tag, ns, split.Stream, "tag", split.Tag);
+        return spec is null
+            ? (null, Invalid(field!, problem!))
+            : (new ImageStreamTagRequest(split.Stream, split.Tag, repository, source, expected, spec), null);
     }
 
     private static TagSource? ImageSource(string ns, string name)

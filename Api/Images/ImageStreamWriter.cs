@@ -199,7 +199,7 @@ public sealed class ImageStreamWriter(
         // A copy changed the repository's sequence itself: the version was checked against what preceded it.
         // The tag's spec is stored with the move: a tag from another tag of the stream tracks it from now on (oc tag --alias).
         OciUrls.SetEventTarget(OciUrls.Manifest(repository, digest));
-        var spec = new SpecTag(request.Tag, null, new SpecTagFrom(from.IsImage ? SpecTag.ImageStreamImage : SpecTag.ImageStreamTag, from.Name, from.Namespace), false, null, false, false, "Legacy", "Source");
+        var spec = request.Spec with { From = new SpecTagFrom(from.IsImage ? SpecTag.ImageStreamImage : SpecTag.ImageStreamTag, from.Name, from.Namespace) };
         var change = new SpecChange(SpecChangeMode.SetTag, [spec], null, null, new Dictionary<string, string>(StringComparer.Ordinal) { [request.Tag] = digest }, mayMove, copied ? null : request.ExpectedSequence, await tagGuard.RulesAsync(repository), creating);
         var result = await grains.GetGrain<IRepositoryGrain>(repository).ChangeImageStreamSpec(change);
         switch (result.Outcome)

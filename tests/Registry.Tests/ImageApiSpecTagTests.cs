@@ -378,6 +378,36 @@ public sealed class ImageApiSpecTagTests
     }
 
     [Fact]
+    public async Task AnImageStreamTagKeepsItsWholeTagReference()
+    {
+        var host = await SharedRegistry.GetAsync();
+        var ns = ImageApi.Namespace();
+        var pushed = await ImageApi.PushAsync(host.Client, $"{ns}/app", "v1", "c1");
+        var body = "{\"kind\":\"ImageStreamTag\",\"apiVersion\":\"image.openshift.io/v1\",\"metadata\":{\"name\":\"app:prod\"},\"tag\":{\"from\":{\"kind\":\"ImageStreamTag\",\"name\":\"v1\"},"
+            + "\"annotations\":{\"owner\":\"ops\"},\"reference\":true,\"importPolicy\":{\"importMode\":\"PreserveOriginal\"},\"referencePolicy\":{\"type\":\"Local\"}}}";
+        using (var created = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreamtags", body))
+        {
+            await created.JsonAsync(HttpStatusCode.Created);
+        }
+
+        using var read = await ImageApi.GetJsonAsync(host.Client, $"{V1}/namespaces/{ns}/imagestreamtags/app:prod");
+        var tag = read.RootElement.GetProperty("tag");
+        Assert.Equal("prod", tag.GetProperty("name").GetString());
+        Assert.Equal("ops", tag.GetProperty("annotations").GetProperty("owner").GetString());
+        Assert.True(tag.GetProperty("reference").GetBoolean());
+        Assert.Equal("PreserveOriginal", tag.GetProperty("importPolicy").GetProperty("importMode").GetString());
+        Assert.Equal("Local", tag.GetProperty("referencePolicy").GetProperty("type").GetString());
+        Assert.Equal(pushed, (await host.Client.GetManifestAsync($"{ns}/app", "prod")).Digest);
+
+        // A bad field of the TagReference is refused with its name, and nothing changes.
+        var bad = body.Replace("\"Local\"", "\"Elsewhere\"", StringComparison.Ordinal).Replace("app:prod", "app:qa", StringComparison.Ordinal);
+        using var refused = await ImageApiWrite.SendAsync(host.Client, HttpMethod.Post, $"{V1}/namespaces/{ns}/imagestreamtags", bad);
+        await refused.AssertStatusAsync(HttpStatusCode.UnprocessableEntity, "Invalid");
+        using var tags = await host.Client.GetAsync($"/v2/{ns}/app/tags/list");
+        Assert.DoesNotContain("qa", await tags.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ConcurrentPatchesOfAStreamAllLand()
     {
         var host = await SharedRegistry.GetAsync();
