@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Registry.Api.Kube;
@@ -46,6 +45,11 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
         if (await access.CheckAsync(context, ImageAccessNeed.Of(Resource, "create", null, ns)) is { } refused)
         {
             return refused;
+        }
+
+        if (ImageStreamWriter.DryRunRefusal(context) is { } dryRun)
+        {
+            return dryRun;
         }
 
         var (mapping, invalid) = await ReadAsync(context.Request, ns, options.Value.MaxRequestBytes, context.RequestAborted);
