@@ -29,12 +29,7 @@ source bench/common.sh
 
 install_reference_registry
 
-if [ "${SKIP_BUILD:-}" = 1 ]; then
-  REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"
-  BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
-else
-  build_registry_and_bench
-fi
+registry_and_bench
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-access-bench.XXXXXX")"
 PIDS=()
@@ -108,10 +103,7 @@ wait_ready() { # port: any HTTP answer to /v2/ (200 open, 401 with authenticatio
 }
 for p in "$OFF_PORT" "$ON_PORT" "$OPEN_PORT" "$REF_PORT"; do wait_ready "$p"; done
 
-LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
-if awk -v l="${LOAD%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  log "WARNING: load average $LOAD on $(nproc) CPUs: other work on this machine will disturb the figures"
-fi
+warn_if_loaded
 
 SETUP="This registry: commit \`$(git rev-parse --short HEAD)\`, \`dotnet ${REGISTRY_DLL#"$ROOT"/}\`, two processes of the same build in embedded mode, one with \`--Registry:Access:Enabled=false\`, one with access control on and the admin password from \`Registry__Access__AdminPassword\` (bcrypt cost 10, successful checks cached for \`Registry:Access:CredentialCacheTime\`, 2 min; verified tokens cached until they expire). The reference: CNCF distribution $REFERENCE_VERSION (Debian package \`docker-registry\`), configured as in docs/benchmarks.md, one process open and one with \`auth.htpasswd\` (the same password, bcrypt cost 5 as \`htpasswd -B\` makes it; the reference checks the hash on every request and has no token flow with htpasswd)."
 log "running the access benchmark"

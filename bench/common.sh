@@ -1,4 +1,4 @@
-# Shared by bench/run.sh and bench/scaleout.sh (sourced from the repository root).
+# Shared by the bench/*.sh scripts (sourced from the repository root).
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -23,6 +23,26 @@ build_registry_and_bench() {
   dotnet publish Api/Api.csproj -c Release -r "$RID" --self-contained false -o "$ROOT/bench/out/registry" -nologo -v quiet
   REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
   BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+}
+
+# SKIP_BUILD=1: the last publish in bench/out/registry as it is (or REGISTRY_DLL=path) and the
+# last benchmark build; otherwise build_registry_and_bench. Sets REGISTRY_DLL and BENCH_DLL.
+registry_and_bench() {
+  if [ "${SKIP_BUILD:-}" = 1 ]; then
+    REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"
+    BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+  else
+    build_registry_and_bench
+  fi
+}
+
+# Warns when the 1-minute load is above half the CPUs: other work would disturb the figures.
+warn_if_loaded() {
+  local load
+  load="$(cut -d' ' -f1-3 /proc/loadavg)"
+  if awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    log "WARNING: load average $load on $(nproc) CPUs: other work on this machine will disturb the figures"
+  fi
 }
 
 # The reference registry (CNCF distribution, Debian's docker-registry), installed when missing;
@@ -63,18 +83,20 @@ YAML
   STARTED_PID=$!
 }
 
-# Waits up to 60 s for the registry `$1` (output in $WORK/$1.log) on 127.0.0.1:$2, process $3,
-# to answer /v2/.
+# Waits up to $4 s (default 60) for the registry `$1` (output in $WORK/$1.log) on 127.0.0.1:$2,
+# process $3, to answer /v2/ (200 open, 401 with access control on).
 wait_ready() {
-  local name="$1" port="$2" pid="$3"
-  for _ in $(seq 1 120); do
+  local name="$1" port="$2" pid="$3" seconds="${4:-60}"
+  for _ in $(seq 1 $((seconds * 2))); do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "$name exited during start-up:"; tail -n 30 "$WORK/$name.log" >&2; return 1
     fi
-    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/v2/" 2>/dev/null; then return 0; fi
+    case "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/v2/" 2>/dev/null || true)" in
+      200|401) return 0 ;;
+    esac
     sleep 0.5
   done
-  log "$name did not answer on 127.0.0.1:$port within 60 s"; return 1
+  log "$name did not answer on 127.0.0.1:$port within $seconds s"; return 1
 }
 
 # The section of docs/benchmarks.md that bench/neutral.sh writes (between its markers), or nothing.

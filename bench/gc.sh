@@ -29,12 +29,7 @@ COMMAND="bench/gc.sh${*:+ $*}"
 
 # shellcheck source=bench/common.sh
 source bench/common.sh
-if [ "${SKIP_BUILD:-}" = 1 ]; then
-  REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"
-  BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
-else
-  build_registry_and_bench
-fi
+registry_and_bench
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-gc-bench.XXXXXX")"
 REGISTRY_PID=""
@@ -56,16 +51,9 @@ DOTNET_gcServer=0 dotnet "$REGISTRY_DLL" --Registry:DataDirectory="$DATA" --Regi
   --Registry:Access:Enabled=false --Registry:GarbageCollection:Interval=00:00:00 \
   --Logging:LogLevel:Default=Warning >"$WORK/registry.log" 2>&1 &
 REGISTRY_PID=$!
-for _ in $(seq 1 180); do
-  kill -0 "$REGISTRY_PID" 2>/dev/null || { tail -n 30 "$WORK/registry.log" >&2; exit 1; }
-  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/v2/" 2>/dev/null && break
-  sleep 0.5
-done
+wait_ready registry "$PORT" "$REGISTRY_PID" 90
 
-LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
-if awk -v l="${LOAD%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  log "WARNING: load average $LOAD on $(nproc) CPUs: other work on this machine will disturb the figures"
-fi
+warn_if_loaded
 log "registry pid $REGISTRY_PID on :$PORT; seeding and collecting"
 dotnet "$BENCH_DLL" gc --url "http://127.0.0.1:$PORT" --pid "$REGISTRY_PID" --data "$DATA" \
   --out "$OUT" --command "$COMMAND" "${ARGS[@]}"

@@ -32,12 +32,7 @@ COMMAND="bench/imageapi.sh${*:+ $*}"
 # shellcheck source=bench/common.sh
 source bench/common.sh
 
-if [ "${SKIP_BUILD:-}" = 1 ]; then
-  REGISTRY_DLL="${REGISTRY_DLL:-$ROOT/bench/out/registry/Registry.Api.dll}"
-  BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
-else
-  build_registry_and_bench
-fi
+registry_and_bench
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-imageapi-bench.XXXXXX")"
 PID=""
@@ -69,18 +64,9 @@ else
 fi
 PID=$!
 
-for _ in $(seq 1 120); do
-  if ! kill -0 "$PID" 2>/dev/null; then log "the registry exited during start-up:"; tail -n 30 "$WORK/imageapi.log" >&2; exit 1; fi
-  case "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PORT/v2/" || true)" in
-    200|401) break ;;
-  esac
-  sleep 0.5
-done
+wait_ready imageapi "$PORT" "$PID"
 
-LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
-if awk -v l="${LOAD%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  log "WARNING: load average $LOAD on $(nproc) CPUs: other work on this machine will disturb the figures"
-fi
+warn_if_loaded
 
 SETUP="This registry: commit \`$(git rev-parse --short HEAD)\`, \`dotnet ${REGISTRY_DLL#"$ROOT"/}\` (embedded mode: co-hosted silo, filesystem blobs, file grain state), one process, \`--Registry:Access:Enabled=$([ "$ACCESS" = on ] && echo true || echo false)\`$([ "$ACCESS" = on ] && echo ' with the admin password from `Registry__Access__AdminPassword`'), warnings-only logging, every other setting at its default (\`Registry:Limits:MaxPageSize\` 10,000)."
 log "running the image API benchmark"

@@ -86,10 +86,7 @@ wait_ready reference "$REF_PORT" "$REF_PID"
 # who goes first) so that both meet the same machine conditions; each side's invocations are
 # merged into one result file (--append). VmHWM is the process's peak, so the peak RSS of the
 # last invocation covers the whole run.
-LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
-if awk -v l="${LOAD%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  log "WARNING: load average $LOAD on $(nproc) CPUs: other work on this machine will disturb the figures"
-fi
+warn_if_loaded
 rm -f "$RESULTS/ours.json" "$RESULTS/reference.json" "$RESULTS/ours.md" "$RESULTS/reference.md"
 STATUS=0
 bench_ours() {

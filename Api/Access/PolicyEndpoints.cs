@@ -66,7 +66,7 @@ public sealed class PolicyEndpoints(Authenticator authenticator, Authorizer auth
             return denied;
         }
 
-        var (document, error) = await ReadAsync(context, PolicyJsonContext.Default.NamespaceDocument);
+        var (document, error) = await Services.KubeRequestBodies.ReadDocumentAsync(context.Request, PolicyJsonContext.Default.NamespaceDocument, MaxBodyBytes, context.RequestAborted);
         if (error is not null)
         {
             return error;
@@ -153,7 +153,7 @@ public sealed class PolicyEndpoints(Authenticator authenticator, Authorizer auth
             return denied;
         }
 
-        var (document, error) = await ReadAsync(context, PolicyJsonContext.Default.RoleBindingDocument);
+        var (document, error) = await Services.KubeRequestBodies.ReadDocumentAsync(context.Request, PolicyJsonContext.Default.RoleBindingDocument, MaxBodyBytes, context.RequestAborted);
         var (binding, version, invalid) = error is null ? PolicyDocuments.Validate(document, ns, name) : default;
         if ((error ?? invalid) is { } bad)
         {
@@ -236,41 +236,4 @@ public sealed class PolicyEndpoints(Authenticator authenticator, Authorizer auth
 
     private KubeStatus Challenge(HttpContext context, string message)
         => KubeStatus.Unauthorized(message).WithHeader("WWW-Authenticate", $"Bearer realm=\"{gate.Realm(context)}\",service=\"{options.Value.Service}\"");
-
-    /// <summary>Reads a JSON body of at most <see cref="MaxBodyBytes"/>; a Status when it is too large or not JSON of that shape.</summary>
-    private static async Task<(T? Document, KubeStatus? Error)> ReadAsync<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
-    {
-        var request = context.Request;
-        if (request.ContentType is { } contentType && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (default, KubeStatus.UnsupportedMediaType($"the body must be application/json, not {contentType}"));
-        }
-
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return (default, KubeStatus.RequestEntityTooLarge($"the body may be at most {MaxBodyBytes} bytes"));
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes)
-            {
-                return (default, KubeStatus.RequestEntityTooLarge($"the body may be at most {MaxBodyBytes} bytes"));
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        try
-        {
-            return (JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), type), null);
-        }
-        catch (JsonException e)
-        {
-            return (default, KubeStatus.BadRequest($"the body is not valid JSON of the expected shape: {e.Message}"));
-        }
-    }
 }

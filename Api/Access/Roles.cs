@@ -74,10 +74,11 @@ public static partial class PolicyNames
     /// <summary>A subject's name: printable, no white space.</summary>
     public static bool IsSubjectName(string name) => name.Length is > 0 and <= 256 && !name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c));
 
-    [GeneratedRegex("^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")]
+    // \z, not $: $ also matches before a final line break, and "team\n" is no namespace.
+    [GeneratedRegex(@"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\z")]
     private static partial Regex Component();
 
-    [GeneratedRegex("^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$")]
+    [GeneratedRegex(@"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?\z")]
     private static partial Regex ObjectName();
 }
 

@@ -83,21 +83,20 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider
             return (false, KubeStatus.RequestEntityTooLarge($"a GarbageCollection request is at most {BodyLimit} bytes"));
         }
 
-        using var buffer = new MemoryStream();
-        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-        if (buffer.Length > BodyLimit)
+        // Bounded as it is read: a chunked body says no length, and copied whole it could be any size.
+        if (await Services.RequestBodies.ReadBoundedAsync(context.Request.Body, BodyLimit, context.RequestAborted) is not { } body)
         {
             return (false, KubeStatus.RequestEntityTooLarge($"a GarbageCollection request is at most {BodyLimit} bytes"));
         }
 
-        if (buffer.Length == 0)
+        if (body.Length == 0)
         {
             return (false, null);
         }
 
         try
         {
-            var request = JsonSerializer.Deserialize(buffer.ToArray(), ApiJsonContext.Default.GarbageCollectionRequest);
+            var request = JsonSerializer.Deserialize(body, ApiJsonContext.Default.GarbageCollectionRequest);
             if (request?.Kind is { } kind && kind != "GarbageCollection")
             {
                 return (false, KubeStatus.BadRequest($"kind {kind} is not GarbageCollection"));

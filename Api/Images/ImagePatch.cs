@@ -99,7 +99,7 @@ public static class ImagePatch
             {
                 PatchType.Merge => Merge(target, patch.Body),
                 PatchType.Strategic => Strategic(target, patch.Body, "", keys),
-                _ => JsonPatchOperations.Apply(target, (JsonArray)patch.Body),
+                _ => JsonPatchOperations.Apply(target, (JsonArray)patch.Body, maxBytes),
             };
         }
         catch (PatchException e)
@@ -109,7 +109,7 @@ public static class ImagePatch
 
         var bytes = Encoding.UTF8.GetBytes(merged?.ToJsonString() ?? "null");
 
-        // A safety net: a patch within the body limit cannot grow the object by more than that limit (a JSON patch's copy aside).
+        // A safety net: a patch within the body limit cannot grow the object by more than that limit (a JSON patch's copies are counted as they are made).
         return bytes.Length > (long)current.Length + maxBytes
             ? (null, KubeStatus.RequestEntityTooLarge($"the patched object is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"))
             : (bytes, null);

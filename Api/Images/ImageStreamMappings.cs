@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Registry.Api.Kube;
@@ -46,6 +45,11 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
         if (await access.CheckAsync(context, ImageAccessNeed.Of(Resource, "create", null, ns)) is { } refused)
         {
             return refused;
+        }
+
+        if (ImageStreamWriter.DryRunRefusal(context) is { } dryRun)
+        {
+            return dryRun;
         }
 
         var (mapping, invalid) = await ReadAsync(context.Request, ns, options.Value.MaxRequestBytes, context.RequestAborted);
@@ -191,27 +195,8 @@ public sealed class ImageStreamMappings(IGrainFactory grains, ImageStreamWriter 
     /// <summary>The stream, tag, image (and the manifest it carries, if any) of a mapping body, or the Status refusing it.</summary>
     public static async Task<(MappingRequest? Mapping, KubeStatus? Error)> ReadAsync(HttpRequest request, string ns, int maxBytes, CancellationToken ct)
     {
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || !string.Equals(type.MediaType, "application/json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, KubeStatus.UnsupportedMediaType($"the body of an {Kind} must be application/json, not \"{request.ContentType}\""));
-        }
-
-        if (request.ContentLength > maxBytes || await Services.RequestBodies.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
-        {
-            return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(body);
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                ? Check(document.RootElement, ns)
-                : (null, KubeStatus.BadRequest($"the request body must be a JSON object (an {Kind})"));
-        }
-        catch (JsonException e)
-        {
-            return (null, KubeStatus.BadRequest($"the request body is not valid JSON: {e.Message}"));
-        }
+        var (body, refused) = await Services.KubeRequestBodies.ReadImageJsonAsync(request, $"an {Kind}", maxBytes, ct);
+        return body is null ? (null, refused) : Services.KubeRequestBodies.ParseObject(body, Kind, root => Check(root, ns));
     }
 
     private static (MappingRequest?, KubeStatus?) Check(JsonElement root, string ns)

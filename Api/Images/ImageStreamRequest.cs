@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Registry.Api.Kube;
 using Registry.Api.Oci;
@@ -29,38 +28,12 @@ public sealed record ImageStreamRequest(
     /// <param name="urlName">The stream of the URL for an update; null for a create (the name comes from the body).</param>
     public static async Task<(ImageStreamRequest? Request, KubeStatus? Error)> ReadAsync(HttpRequest request, string ns, string? urlName, int maxBytes, CancellationToken ct)
     {
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || !string.Equals(type.MediaType, "application/json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, KubeStatus.UnsupportedMediaType($"the body of an ImageStream {(urlName is null ? "create" : "update")} must be application/json, not \"{request.ContentType}\""));
-        }
-
-        if (request.ContentLength > maxBytes || await Services.RequestBodies.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
-        {
-            return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
-        }
-
-        return Parse(body, ns, urlName);
+        var (body, refused) = await Services.KubeRequestBodies.ReadImageJsonAsync(request, $"an ImageStream {(urlName is null ? "create" : "update")}", maxBytes, ct);
+        return body is null ? (null, refused) : Parse(body, ns, urlName);
     }
 
     public static (ImageStreamRequest? Request, KubeStatus? Error) Parse(ReadOnlyMemory<byte> body, string ns, string? urlName)
-    {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(body);
-        }
-        catch (JsonException e)
-        {
-            return (null, KubeStatus.BadRequest($"the request body is not valid JSON: {e.Message}"));
-        }
-
-        using (document)
-        {
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                ? Check(document.RootElement, ns, urlName)
-                : (null, KubeStatus.BadRequest("the request body must be a JSON object (an ImageStream)"));
-        }
-    }
+        => Services.KubeRequestBodies.ParseObject(body, Kind, root => Check(root, ns, urlName));
 
     private static (ImageStreamRequest?, KubeStatus?) Check(JsonElement root, string ns, string? urlName)
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Registry.Api.Kube;
 using Registry.Grains;
@@ -28,39 +27,13 @@ public sealed record ImageStreamTagRequest(string Stream, string Tag, string Rep
     /// <param name="urlName">The <c>stream:tag</c> of the URL for an update; null for a create (the name comes from the body).</param>
     public static async Task<(ImageStreamTagRequest? Request, KubeStatus? Error)> ReadAsync(HttpRequest request, string ns, string? urlName, int maxBytes, CancellationToken ct)
     {
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || !string.Equals(type.MediaType, "application/json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, KubeStatus.UnsupportedMediaType($"the body of an ImageStreamTag {(urlName is null ? "create" : "update")} must be application/json, not \"{request.ContentType}\""));
-        }
-
-        if (request.ContentLength > maxBytes || await Services.RequestBodies.ReadBoundedAsync(request.Body, maxBytes, ct) is not { } body)
-        {
-            return (null, KubeStatus.RequestEntityTooLarge($"the request body is larger than {maxBytes} bytes (Registry:ImageApi:MaxRequestBytes)"));
-        }
-
-        return Parse(body, ns, urlName);
+        var (body, refused) = await Services.KubeRequestBodies.ReadImageJsonAsync(request, $"an ImageStreamTag {(urlName is null ? "create" : "update")}", maxBytes, ct);
+        return body is null ? (null, refused) : Parse(body, ns, urlName);
     }
 
     /// <summary>An ImageStreamTag read from JSON already in hand (the result of a patch, or a request body).</summary>
     public static (ImageStreamTagRequest? Request, KubeStatus? Error) Parse(ReadOnlyMemory<byte> body, string ns, string? urlName)
-    {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(body);
-        }
-        catch (JsonException e)
-        {
-            return (null, KubeStatus.BadRequest($"the request body is not valid JSON: {e.Message}"));
-        }
-
-        using (document)
-        {
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                ? Check(document.RootElement, ns, urlName)
-                : (null, KubeStatus.BadRequest("the request body must be a JSON object (an ImageStreamTag)"));
-        }
-    }
+        => Services.KubeRequestBodies.ParseObject(body, Kind, root => Check(root, ns, urlName));
 
     private static (ImageStreamTagRequest?, KubeStatus?) Check(JsonElement root, string ns, string? urlName)
     {

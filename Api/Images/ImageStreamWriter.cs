@@ -73,6 +73,11 @@ public sealed class ImageStreamWriter(
             return NotServed(method, resource, name, allowed);
         }
 
+        if (DryRunRefusal(context) is { } dryRun)
+        {
+            return dryRun;
+        }
+
         return (resource, method) switch
         {
             ("imagestreamtags", "POST" or "PUT") => await WriteTagAsync(context, ns!, name),
@@ -87,6 +92,15 @@ public sealed class ImageStreamWriter(
     private static KubeStatus NotServed(string method, string resource, string? name, string allowed)
         => KubeStatus.MethodNotAllowed($"{method} is not supported on {resource}{(name is null ? "" : $" \"{name}\"")} (only {allowed})")
             .WithHeader("Allow", allowed);
+
+    /// <summary>
+    /// A server dry run is not served: refused, as the API server refuses a dry run of a resource
+    /// without it, rather than written (kubectl --dry-run=server would otherwise change what it asked only to see).
+    /// </summary>
+    internal static KubeStatus? DryRunRefusal(HttpContext context)
+        => context.Request.Query.ContainsKey("dryRun")
+            ? KubeStatus.BadRequest("dryRun is not served by the image API: nothing was changed; send the request without it to make the change")
+            : null;
 
     private static KubeStatus InvalidNamespace(string? ns)
         => KubeStatus.BadRequest($"namespace \"{ns}\" is not valid: a namespace of the image API is a DNS label (at most 63 of a-z, 0-9 and '-') and the first component of a repository name");

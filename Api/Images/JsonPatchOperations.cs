@@ -11,10 +11,15 @@ namespace Registry.Api.Images;
 /// </summary>
 public static class JsonPatchOperations
 {
-    public static JsonNode? Apply(JsonNode? document, JsonArray operations)
+    /// <param name="maxGrowth">
+    /// How much the copies of the patch may add, in bytes of JSON: only <c>copy</c> makes more than
+    /// the body holds, and copies of copies double the object each time, so it is counted before it is made.
+    /// </param>
+    public static JsonNode? Apply(JsonNode? document, JsonArray operations, long maxGrowth)
     {
         var root = document?.DeepClone();
         var index = 0;
+        long grown = 0;
         foreach (var operation in operations)
         {
             if (operation is not JsonObject op || Text(op, "op") is not { } name || Text(op, "path") is not { } path)
@@ -40,7 +45,14 @@ public static class JsonPatchOperations
                     root = Add(root, Pointer(path, index), moved, index);
                     break;
                 case "copy" when Text(op, "from") is { } from:
-                    root = Add(root, Pointer(path, index), Get(root, Pointer(from, index), index)?.DeepClone(), index);
+                    var source = Get(root, Pointer(from, index), index);
+                    grown += Weight(source, maxGrowth - grown);
+                    if (grown > maxGrowth)
+                    {
+                        throw new PatchException(KubeStatus.RequestEntityTooLarge($"the JSON patch cannot be applied: operation {index}: its copies add more than {maxGrowth} bytes (Registry:ImageApi:MaxRequestBytes)"));
+                    }
+
+                    root = Add(root, Pointer(path, index), source?.DeepClone(), index);
                     break;
                 case "test" when hasValue:
                     if (!JsonNode.DeepEquals(Get(root, Pointer(path, index), index), value))
@@ -143,6 +155,46 @@ public static class JsonPatchOperations
         }
 
         return root;
+    }
+
+    /// <summary>About the length of <paramref name="node"/> as JSON; counting stops once it passes <paramref name="limit"/>.</summary>
+    private static long Weight(JsonNode? node, long limit)
+    {
+        long weight = 0;
+        var pending = new Stack<JsonNode?>();
+        pending.Push(node);
+        while (pending.Count > 0 && weight <= limit)
+        {
+            switch (pending.Pop())
+            {
+                case JsonObject o:
+                    weight += 2;
+                    foreach (var (name, child) in o)
+                    {
+                        weight += name.Length + 4;
+                        pending.Push(child);
+                    }
+
+                    break;
+                case JsonArray a:
+                    weight += 2;
+                    foreach (var child in a)
+                    {
+                        weight += 1;
+                        pending.Push(child);
+                    }
+
+                    break;
+                case JsonValue v:
+                    weight += v.ToJsonString().Length;
+                    break;
+                default:
+                    weight += 4;
+                    break;
+            }
+        }
+
+        return weight;
     }
 
     /// <summary>An array index (digits, no leading zero) at most <paramref name="max"/>, or null.</summary>

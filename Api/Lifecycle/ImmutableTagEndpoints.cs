@@ -46,7 +46,7 @@ public sealed class ImmutableTagEndpoints(PolicyCache cache, IGrainFactory grain
             return refused;
         }
 
-        var (document, error) = await ReadAsync(context);
+        var (document, error) = await Services.KubeRequestBodies.ReadDocumentAsync(context.Request, ImmutableTagJsonContext.Default.ImmutableTagRulesDocument, MaxBodyBytes, context.RequestAborted);
         var (rules, version, invalid) = error is null ? ImmutableTagDocuments.Validate(document, ns) : default;
         if ((error ?? invalid) is { } bad)
         {
@@ -99,43 +99,5 @@ public sealed class ImmutableTagEndpoints(PolicyCache cache, IGrainFactory grain
         }
 
         return await ApiAccess.AuthorizeAsync(context, ns is null ? AccessItem.WholeRegistry(Actions.Admin) : AccessItem.Namespace(ns, Actions.Admin));
-    }
-
-    /// <summary>Reads a JSON body of at most <see cref="MaxBodyBytes"/>; a Status when it is too large or not JSON of that shape.</summary>
-    private static async Task<(ImmutableTagRulesDocument? Document, KubeStatus? Error)> ReadAsync(HttpContext context)
-    {
-        var request = context.Request;
-        if (request.ContentType is { } contentType && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, KubeStatus.UnsupportedMediaType($"the body must be application/json, not {contentType}"));
-        }
-
-        var tooLarge = KubeStatus.RequestEntityTooLarge($"the body may be at most {MaxBodyBytes} bytes");
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return (null, tooLarge);
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes)
-            {
-                return (null, tooLarge);
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        try
-        {
-            return (JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), ImmutableTagJsonContext.Default.ImmutableTagRulesDocument), null);
-        }
-        catch (JsonException e)
-        {
-            return (null, KubeStatus.BadRequest($"the body is not valid JSON of the expected shape: {e.Message}"));
-        }
     }
 }

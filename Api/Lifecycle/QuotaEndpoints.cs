@@ -44,7 +44,7 @@ public sealed class QuotaEndpoints(IGrainFactory grains)
             return refused;
         }
 
-        var (document, error) = await ReadAsync(context);
+        var (document, error) = await Services.KubeRequestBodies.ReadDocumentAsync(context.Request, QuotaJsonContext.Default.NamespaceQuotaDocument, MaxBodyBytes, context.RequestAborted);
         var (limits, version, invalid) = error is null ? QuotaDocuments.Validate(document, ns) : default;
         if ((error ?? invalid) is { } bad)
         {
@@ -114,41 +114,4 @@ public sealed class QuotaEndpoints(IGrainFactory grains)
 
     private static IResult Json(string ns, NamespaceQuota quota, int status)
         => TypedResults.Json(QuotaDocuments.Render(ns, quota), QuotaJsonContext.Default.NamespaceQuotaDocument, statusCode: status);
-
-    /// <summary>Reads a JSON body of at most <see cref="MaxBodyBytes"/>; a Status when it is too large or not JSON of that shape.</summary>
-    private static async Task<(NamespaceQuotaDocument? Document, KubeStatus? Error)> ReadAsync(HttpContext context)
-    {
-        var request = context.Request;
-        if (request.ContentType is { } contentType && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, KubeStatus.UnsupportedMediaType($"the body must be application/json, not {contentType}"));
-        }
-
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return (null, KubeStatus.RequestEntityTooLarge($"the body may be at most {MaxBodyBytes} bytes"));
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[4096];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes)
-            {
-                return (null, KubeStatus.RequestEntityTooLarge($"the body may be at most {MaxBodyBytes} bytes"));
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        try
-        {
-            return (JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), QuotaJsonContext.Default.NamespaceQuotaDocument), null);
-        }
-        catch (JsonException e)
-        {
-            return (null, KubeStatus.BadRequest($"the body is not valid JSON of the expected shape: {e.Message}"));
-        }
-    }
 }

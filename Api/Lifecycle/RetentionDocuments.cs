@@ -264,18 +264,21 @@ public static partial class RetentionDocuments
         var total = TimeSpan.Zero;
         foreach (Match part in DurationPart().Matches(text))
         {
-            if (!long.TryParse(part.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount) || amount > MaxDuration.TotalSeconds)
+            var unit = part.Groups[2].Value switch
+            {
+                "d" => TimeSpan.TicksPerDay,
+                "h" => TimeSpan.TicksPerHour,
+                "m" => TimeSpan.TicksPerMinute,
+                _ => TimeSpan.TicksPerSecond,
+            };
+
+            // Bounded per unit before it is multiplied: 3000000000d would overflow a TimeSpan (a 500, not a 422).
+            if (!long.TryParse(part.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount) || amount > MaxDuration.Ticks / unit)
             {
                 return null;
             }
 
-            total += part.Groups[2].Value switch
-            {
-                "d" => TimeSpan.FromDays(amount),
-                "h" => TimeSpan.FromHours(amount),
-                "m" => TimeSpan.FromMinutes(amount),
-                _ => TimeSpan.FromSeconds(amount),
-            };
+            total += TimeSpan.FromTicks(amount * unit);
             if (total > MaxDuration)
             {
                 return null;

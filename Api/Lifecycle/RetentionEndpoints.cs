@@ -76,7 +76,7 @@ public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner run
             return refused;
         }
 
-        var (document, error) = await ReadAsync(context);
+        var (document, error) = await Services.KubeRequestBodies.ReadDocumentAsync(context.Request, RetentionJsonContext.Default.RetentionPolicyDocument, MaxBodyBytes, context.RequestAborted);
         var (repositories, rules, version, invalid) = error is null ? RetentionDocuments.Validate(document, ns, name, options.Value.Retention.MinimumScheduleInterval) : default;
         if ((error ?? invalid) is { } bad)
         {
@@ -193,35 +193,5 @@ public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner run
         return name is not null && (!PolicyNames.IsObjectName(name) || name.Length > ImmutableTagRule.MaxLength)
             ? KubeStatus.BadRequest($"'{(name.Length > 140 ? name[..140] : name)}' is not a policy name: a lowercase DNS-1123 name (a-z, 0-9, '-', '.') of at most {ImmutableTagRule.MaxLength} characters")
             : null;
-    }
-
-    /// <summary>Reads a JSON body of at most <see cref="MaxBodyBytes"/>; a Status when it is too large or not JSON of that shape.</summary>
-    private static async Task<(RetentionPolicyDocument? Document, KubeStatus? Error)> ReadAsync(HttpContext context)
-    {
-        var request = context.Request;
-        if (request.ContentType is { } contentType && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, KubeStatus.UnsupportedMediaType($"the body must be application/json, not {contentType}"));
-        }
-
-        var tooLarge = KubeStatus.RequestEntityTooLarge($"the body may be at most {MaxBodyBytes} bytes");
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return (null, tooLarge);
-        }
-
-        if (await RequestBodies.ReadBoundedAsync(request.Body, MaxBodyBytes, context.RequestAborted) is not { } body)
-        {
-            return (null, tooLarge);
-        }
-
-        try
-        {
-            return (JsonSerializer.Deserialize(body, RetentionJsonContext.Default.RetentionPolicyDocument), null);
-        }
-        catch (JsonException e)
-        {
-            return (null, KubeStatus.BadRequest($"the body is not valid JSON of the expected shape: {e.Message}"));
-        }
     }
 }

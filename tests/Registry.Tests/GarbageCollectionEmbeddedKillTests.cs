@@ -73,29 +73,8 @@ public sealed class GarbageCollectionEmbeddedKillTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromSeconds(2));
 
             // Start a collection and kill the process once the sweep has deleted some, not all.
-            var start = Task.Run(async () =>
-            {
-                try
-                {
-                    using var response = await client.PostAsJsonAsync("/apis/registry/v1/garbagecollections", new { kind = "GarbageCollection" });
-                }
-                catch (HttpRequestException)
-                {
-                    // Killed while answering.
-                }
-            });
-            try
-            {
-                await Poll.UntilAsync(() => Task.FromResult(Deleted(first.Output) >= 100 || first.HasExited), "the sweep is under way");
-            }
-            catch (Exception)
-            {
-                output.WriteLine(first.Output);
-                throw;
-            }
-
-            first.KillHard();
-            deletedBefore = Deleted(first.Output);
+            var start = GarbageCollectionKill.StartCollection(client);
+            deletedBefore = await GarbageCollectionKill.KillMidSweepAsync(first, 100, output);
             await start.WithinAsync();
         }
 
@@ -104,20 +83,7 @@ public sealed class GarbageCollectionEmbeddedKillTests(ITestOutputHelper output)
         Assert.InRange(deletedBefore, 100, gone.Count - 1);
 
         await using var second = await EmbeddedProcess.StartAsync(data.Path, null, Settings);
-        JsonElement status = default;
-        await Poll.UntilAsync(
-            async () =>
-            {
-                using var last = await second.Client.GetAsync("/apis/registry/v1/garbagecollections/last");
-                if (last.StatusCode != HttpStatusCode.OK)
-                {
-                    return false;
-                }
-
-                status = (await last.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status");
-                return status.GetProperty("phase").GetString() != "Running";
-            },
-            "the interrupted collection is resumed and finishes");
+        var status = await GarbageCollectionKill.FinishedStatusAsync(second.Client);
         Assert.Equal("Succeeded", status.GetProperty("phase").GetString());
         Assert.Equal(2, status.GetProperty("attempt").GetInt32());
 
@@ -135,16 +101,5 @@ public sealed class GarbageCollectionEmbeddedKillTests(ITestOutputHelper output)
         // The repositories left with nothing are gone from the catalog.
         var catalog = await second.Client.GetFromJsonAsync<JsonElement>("/v2/_catalog");
         Assert.Equal(["gcek/app"], catalog.GetProperty("repositories").EnumerateArray().Select(e => e.GetString()!).ToArray());
-    }
-
-    private static int Deleted(string log)
-    {
-        var count = 0;
-        for (var at = log.IndexOf(" deleted blob ", StringComparison.Ordinal); at >= 0; at = log.IndexOf(" deleted blob ", at + 1, StringComparison.Ordinal))
-        {
-            count++;
-        }
-
-        return count;
     }
 }

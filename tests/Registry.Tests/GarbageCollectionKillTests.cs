@@ -66,20 +66,8 @@ public sealed class GarbageCollectionKillTests(ITestOutputHelper output)
         }
 
         // Start a collection and kill the replica once the sweep has deleted some, not all.
-        var start = Task.Run(async () =>
-        {
-            try
-            {
-                using var response = await first.Client.PostAsJsonAsync("/apis/registry/v1/garbagecollections", new { kind = "GarbageCollection" });
-            }
-            catch (HttpRequestException)
-            {
-                // Killed while answering.
-            }
-        });
-        await Poll.UntilAsync(() => Task.FromResult(Deleted(first.Output) >= 100 || first.HasExited), "the sweep is under way");
-        first.KillHard();
-        var deletedBefore = Deleted(first.Output);
+        var start = GarbageCollectionKill.StartCollection(first.Client);
+        var deletedBefore = await GarbageCollectionKill.KillMidSweepAsync(first, 100, output);
         output.WriteLine($"killed after {deletedBefore} deletions logged of {Garbage}");
         Assert.InRange(deletedBefore, 100, Garbage - 1);
         await start.WithinAsync();
@@ -91,20 +79,7 @@ public sealed class GarbageCollectionKillTests(ITestOutputHelper output)
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var second = await cluster.StartReplicaAsync(siloPort: first.SiloPort);
         output.WriteLine($"the restarted replica served after {clock.Elapsed.TotalSeconds:F1} s");
-        JsonElement status = default;
-        await Poll.UntilAsync(
-            async () =>
-            {
-                using var last = await second.Client.GetAsync("/apis/registry/v1/garbagecollections/last");
-                if (last.StatusCode != HttpStatusCode.OK)
-                {
-                    return false;
-                }
-
-                status = (await last.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status");
-                return status.GetProperty("phase").GetString() != "Running";
-            },
-            "the interrupted collection is resumed and finishes");
+        var status = await GarbageCollectionKill.FinishedStatusAsync(second.Client);
         Assert.Equal("Succeeded", status.GetProperty("phase").GetString());
         Assert.Equal(2, status.GetProperty("attempt").GetInt32());
 
@@ -128,16 +103,5 @@ public sealed class GarbageCollectionKillTests(ITestOutputHelper output)
         }
 
         await AssertPullableAsync(second.Client, "gckill/kept", "v1", kept.Manifest);
-    }
-
-    private static int Deleted(string log)
-    {
-        var count = 0;
-        for (var at = log.IndexOf(" deleted blob ", StringComparison.Ordinal); at >= 0; at = log.IndexOf(" deleted blob ", at + 1, StringComparison.Ordinal))
-        {
-            count++;
-        }
-
-        return count;
     }
 }

@@ -11,7 +11,7 @@ namespace Registry.Tests;
 [Trait("Category", TestCategories.Fast)]
 public sealed class ImageApiMappingCopyAccessTests
 {
-    private const string V1 = "/apis/image.openshift.io/v1";
+    private const string V1 = ImageApiRoleScene.V1;
 
     public static TheoryData<string, string, HttpStatusCode> Roles() => new()
     {
@@ -37,15 +37,10 @@ public sealed class ImageApiMappingCopyAccessTests
         var image = host.Service<IGrainFactory>().GetGrain<IImageGrain>(digest);
         await Poll.UntilAsync(async () => (await image.GetHolding()).Holders == 1, "the image's push is recorded");
 
-        System.Net.Http.Headers.AuthenticationHeaderValue? auth = null;
-        if (targetRole != "anonymous")
+        var (user, auth) = await ImageApiRoleScene.CallerAsync(host, admin, target, targetRole);
+        if (user is not null && sourceRole != "none")
         {
-            (var user, auth) = await PolicyRegistry.NewUserAsync(host);
-            await PolicyRegistry.BindAsync(admin, target, targetRole, [PolicyRegistry.User(user)]);
-            if (sourceRole != "none")
-            {
-                await PolicyRegistry.BindAsync(admin, source, sourceRole, [PolicyRegistry.User(user)]);
-            }
+            await PolicyRegistry.BindAsync(admin, source, sourceRole, [PolicyRegistry.User(user)]);
         }
 
         using var client = PolicyRegistry.Client(host, auth);

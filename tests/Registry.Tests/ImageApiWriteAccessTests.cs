@@ -10,7 +10,7 @@ namespace Registry.Tests;
 [Trait("Category", TestCategories.Fast)]
 public sealed class ImageApiWriteAccessTests
 {
-    private const string V1 = "/apis/image.openshift.io/v1";
+    private const string V1 = ImageApiRoleScene.V1;
 
     public static TheoryData<string, HttpStatusCode, HttpStatusCode, HttpStatusCode, HttpStatusCode> Roles() => new()
     {
@@ -25,43 +25,30 @@ public sealed class ImageApiWriteAccessTests
     [MemberData(nameof(Roles))]
     public async Task EachRoleMayMakeTheChangesItsPermissionsAllow(string role, HttpStatusCode create, HttpStatusCode move, HttpStatusCode deleteTag, HttpStatusCode deleteStream)
     {
-        var host = await PolicyRegistry.GetAsync();
-        using var admin = PolicyRegistry.Client(host, PolicyRegistry.Admin);
-        var ns = PolicyRegistry.NewNamespace();
-        await PolicyRegistry.CreateNamespaceAsync(admin, ns);
-        var (v1, _) = await admin.PushImageAsync($"{ns}/app", "v1", layers: 1);
-        var (v2, _) = await admin.PushImageAsync($"{ns}/app", "v2", layers: 1);
+        using var scene = await ImageApiRoleScene.StartAsync(role);
+        var (host, admin, client, ns, v1, v2, user) = (scene.Host, scene.Admin, scene.Client, scene.Namespace, scene.First, scene.Second, scene.User);
         await admin.PushImageAsync($"{ns}/gone", "v1", layers: 1);
 
-        System.Net.Http.Headers.AuthenticationHeaderValue? auth = null;
-        string? user = null;
-        if (role != "anonymous")
-        {
-            (user, auth) = await PolicyRegistry.NewUserAsync(host);
-            await PolicyRegistry.BindAsync(admin, ns, role, [PolicyRegistry.User(user)]);
-        }
-
-        using var client = PolicyRegistry.Client(host, auth);
         var tags = $"{V1}/namespaces/{ns}/imagestreamtags";
 
         using (var created = await ImageApiWrite.SendAsync(client, HttpMethod.Post, tags, ImageApiWrite.Tag("app:new", "ImageStreamImage", $"app@{v1}")))
         {
-            await Expect(created, create);
+            await ImageApiRoleScene.ExpectAsync(created, create);
         }
 
         using (var moved = await ImageApiWrite.SendAsync(client, HttpMethod.Put, $"{tags}/app:v1", ImageApiWrite.Tag("app:v1", "ImageStreamImage", $"app@{v2}")))
         {
-            await Expect(moved, move);
+            await ImageApiRoleScene.ExpectAsync(moved, move);
         }
 
         using (var deleted = await client.DeleteAsync($"{tags}/app:v2"))
         {
-            await Expect(deleted, deleteTag);
+            await ImageApiRoleScene.ExpectAsync(deleted, deleteTag);
         }
 
         using (var gone = await client.DeleteAsync($"{V1}/namespaces/{ns}/imagestreams/gone"))
         {
-            await Expect(gone, deleteStream);
+            await ImageApiRoleScene.ExpectAsync(gone, deleteStream);
         }
 
         // What /v2 serves is what the allowed changes left.
@@ -141,32 +128,19 @@ public sealed class ImageApiWriteAccessTests
     [MemberData(nameof(StreamRoles))]
     public async Task EachRoleMayMakeTheStreamChangesItsPermissionsAllow(string role, HttpStatusCode create, HttpStatusCode update, HttpStatusCode move, HttpStatusCode jsonPatch)
     {
-        var host = await PolicyRegistry.GetAsync();
-        using var admin = PolicyRegistry.Client(host, PolicyRegistry.Admin);
-        var ns = PolicyRegistry.NewNamespace();
-        await PolicyRegistry.CreateNamespaceAsync(admin, ns);
-        var (v1, _) = await admin.PushImageAsync($"{ns}/app", "v1", layers: 1);
-        var (v2, _) = await admin.PushImageAsync($"{ns}/app", "v2", layers: 1);
-
-        System.Net.Http.Headers.AuthenticationHeaderValue? auth = null;
-        if (role != "anonymous")
-        {
-            (var user, auth) = await PolicyRegistry.NewUserAsync(host);
-            await PolicyRegistry.BindAsync(admin, ns, role, [PolicyRegistry.User(user)]);
-        }
-
-        using var client = PolicyRegistry.Client(host, auth);
+        using var scene = await ImageApiRoleScene.StartAsync(role);
+        var (admin, client, ns, v1, v2) = (scene.Admin, scene.Client, scene.Namespace, scene.First, scene.Second);
         var streams = $"{V1}/namespaces/{ns}/imagestreams";
 
         using (var created = await ImageApiWrite.SendAsync(client, HttpMethod.Post, streams, SpecStreams.Stream("web")))
         {
-            await Expect(created, create);
+            await ImageApiRoleScene.ExpectAsync(created, create);
         }
 
         // A new spec tag (prod from v1): push; then moving it to v2 points an existing tag elsewhere: overwrite.
         using (var updated = await ImageApiWrite.SendAsync(client, HttpMethod.Put, $"{streams}/app", SpecStreams.Stream("app", tags: [SpecStreams.Tag("prod", "ImageStreamImage", $"app@{v1}")])))
         {
-            await Expect(updated, update);
+            await ImageApiRoleScene.ExpectAsync(updated, update);
         }
 
         if (update != HttpStatusCode.OK)
@@ -177,12 +151,12 @@ public sealed class ImageApiWriteAccessTests
 
         using (var moved = await ImageApiWrite.SendAsync(client, HttpMethod.Patch, $"{streams}/app", "{\"spec\":{\"tags\":[{\"name\":\"prod\",\"from\":{\"kind\":\"ImageStreamImage\",\"name\":\"app@" + v2 + "\"}}]}}", "application/strategic-merge-patch+json"))
         {
-            await Expect(moved, move);
+            await ImageApiRoleScene.ExpectAsync(moved, move);
         }
 
         using (var added = await ImageApiWrite.SendAsync(client, HttpMethod.Patch, $"{streams}/app", "[{\"op\":\"add\",\"path\":\"/spec/tags/-\",\"value\":{\"name\":\"next\",\"from\":{\"kind\":\"ImageStreamTag\",\"name\":\"v2\"}}}]", "application/json-patch+json"))
         {
-            await Expect(added, jsonPatch);
+            await ImageApiRoleScene.ExpectAsync(added, jsonPatch);
         }
 
         // What /v2 serves is what the allowed changes left.
@@ -191,22 +165,5 @@ public sealed class ImageApiWriteAccessTests
         Assert.Equal(jsonPatch == HttpStatusCode.OK, tags.Contains("next"));
         using var web = await admin.GetAsync($"{streams}/web");
         Assert.Equal(create == HttpStatusCode.Created ? HttpStatusCode.OK : HttpStatusCode.NotFound, web.StatusCode);
-    }
-
-    private static async Task Expect(HttpResponseMessage response, HttpStatusCode code)
-    {
-        switch (code)
-        {
-            case HttpStatusCode.Unauthorized:
-                await response.AssertStatusAsync(code, "Unauthorized");
-                Assert.NotEmpty(response.Headers.WwwAuthenticate);
-                break;
-            case HttpStatusCode.Forbidden:
-                await response.AssertStatusAsync(code, "Forbidden");
-                break;
-            default:
-                await response.JsonAsync(code);
-                break;
-        }
     }
 }
