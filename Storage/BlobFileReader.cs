@@ -6,46 +6,31 @@ namespace Registry.Storage;
 /// <summary>
 /// Reads a stored blob's file for a GET (docs/storage-layout.md, Reads): buffered, so the pages
 /// read stay cached for the next puller; what the page cache already holds is read on the
-/// caller's thread; what it lacks is read on the thread pool while the kernel is kept reading
-/// ahead of the reader.
+/// caller's thread, what it lacks on the thread pool.
 /// </summary>
 /// <remarks>
 /// A cached read costs about as much as copying the bytes, but .NET's asynchronous file reads
-/// always hop to a thread-pool thread and back, which costs more than the copy itself for the
-/// 64 KiB a response block takes. So each read first asks for the bytes without waiting for
-/// the disk (<c>preadv2</c> with <c>RWF_NOWAIT</c>) and only goes asynchronous when the kernel
-/// says they are not cached yet. A file just written with direct I/O is not cached at all; the
-/// kernel's own read-ahead grows slowly from a few hundred KiB, so the reader asks for
-/// <see cref="ReadAheadDistance"/> ahead of itself (<c>POSIX_FADV_WILLNEED</c>, which starts the
-/// reads and returns), and the disk streams while the socket sends.
+/// always hop to a thread-pool thread and back. So each read first asks for the bytes without
+/// waiting for the disk (<c>preadv2</c> with <c>RWF_NOWAIT</c>) and only goes asynchronous when
+/// the kernel says they are not cached. Read-ahead is the kernel's own, made twice as deep for
+/// the file (<see cref="FileOptions.SequentialScan"/>): asking for more with
+/// <c>POSIX_FADV_WILLNEED</c> or <c>readahead</c> fills the cache with 4 KiB pages instead of the
+/// large folios of the kernel's read-ahead, and every later read of those pages costs more.
 /// </remarks>
 internal sealed class BlobFileReader : ReadOnlyStreamBase
 {
-    /// <summary>How far ahead of the reader the kernel is asked to have read.</summary>
-    internal const long ReadAheadDistance = 32 * 1024 * 1024;
-
-    /// <summary>The reader moves this far before the next stretch is asked for (one call per step).</summary>
-    internal const long ReadAheadStep = 8 * 1024 * 1024;
-
-    /// <summary>Smaller files (manifests, configs) are left to the kernel's own read-ahead.</summary>
-    internal const long ReadAheadMinimum = 1024 * 1024;
-
     // Cleared for the process at the first EOPNOTSUPP/ENOSYS (a kernel or filesystem without it).
     private static bool s_noWaitSupported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _file;
     private readonly long _length;
-    private readonly bool _readAhead;
     private long _position;
-    private long _advisedTo;
 
     private BlobFileReader(SafeFileHandle file, long offset)
     {
         _file = file;
         _length = RandomAccess.GetLength(file);
         _position = offset;
-        _advisedTo = offset;
-        _readAhead = OperatingSystem.IsLinux() && _length - offset >= ReadAheadMinimum;
     }
 
     /// <summary>Bytes read through the thread pool because the page cache lacked them, since start (tests read it).</summary>
@@ -72,7 +57,6 @@ internal sealed class BlobFileReader : ReadOnlyStreamBase
 
     public override int Read(Span<byte> buffer)
     {
-        ReadAhead();
         var read = RandomAccess.Read(_file, buffer, _position);
         _position += read;
         return read;
@@ -86,7 +70,6 @@ internal sealed class BlobFileReader : ReadOnlyStreamBase
             return ValueTask.FromResult(0);
         }
 
-        ReadAhead();
         if (s_noWaitSupported && TryReadCached(buffer.Span) is var cached and >= 0)
         {
             _position += cached;
@@ -125,25 +108,6 @@ internal sealed class BlobFileReader : ReadOnlyStreamBase
         }
 
         return -1;
-    }
-
-    /// <summary>Keeps the kernel reading up to <see cref="ReadAheadDistance"/> ahead of the reader, a step at a time.</summary>
-    private void ReadAhead()
-    {
-        if (!_readAhead)
-        {
-            return;
-        }
-
-        var target = Math.Min(_length, _position + ReadAheadDistance);
-        if (target - _advisedTo >= ReadAheadStep || (target == _length && _advisedTo < _length))
-        {
-            var from = Math.Max(_advisedTo, _position);
-
-            // Advice only: a failure leaves the kernel's own read-ahead, and the reads report real errors.
-            _ = LibC.FAdvise(_file, from, target - from, LibC.FAdviseWillNeed);
-            _advisedTo = target;
-        }
     }
 
     protected override void Dispose(bool disposing)

@@ -6,9 +6,6 @@ namespace Registry.Storage;
 /// <summary>The libc calls of the blob read path (<see cref="BlobFileReader"/>). Linux only.</summary>
 internal static partial class LibC
 {
-    /// <summary><c>POSIX_FADV_WILLNEED</c> (Linux): start reading the range into the page cache, without waiting.</summary>
-    public const int FAdviseWillNeed = 3;
-
     /// <summary><c>RWF_NOWAIT</c>: answer <c>EAGAIN</c> rather than wait for the disk.</summary>
     public const int ReadNoWait = 0x8;
 
@@ -17,10 +14,6 @@ internal static partial class LibC
 
     /// <summary><c>ENOSYS</c>: no <c>preadv2</c> at all (an old kernel).</summary>
     public const int ErrorNoSystemCall = 38;
-
-    /// <summary>Returns the error number itself (0 on success), as POSIX specifies, not through <c>errno</c>.</summary>
-    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
-    public static partial int FAdvise(SafeFileHandle fd, long offset, long length, int advice);
 
     [LibraryImport("libc", EntryPoint = "preadv2", SetLastError = true)]
     public static unsafe partial nint PReadV2(SafeFileHandle fd, IoVec* iov, int count, long offset, int flags);

@@ -10,13 +10,16 @@
 # and the server process's CPU time (user + system, from /proc/PID/stat) is taken around each
 # GET, so that a figure per GiB served exists beside the wall time, which a shared machine blurs.
 #
-#   bench/reads.sh [--rounds N] [--size-mib M] [--warm-gets K] [--write-mode Cached|Direct] [--dll PATH]
+#   bench/reads.sh [--rounds N] [--size-mib M] [--warm-gets K] [--write-mode Cached|Direct] [--dll PATH] [--base-dll PATH [--base-args ARGS]]
 #
 #   --rounds N       rounds (default 7, at least 3; the figures are medians)
 #   --size-mib M     blob size (default 256)
 #   --warm-gets K    warm GETs per round and registry (default 3)
 #   --write-mode W   this registry's Registry:Uploads:WriteMode (default Direct)
 #   --dll PATH       the Registry.Api.dll to run (default: the Release build output, built if missing)
+#   --base-dll PATH  another build of this registry to run beside it, as "base" (an A/B of a change)
+#   --base-args ARGS more command-line settings for "base" only (an A/B of a setting: with --base-dll
+#                    the same as --dll)
 #
 # Prints a table and leaves the raw figures in bench/results/reads.tsv. Loopback only; about a
 # minute per round at the default size on a quiet 2-core machine.
@@ -30,6 +33,8 @@ SIZE_MIB=256
 WARM_GETS=3
 WRITE_MODE=Direct
 DLL="$ROOT/Api/bin/Release/net10.0/Registry.Api.dll"
+BASE_DLL=
+BASE_ARGS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
@@ -37,7 +42,9 @@ while [ $# -gt 0 ]; do
     --warm-gets) WARM_GETS="$2"; shift 2 ;;
     --write-mode) WRITE_MODE="$2"; shift 2 ;;
     --dll) DLL="$2"; shift 2 ;;
-    *) echo "usage: bench/reads.sh [--rounds N] [--size-mib M] [--warm-gets K] [--write-mode Cached|Direct] [--dll PATH]" >&2; exit 64 ;;
+    --base-dll) BASE_DLL="$2"; shift 2 ;;
+    --base-args) BASE_ARGS="$2"; shift 2 ;;
+    *) echo "usage: bench/reads.sh [--rounds N] [--size-mib M] [--warm-gets K] [--write-mode Cached|Direct] [--dll PATH] [--base-dll PATH [--base-args ARGS]]" >&2; exit 64 ;;
   esac
 done
 if [ "$ROUNDS" -lt 3 ]; then echo "--rounds: at least 3 (the figures are medians)" >&2; exit 64; fi
@@ -62,18 +69,25 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-for t in ours reference; do
+TARGETS=(ours reference)
+[ -z "$BASE_DLL" ] || TARGETS=(ours base reference)
+for t in "${TARGETS[@]}"; do
   PORT[$t]="$(free_port)"
   URL[$t]="http://127.0.0.1:${PORT[$t]}"
 done
-mkdir -p "$WORK/ours"
-dotnet "$DLL" --Registry:DataDirectory="$WORK/ours" --Registry:Listen="${URL[ours]}" \
-  --Registry:Access:Enabled=false --Registry:Uploads:WriteMode="$WRITE_MODE" \
-  --Logging:LogLevel:Default=Warning >"$WORK/ours.log" 2>&1 &
-PID[ours]=$!
+start_ours() {
+  mkdir -p "$WORK/$1"
+  dotnet "$2" --Registry:DataDirectory="$WORK/$1" --Registry:Listen="${URL[$1]}" \
+    --Registry:Access:Enabled=false --Registry:Uploads:WriteMode="$WRITE_MODE" \
+    --Logging:LogLevel:Default=Warning "${@:3}" >"$WORK/$1.log" 2>&1 &
+  PID[$1]=$!
+}
+start_ours ours "$DLL"
+# shellcheck disable=SC2086 # BASE_ARGS is a list of settings
+[ -z "$BASE_DLL" ] || start_ours base "$BASE_DLL" $BASE_ARGS
 start_reference_registry reference "${PORT[reference]}"
 PID[reference]=$STARTED_PID
-for t in ours reference; do
+for t in "${TARGETS[@]}"; do
   for _ in $(seq 1 1200); do
     curl -fsS -o /dev/null --max-time 2 "${URL[$t]}/v2/" 2>/dev/null && break
     kill -0 "${PID[$t]}" 2>/dev/null || { log "$t exited:"; tail -n 20 "$WORK/$t.log" >&2; exit 1; }
@@ -96,7 +110,7 @@ hex="${digest#sha256:}"
 rm -f "$blob"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$WORK/warm-up"
 warm_digest="sha256:$(sha256sum "$WORK/warm-up" | cut -d' ' -f1)"
-for t in ours reference; do
+for t in "${TARGETS[@]}"; do
   push "${URL[$t]}" "$WORK/warm-up" "$warm_digest"
   for _ in 1 2 3 4 5; do curl -fsS -o /dev/null "${URL[$t]}/v2/$REPO/blobs/$warm_digest"; done
 done
@@ -104,11 +118,15 @@ head -c "$SIZE" /dev/urandom >"$blob"
 digest="sha256:$(sha256sum "$blob" | cut -d' ' -f1)"
 hex="${digest#sha256:}"
 declare -A FILE
-for t in ours reference; do push "${URL[$t]}" "$blob" "$digest"; done
+for t in "${TARGETS[@]}"; do push "${URL[$t]}" "$blob" "$digest"; done
 rm -f "$blob"
-FILE[ours]="$(find "$WORK/ours" -path "*/sha256/*" -name "$hex" -type f | head -n 1)"
-FILE[reference]="$(find "$WORK/reference" -path "*/blobs/sha256/*/$hex/data" -type f | head -n 1)"
-for t in ours reference; do [ -f "${FILE[$t]}" ] || { log "$t: the blob's file was not found"; exit 1; }; done
+for t in "${TARGETS[@]}"; do
+  case "$t" in
+    reference) FILE[$t]="$(find "$WORK/$t" -path "*/blobs/sha256/*/$hex/data" -type f | head -n 1)" ;;
+    *) FILE[$t]="$(find "$WORK/$t" -path "*/sha256/*" -name "$hex" -type f | head -n 1)" ;;
+  esac
+done
+for t in "${TARGETS[@]}"; do [ -f "${FILE[$t]}" ] || { log "$t: the blob's file was not found"; exit 1; }; done
 
 # Drops a file's pages from the page cache (they are clean: both registries flushed them).
 evict() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"; }
@@ -126,9 +144,9 @@ get() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$2" "$1" "$3" "$secs" "$(awk -v a="$before" -v b="$after" -v t="$TICK" 'BEGIN { print (b - a) / t }')" "$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW"
 }
 log "load at start: $(uptime)"
-targets=(ours reference)
+n=${#TARGETS[@]}
 for round in $(seq 1 "$ROUNDS"); do
-  order=("${targets[@]:$((round % 2))}" "${targets[@]:0:$((round % 2))}")
+  order=("${TARGETS[@]:$((round % n))}" "${TARGETS[@]:0:$((round % n))}")
   for t in "${order[@]}"; do
     evict "${FILE[$t]}"
     get "$t" "$round" cold
@@ -140,15 +158,18 @@ log "load at end: $(uptime)"
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mbps() { awk -F'\t' -v t="$1" -v k="$2" -v s="$SIZE" 'NR > 1 && $2 == t && $3 == k { printf "%.3f\n", s / 1e6 / $4 }' "$RAW" | median; }
 cpu_per_gib() { awk -F'\t' -v t="$1" -v k="$2" -v s="$SIZE" 'NR > 1 && $2 == t && $3 == k { c += $5; n++ } END { printf "%.3f", c / n / (s / 1073741824) }' "$RAW"; }
-# Median over rounds of (reference seconds / our seconds), each round's figure the median of its GETs of that kind.
+# Median over rounds of (reference seconds / $2's seconds), each round's figure the median of its GETs of kind $1.
 ratio() {
   awk -F'\t' -v k="$1" 'NR > 1 && $3 == k { print $1 "\t" $2 "\t" $4 }' "$RAW" | sort -k1,1n -k2,2 -k3,3g |
-    awk -F'\t' '{ key = $1 "\t" $2; v[key, ++n[key]] = $3; rounds[$1] = 1 }
-      END { for (r in rounds) { o = r "\tours"; f = r "\treference"; if (!(o in n) || !(f in n)) continue
+    awk -F'\t' -v t="$2" '{ key = $1 "\t" $2; v[key, ++n[key]] = $3; rounds[$1] = 1 }
+      END { for (r in rounds) { o = r "\t" t; f = r "\treference"; if (!(o in n) || !(f in n)) continue
             mo = v[o, int((n[o] + 1) / 2)]; mf = v[f, int((n[f] + 1) / 2)]; printf "%.4f\n", mf / mo } }' |
     sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2fx (%.2f-%.2f)", m, v[1], v[NR] }'
 }
-printf '\n%-6s | %12s | %12s | %22s | %16s | %16s\n' kind "ours MB/s" "ref MB/s" "ours/ref (per round)" "ours CPU-s/GiB" "ref CPU-s/GiB"
+printf '\n%-6s | %-9s | %8s | %22s | %10s\n' kind target "MB/s" "vs reference, per round" "CPU-s/GiB"
 for k in cold warm; do
-  printf '%-6s | %12.0f | %12.0f | %22s | %16s | %16s\n' "$k" "$(mbps ours "$k")" "$(mbps reference "$k")" "$(ratio "$k")" "$(cpu_per_gib ours "$k")" "$(cpu_per_gib reference "$k")"
+  for t in "${TARGETS[@]}"; do
+    if [ "$t" = reference ]; then r=""; else r="$(ratio "$k" "$t")"; fi
+    printf '%-6s | %-9s | %8.0f | %22s | %10s\n' "$k" "$t" "$(mbps "$t" "$k")" "$r" "$(cpu_per_gib "$t" "$k")"
+  done
 done
