@@ -33,11 +33,6 @@ internal sealed class BlobFileReader : ReadOnlyStreamBase
         _position = offset;
     }
 
-    /// <summary>Bytes read through the thread pool because the page cache lacked them, since start (tests read it).</summary>
-    internal static long UncachedReads => Interlocked.Read(ref s_uncachedReads);
-
-    private static long s_uncachedReads;
-
     /// <summary>Opens the blob file at <paramref name="path"/> for reading from <paramref name="offset"/>.</summary>
     /// <exception cref="FileNotFoundException">No such blob.</exception>
     public static BlobFileReader Open(string path, long offset)
@@ -82,7 +77,6 @@ internal sealed class BlobFileReader : ReadOnlyStreamBase
     private async ValueTask<int> ReadUncachedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         var read = await RandomAccess.ReadAsync(_file, buffer, _position, cancellationToken);
-        Interlocked.Add(ref s_uncachedReads, read);
         _position += read;
         return read;
     }
