@@ -65,10 +65,21 @@ internal sealed class BlobFileReader : ReadOnlyStreamBase
             return ValueTask.FromResult(0);
         }
 
-        if (s_noWaitSupported && TryReadCached(buffer.Span) is var cached and >= 0)
+        if (s_noWaitSupported)
         {
-            _position += cached;
-            return ValueTask.FromResult(cached);
+            try
+            {
+                if (TryReadCached(buffer.Span) is var cached and >= 0)
+                {
+                    _position += cached;
+                    return ValueTask.FromResult(cached);
+                }
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // A C library without preadv2 (glibc before 2.26).
+                s_noWaitSupported = false;
+            }
         }
 
         return ReadUncachedAsync(buffer, cancellationToken);
