@@ -38,20 +38,7 @@ public sealed partial class FileSystemBlobStore : IBlobStore
     {
         try
         {
-            var stream = new FileStream(BlobPath(digest), new FileStreamOptions
-            {
-                Mode = FileMode.Open,
-                Access = FileAccess.Read,
-                Share = FileShare.Read | FileShare.Delete,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
-            });
-            if (offset > 0)
-            {
-                stream.Seek(offset, SeekOrigin.Begin);
-            }
-
-            return Task.FromResult<Stream?>(stream);
+            return Task.FromResult<Stream?>(BlobFileReader.Open(BlobPath(digest), offset));
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
