@@ -35,4 +35,8 @@ internal static partial class LibC
 
     [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
     public static partial int SyncFileRange(SafeFileHandle fd, long offset, long nbytes, uint flags);
+
+    /// <summary><c>posix_fadvise</c>: returns the error number itself (0 on success) and leaves errno alone.</summary>
+    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    public static partial int PosixFadvise(SafeFileHandle fd, long offset, long length, int advice);
 }
