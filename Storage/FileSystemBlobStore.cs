@@ -129,7 +129,7 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         var path = UploadData(uploadId);
         try
         {
-            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset) is { } direct)
+            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset, Warmer) is { } direct)
             {
                 return Task.FromResult<Stream>(direct);
             }

@@ -175,29 +175,7 @@ public sealed class PageCacheWarmer
 
         using (handle)
         {
-            long offset = 0;
-            while (offset < length)
-            {
-                var take = Math.Min(Window, length - offset);
-                int result;
-                try
-                {
-                    result = LibC.PosixFadvise(handle, offset, take, WillNeed);
-                }
-                catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-                {
-                    s_supported = false;
-                    break;
-                }
-
-                if (result != 0)
-                {
-                    // posix_fadvise returns the error itself; none of them is the blob's failure.
-                    break;
-                }
-
-                offset += take;
-            }
+            var offset = ReadAhead(handle, 0, length);
 
             // Then read it through once, which waits for the pages still on their way (they count
             // as pending until in) and reads what readahead leaves out: the last, partial page of
@@ -224,6 +202,46 @@ public sealed class PageCacheWarmer
 
             return offset;
         }
+    }
+
+    /// <summary>
+    /// Whether bytes of an upload still being written should be read into the page cache as soon
+    /// as they are on the disk (<see cref="DirectUploadWriter"/>): those of a blob that may still be
+    /// handed off whole, so that by its commit most of it is in memory already.
+    /// </summary>
+    internal bool ReadsBackBelow(long end) => s_supported && _bounds.Enabled && end <= _bounds.MaxBlobBytes;
+
+    /// <summary>
+    /// Asks the kernel to read <paramref name="length"/> bytes from <paramref name="offset"/> into
+    /// the page cache, a window at a time, without waiting for them; the bytes asked for.
+    /// </summary>
+    internal long ReadAhead(SafeFileHandle handle, long offset, long length)
+    {
+        var end = offset + length;
+        while (offset < end)
+        {
+            var take = Math.Min(Window, end - offset);
+            int result;
+            try
+            {
+                result = LibC.PosixFadvise(handle, offset, take, WillNeed);
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+            {
+                s_supported = false;
+                break;
+            }
+
+            if (result != 0)
+            {
+                // posix_fadvise returns the error itself; none of them is the blob's failure.
+                break;
+            }
+
+            offset += take;
+        }
+
+        return length - (end - offset);
     }
 
     /// <summary>

@@ -6,7 +6,11 @@
 # and the same-round ratios against the reference registry. CPU-seconds hold up on a loaded
 # machine where single timings do not. Prints a table; writes nothing to docs/.
 #
-#   bench/upload-cpu.sh [--rounds N] [--size-mib M] [--no-build]
+#   bench/upload-cpu.sh [--rounds N] [--size-mib M] [--no-build | --built]
+#
+#   --no-build   reuse bench/out/registry and the built benchmark tool
+#   --built      run the solution's build output (Api/bin/Release, not ReadyToRun) as it is:
+#                no publish, which takes minutes on a loaded machine
 #
 # Targets: this registry with Registry:Uploads:WriteMode=Direct (the default: direct I/O, then
 # the committed blob handed to the page cache), Direct with the hand-off off
@@ -24,7 +28,8 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift 2 ;;
     --size-mib) SIZE_MIB="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    *) echo "usage: bench/upload-cpu.sh [--rounds N] [--size-mib M] [--no-build]" >&2; exit 64 ;;
+    --built) BUILD=built; shift ;;
+    *) echo "usage: bench/upload-cpu.sh [--rounds N] [--size-mib M] [--no-build | --built]" >&2; exit 64 ;;
   esac
 done
 SIZE=$((SIZE_MIB * 1024 * 1024))
@@ -32,12 +37,12 @@ SIZE=$((SIZE_MIB * 1024 * 1024))
 # shellcheck source=bench/common.sh
 source bench/common.sh
 install_reference_registry
-if [ "$BUILD" = 1 ]; then
-  build_registry_and_bench
-else
-  REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll"
-  BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
-fi
+BENCH_DLL="$ROOT/bench/Registry.Bench/bin/Release/net10.0/Registry.Bench.dll"
+case "$BUILD" in
+  1) build_registry_and_bench ;;
+  built) REGISTRY_DLL="$ROOT/Api/bin/Release/net10.0/Registry.Api.dll" ;;
+  *) REGISTRY_DLL="$ROOT/bench/out/registry/Registry.Api.dll" ;;
+esac
 for f in "$REGISTRY_DLL" "$BENCH_DLL"; do [ -f "$f" ] || { log "$f is missing: run without --no-build"; exit 1; }; done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-upload-cpu.XXXXXX")"
