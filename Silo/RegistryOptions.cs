@@ -72,6 +72,15 @@ public sealed partial class RegistryOptions : IValidatableObject
             yield return new ValidationResult($"Registry:Uploads:SweepInterval {Uploads.SweepInterval} is too short: use at least 00:01:00 (a reminder's shortest period), such as 01:00:00.");
         }
 
+        if (Uploads.CacheHandOffMaxBlobBytes < 0)
+        {
+            yield return new ValidationResult($"Registry:Uploads:CacheHandOffMaxBlobBytes {Uploads.CacheHandOffMaxBlobBytes} is negative: use 0 (no hand-off to the page cache) or a size in bytes (the default is {PageCacheHandOff.Default.MaxBlobBytes}).");
+        }
+        else if (Uploads.CacheHandOffMaxPendingBytes < Uploads.CacheHandOffMaxBlobBytes)
+        {
+            yield return new ValidationResult($"Registry:Uploads:CacheHandOffMaxPendingBytes {Uploads.CacheHandOffMaxPendingBytes} is smaller than Registry:Uploads:CacheHandOffMaxBlobBytes {Uploads.CacheHandOffMaxBlobBytes}, so the largest blobs allowed could never be handed to the page cache: use at least {Uploads.CacheHandOffMaxBlobBytes} (the default is {PageCacheHandOff.Default.MaxPendingBytes}), or set both to 0 to turn the hand-off off.");
+        }
+
         if (GarbageCollection.GracePeriod < Uploads.Expiry)
         {
             yield return new ValidationResult($"Registry:GarbageCollection:GracePeriod {GarbageCollection.GracePeriod} is shorter than Registry:Uploads:Expiry {Uploads.Expiry}: an unreferenced blob must outlive any upload that may still name it; set it to at least the expiry (default 48:00:00).");
@@ -185,10 +194,20 @@ public sealed class UploadOptions
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
-    /// Embedded mode: how uploaded bytes reach the disk. Cached keeps a blob just pushed in the page
-    /// cache for the pulls that follow; Direct bypasses it (docs/storage-layout.md). Both are durable.
+    /// Embedded mode: how uploaded bytes reach the disk. Direct writes around the page cache and
+    /// then hands each committed blob to it off the request path; Cached writes through it
+    /// (docs/storage-layout.md). Both are durable and leave a blob just pushed cached.
     /// </summary>
-    public UploadWriteMode WriteMode { get; set; } = UploadWriteMode.Cached;
+    public UploadWriteMode WriteMode { get; set; } = UploadWriteMode.Direct;
+
+    /// <summary>Direct mode: blobs up to this size are read into the page cache after their commit; 0 turns that off.</summary>
+    public long CacheHandOffMaxBlobBytes { get; set; } = PageCacheHandOff.Default.MaxBlobBytes;
+
+    /// <summary>Direct mode: at most this many committed bytes wait to be read into the page cache; a commit beyond it is left to the disk.</summary>
+    public long CacheHandOffMaxPendingBytes { get; set; } = PageCacheHandOff.Default.MaxPendingBytes;
+
+    /// <summary>The hand-off bounds as the filesystem driver takes them.</summary>
+    public PageCacheHandOff ToCacheHandOff() => new(CacheHandOffMaxBlobBytes, CacheHandOffMaxPendingBytes);
 }
 
 public sealed class GarbageCollectionOptions

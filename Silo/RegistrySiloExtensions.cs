@@ -119,7 +119,7 @@ public static class RegistrySiloExtensions
     {
         if (azure is null)
         {
-            services.AddSingleton<IBlobStore>(new FileSystemBlobStore(options.DataDirectory, options.Uploads.WriteMode));
+            services.AddSingleton<IBlobStore>(new FileSystemBlobStore(options.DataDirectory, options.Uploads.WriteMode, options.Uploads.ToCacheHandOff()));
             services.AddSingleton(new StorageInitializer(_ => Task.CompletedTask));
         }
         else

@@ -16,17 +16,30 @@ public sealed partial class FileSystemBlobStore : IBlobStore
     private readonly UploadWriteMode _writeMode;
 
     /// <param name="root">The data directory.</param>
-    /// <param name="writeMode">How uploads reach the disk: through the page cache (kept for the pulls that follow) or around it.</param>
-    public FileSystemBlobStore(string root, UploadWriteMode writeMode = UploadWriteMode.Cached)
+    /// <param name="writeMode">How uploads reach the disk: around the page cache (then handed to it after commit) or through it.</param>
+    /// <param name="handOff">
+    /// With <see cref="UploadWriteMode.Direct"/>, which committed blobs are read into the page cache
+    /// for the pulls that follow; <see cref="PageCacheHandOff.Default"/> when null.
+    /// </param>
+    public FileSystemBlobStore(string root, UploadWriteMode writeMode = UploadWriteMode.Direct, PageCacheHandOff? handOff = null)
     {
         _root = root;
         _writeMode = writeMode;
+        handOff ??= PageCacheHandOff.Default;
+        if (writeMode == UploadWriteMode.Direct && handOff.Enabled)
+        {
+            Warmer = new PageCacheWarmer(root, handOff);
+        }
+
         _uploads = StorageLayout.Under(root, StorageLayout.UploadsDirectory);
         _temp = StorageLayout.Under(root, StorageLayout.TempDirectory);
         DurableFiles.CreateDirectory(StorageLayout.Under(root, StorageLayout.BlobsDirectory));
         DurableFiles.CreateDirectory(_uploads);
         DurableFiles.CreateDirectory(_temp);
     }
+
+    /// <summary>What reads blobs committed in Direct mode into the page cache; null when nothing does.</summary>
+    public PageCacheWarmer? Warmer { get; }
 
     public Task<long?> GetSizeAsync(string digest, CancellationToken cancellationToken)
     {
@@ -103,7 +116,7 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         var path = UploadData(uploadId);
         try
         {
-            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset) is { } direct)
+            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset, Warmer) is { } direct)
             {
                 return Task.FromResult<Stream>(direct);
             }
@@ -165,6 +178,9 @@ public sealed partial class FileSystemBlobStore : IBlobStore
                 // Expired and deleted while being committed.
                 throw new UploadUnknownException(uploadId, e);
             }
+
+            // Written around the page cache: read it in for the pulls that usually follow a push at once.
+            Warmer?.TryQueue(target, length);
         }
 
         // The blob is verified and durable: an expiry that removes the staging area meanwhile

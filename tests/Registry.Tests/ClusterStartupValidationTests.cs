@@ -28,6 +28,8 @@ public sealed class ClusterStartupValidationTests
         { "--Registry:Cluster:SiloPort=70000", "Registry:Cluster:SiloPort 70000 is not a port: use 0 (the mode's default) or 1-65535." },
         { "--Registry:Cluster:GatewayPort=-1", "Registry:Cluster:GatewayPort -1 is not a port: use 0 (none) or 1-65535." },
         { "--Registry:Uploads:Expiry=00:00:00", "Registry:Uploads:Expiry 00:00:00 must be a positive duration such as 24:00:00." },
+        { "--Registry:Uploads:CacheHandOffMaxBlobBytes=-1", "Registry:Uploads:CacheHandOffMaxBlobBytes -1 is negative: use 0 (no hand-off to the page cache) or a size in bytes (the default is 1073741824)." },
+        { "--Registry:Uploads:CacheHandOffMaxPendingBytes=1048576", "Registry:Uploads:CacheHandOffMaxPendingBytes 1048576 is smaller than Registry:Uploads:CacheHandOffMaxBlobBytes 1073741824, so the largest blobs allowed could never be handed to the page cache: use at least 1073741824 (the default is 2147483648), or set both to 0 to turn the hand-off off." },
         { "--Registry:Uploads:SweepInterval=00:00:10", "Registry:Uploads:SweepInterval 00:00:10 is too short: use at least 00:01:00 (a reminder's shortest period), such as 01:00:00." },
         { "--Registry:Limits:MaxManifestBytes=100", "Registry:Limits:MaxManifestBytes 100 is too small: use at least 4096 (the default is 4194304)." },
         { "--Registry:Limits:MaxPageSize=0", "Registry:Limits:MaxPageSize 0 must be at least 1 (the default is 10000)." },
