@@ -55,7 +55,6 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _handle;
-    private readonly PageCacheWarmer? _readBack;
     private readonly Queue<(Task Written, AlignedBuffer Buffer)> _pending = new();
     private AlignedBuffer _current;
     private int _filled;
@@ -66,10 +65,9 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
     private long _unflushed;
     private bool _disposed;
 
-    private DirectUploadWriter(SafeFileHandle handle, long offset, PageCacheWarmer? readBack)
+    private DirectUploadWriter(SafeFileHandle handle, long offset)
     {
         _handle = handle;
-        _readBack = readBack;
         _current = Rent();
         _bufferStart = offset - (offset % Alignment);
         _filled = (int)(offset - _bufferStart);
@@ -77,11 +75,9 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
 
     /// <summary>
     /// Opens <paramref name="path"/> (which must exist) for direct writes from <paramref name="offset"/>,
-    /// dropping anything stored beyond it. Null when direct I/O is not available here. With
-    /// <paramref name="readBack"/>, each full buffer is read into the page cache once written, while
-    /// the blob may still be handed to it after commit (docs/storage-layout.md).
+    /// dropping anything stored beyond it. Null when direct I/O is not available here.
     /// </summary>
-    public static DirectUploadWriter? TryOpen(string path, long offset, PageCacheWarmer? readBack = null)
+    public static DirectUploadWriter? TryOpen(string path, long offset)
     {
         if (!s_supported)
         {
@@ -118,7 +114,7 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
                 RandomAccess.SetLength(handle, offset);
             }
 
-            writer = new DirectUploadWriter(handle, offset, readBack);
+            writer = new DirectUploadWriter(handle, offset);
             if (writer._filled > 0)
             {
                 // The chunk starts inside a block: carry the block's stored bytes along.
@@ -243,14 +239,6 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
         await previous;
         Interlocked.Decrement(ref _waiting);
         await RandomAccess.WriteAsync(_handle, bytes, offset, CancellationToken.None);
-        if (_readBack is not null && _readBack.ReadsBackBelow(offset + bytes.Length))
-        {
-            // The first pull follows the push at once: read what is on the disk now back into the
-            // cache (by DMA, queued without waiting), so that the commit's hand-off finds it there.
-            // Only whole buffers: the last, partial block is rewritten when the next chunk starts.
-            _readBack.ReadAhead(_handle, offset, bytes.Length);
-        }
-
         _unflushed += bytes.Length;
         if (_unflushed < FlushAfter || Volatile.Read(ref _waiting) > 0)
         {

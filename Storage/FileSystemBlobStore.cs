@@ -28,7 +28,7 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         handOff ??= PageCacheHandOff.Default;
         if (writeMode == UploadWriteMode.Direct && handOff.Enabled)
         {
-            Warmer = new PageCacheWarmer(root, handOff);
+            Warmer = new PageCacheWarmer(handOff);
         }
 
         _uploads = StorageLayout.Under(root, StorageLayout.UploadsDirectory);
@@ -116,7 +116,7 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         var path = UploadData(uploadId);
         try
         {
-            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset, Warmer) is { } direct)
+            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset) is { } direct)
             {
                 return Task.FromResult<Stream>(direct);
             }

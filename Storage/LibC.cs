@@ -39,32 +39,4 @@ internal static partial class LibC
     /// <summary><c>posix_fadvise</c>: returns the error number itself (0 on success) and leaves errno alone.</summary>
     [LibraryImport("libc", EntryPoint = "posix_fadvise")]
     public static partial int PosixFadvise(SafeFileHandle fd, long offset, long length, int advice);
-
-    /// <summary>Maps the file's first <paramref name="length"/> bytes for reading (nothing is read); -1 when that fails.</summary>
-    public static nint MapShared(SafeFileHandle fd, long length)
-        => length > 0 ? Mmap(0, (nuint)length, 1 /* PROT_READ */, 1 /* MAP_SHARED */, fd, 0) : -1;
-
-    /// <summary>Unmaps what <see cref="MapShared"/> mapped.</summary>
-    public static void Unmap(nint address, long length) => _ = Munmap(address, (nuint)length);
-
-    /// <summary>
-    /// Fills <paramref name="flags"/> with one byte per page of the mapped range, bit 0 set when
-    /// the page is in the page cache and up to date; false when the call fails.
-    /// </summary>
-    public static unsafe bool IsResident(nint address, long length, byte[] flags)
-    {
-        fixed (byte* vector = flags)
-        {
-            return Mincore(address, (nuint)length, vector) == 0;
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    private static partial nint Mmap(nint address, nuint length, int protection, int flags, SafeFileHandle fd, long offset);
-
-    [LibraryImport("libc", EntryPoint = "munmap")]
-    private static partial int Munmap(nint address, nuint length);
-
-    [LibraryImport("libc", EntryPoint = "mincore", SetLastError = true)]
-    private static unsafe partial int Mincore(nint address, nuint length, byte* vector);
 }

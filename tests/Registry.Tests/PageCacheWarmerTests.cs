@@ -18,7 +18,7 @@ public sealed class PageCacheWarmerTests : IDisposable
     public void Dispose() => _timeout.Dispose();
 
     [Fact]
-    public async Task ABlobOutOfThePageCacheIsReadBackIntoItAWindowAtATime()
+    public async Task ABlobOutOfThePageCacheIsReadBackIntoIt()
     {
         using var root = new TempDirectory("registry-warmer-");
         if (!OperatingSystem.IsLinux() || await FileSystemBlobStoreTests.FileSystemTypeAsync(root.Path) == "tmpfs")
@@ -28,14 +28,13 @@ public sealed class PageCacheWarmerTests : IDisposable
 
         var path = WriteUncached(root.Path, "blob", (20 * MiB) + 123);
         Assert.True(await FileSystemBlobStoreTests.ResidentBytesAsync(path) < MiB);
-        var warmer = new PageCacheWarmer(root.Path, PageCacheHandOff.Default);
+        var warmer = new PageCacheWarmer(PageCacheHandOff.Default);
 
         Assert.True(warmer.TryQueue(path, (20 * MiB) + 123));
         await warmer.Drained.WaitAsync(Ct);
 
         Assert.Equal((20 * MiB) + 123, warmer.HandedOffBytes);
         Assert.Equal(0, warmer.PendingBytes);
-        Assert.InRange(warmer.Window, 128 * 1024, 16 * MiB);
         var resident = await FileSystemBlobStoreTests.ResidentBytesAsync(path);
         Assert.True(resident >= (20 * MiB) + 123, $"{resident} bytes cached after the hand-off");
     }
@@ -70,7 +69,7 @@ public sealed class PageCacheWarmerTests : IDisposable
         using var root = new TempDirectory("registry-warmer-");
         var path = Path.Combine(root.Path, "big");
         await File.WriteAllBytesAsync(path, new byte[2 * MiB], Ct);
-        var warmer = new PageCacheWarmer(root.Path, new PageCacheHandOff(MiB, 4 * MiB));
+        var warmer = new PageCacheWarmer(new PageCacheHandOff(MiB, 4 * MiB));
 
         Assert.False(warmer.TryQueue(path, 2 * MiB));
 
@@ -91,7 +90,7 @@ public sealed class PageCacheWarmerTests : IDisposable
         }
 
         using var gate = new ManualResetEventSlim(false);
-        var warmer = new PageCacheWarmer(root.Path, new PageCacheHandOff(MiB, 3 * MiB)) { Gate = gate };
+        var warmer = new PageCacheWarmer(new PageCacheHandOff(MiB, 3 * MiB)) { Gate = gate };
 
         // The worker holds at the gate, so everything queued stays pending.
         Assert.True(warmer.TryQueue(paths[0], MiB));
