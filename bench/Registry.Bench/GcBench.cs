@@ -70,7 +70,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         var hwmKiB = new ProcessProbe(options.Pid).Read()?.VmHwmKiB ?? 0;
         var after = BytesOnDisk(blobRoot);
         var status = first.GetProperty("status");
-        log.WriteLine($"collection: {status}; {firstCpu:F1} CPU-s");
+        log.WriteLine($"collection: {status.GetProperty("durationSeconds").GetDouble():F1} s, {status.GetProperty("blobsReclaimed").GetInt64()} of {status.GetProperty("blobsExamined").GetInt64()} blobs reclaimed, {firstCpu:F1} CPU-s");
 
         // A second collection alone, as the push rounds' ones run: nothing to reclaim, repositories active.
         double warmCpu, warmSeconds;
