@@ -216,7 +216,7 @@ public sealed class GarbageCollectionOptions
     /// </summary>
     public double DutyCycle { get; set; } = DefaultDutyCycle;
 
-    public const double DefaultDutyCycle = 0.25;
+    public const double DefaultDutyCycle = 0.2;
 }
 
 /// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes (it calls <see cref="RegistryOptions.Validate"/>).</summary>

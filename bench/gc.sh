@@ -10,7 +10,7 @@
 #   --quick           1,000 repositories and short rounds, for trying the script out (writes to bench/results/)
 #   --repositories N  a smaller (or larger) seed than the default 10,000, for iterating (writes to bench/results/)
 #   --rounds N        push rounds of each kind (default 5)
-#   --duty-cycle X    Registry:GarbageCollection:DutyCycle for the registry (default: the registry's, 0.25;
+#   --duty-cycle X    Registry:GarbageCollection:DutyCycle for the registry (default: the registry's, 0.2;
 #                     1 collects without pauses, as before pacing existed; writes to bench/results/)
 #
 # SKIP_BUILD=1 uses the last publish in bench/out/registry as it is (or REGISTRY_DLL=path, e.g. a plain build).

@@ -12,7 +12,7 @@ namespace Registry.Silo;
 public sealed class CollectionPacer
 {
     /// <summary>How long a collection works before it pauses: short enough that pushes never wait long behind it.</summary>
-    public static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(40);
+    public static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(20);
 
     private readonly double _dutyCycle;
     private long _sliceStart = Stopwatch.GetTimestamp();

@@ -281,7 +281,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         text.AppendLine("# Benchmarks: garbage collection at scale");
         text.AppendLine();
         text.AppendLine(string.Create(c, $"Written by `{options.Command}` on {started:yyyy-MM-dd HH:mm} UTC, commit `{commit}`: {Environment.ProcessorCount} CPUs ({MachineInfo.CpuModel()}), {MachineInfo.MemTotalGiB():F1} GiB, load average {string.Join(' ', load)} at the start."));
-        text.AppendLine("One registry process in embedded mode (filesystem driver, Release publish, Server GC off as in deploy/), default settings (no policies; `Registry:GarbageCollection:DutyCycle` 0.25) unless the command above sets them, the benchmark client on the same machine over loopback.");
+        text.AppendLine("One registry process in embedded mode (filesystem driver, Release publish, Server GC off as in deploy/), default settings (no policies; `Registry:GarbageCollection:DutyCycle` 0.2) unless the command above sets them, the benchmark client on the same machine over loopback.");
         text.AppendLine();
         text.AppendLine("## One collection");
         text.AppendLine();

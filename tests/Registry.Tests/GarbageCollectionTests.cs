@@ -177,7 +177,7 @@ public sealed class GarbageCollectionTests
 
         var message = Assert.Single(failure.Failures);
         Assert.StartsWith($"Registry:GarbageCollection:DutyCycle {value} is out of range", message, StringComparison.Ordinal);
-        Assert.Contains("use a number above 0 up to 1, such as 0.25 (the default) or 1 (never pause)", message, StringComparison.Ordinal);
+        Assert.Contains("use a number above 0 up to 1, such as 0.2 (the default) or 1 (never pause)", message, StringComparison.Ordinal);
     }
 
     /// <summary>
