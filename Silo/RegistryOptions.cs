@@ -91,6 +91,11 @@ public sealed partial class RegistryOptions : IValidatableObject
             yield return new ValidationResult($"Registry:GarbageCollection:Interval {GarbageCollection.Interval} is too short: use 00:00:00 (on demand only) or at least 00:01:00 (a reminder's shortest period), such as 1.00:00:00.");
         }
 
+        if (!(GarbageCollection.DutyCycle > 0 && GarbageCollection.DutyCycle <= 1))
+        {
+            yield return new ValidationResult(FormattableString.Invariant($"Registry:GarbageCollection:DutyCycle {GarbageCollection.DutyCycle} is out of range: it is the share of time a collection works (it pauses the rest, leaving the CPU to pushes and pulls); use a number above 0 up to 1, such as {GarbageCollectionOptions.DefaultDutyCycle} (the default) or 1 (never pause)."));
+        }
+
         if (Mode != RegistryMode.Cluster)
         {
             yield break;
@@ -223,6 +228,14 @@ public sealed class GarbageCollectionOptions
 
     /// <summary>Collections unlink repository blob links no manifest names and unused for the grace period (off by default).</summary>
     public bool RemoveUnusedLinks { get; set; }
+
+    /// <summary>
+    /// The share of a collection's time spent working, above 0 up to 1: it pauses the rest, so a
+    /// collection (background work) leaves the CPU to pushes and pulls; 1 never pauses.
+    /// </summary>
+    public double DutyCycle { get; set; } = DefaultDutyCycle;
+
+    public const double DefaultDutyCycle = 0.2;
 }
 
 /// <summary>Validates <see cref="RegistryOptions"/> with the code the options source generator writes (it calls <see cref="RegistryOptions.Validate"/>).</summary>

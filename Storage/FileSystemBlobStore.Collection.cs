@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Enumeration;
 using System.Runtime.CompilerServices;
 
 namespace Registry.Storage;
@@ -14,28 +15,50 @@ public sealed partial class FileSystemBlobStore
 
     public async IAsyncEnumerable<ListedBlob> ListBlobsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // One stat per file, taken by the enumeration itself, and no path strings built: a
+        // collection lists every blob, and this is most of its own work (docs/garbage-collection.md).
         var blobs = StorageLayout.Under(_root, StorageLayout.BlobsDirectory);
-        foreach (var path in Directory.EnumerateFiles(blobs, "*", SearchOption.AllDirectories))
+        var listing = new FileSystemEnumerable<ListedBlob?>(blobs, (ref FileSystemEntry entry) => ListedBlobOf(ref entry), ListingOptions)
+        {
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory,
+        };
+        foreach (var blob in listing)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var relative = Path.GetRelativePath(_root, path).Replace(Path.DirectorySeparatorChar, '/');
-            if (StorageLayout.DigestOfBlobPath(relative) is not { } digest)
+            if (blob is not null)
             {
-                continue;
+                yield return blob;
             }
-
-            var info = new FileInfo(path);
-            if (!info.Exists)
-            {
-                continue; // deleted while listing
-            }
-
-            var modified = info.LastWriteTimeUtc;
-            yield return new ListedBlob(digest, info.Length, new DateTimeOffset(modified, TimeSpan.Zero), modified.Ticks.ToString(CultureInfo.InvariantCulture));
         }
 
         await Task.CompletedTask;
     }
+
+    /// <summary>As <see cref="Directory.EnumerateFiles(string, string, SearchOption)"/> lists: every file, none skipped, errors thrown.</summary>
+    private static readonly EnumerationOptions ListingOptions = new() { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = 0 };
+
+    /// <summary>The blob a file under <c>blobs/</c> holds (<c>{algorithm}/{fan-out}/{hex}</c> below it); null for any other file or one deleted while listing.</summary>
+    private static ListedBlob? ListedBlobOf(ref FileSystemEntry entry)
+    {
+        // Directory is "<blobs>/{algorithm}/{fan-out}" for a blob; the root's length marks where the relative part starts.
+        var relative = entry.Directory[entry.RootDirectory.Length..].TrimStart(Path.DirectorySeparatorChar);
+        var slash = relative.IndexOf(Path.DirectorySeparatorChar);
+        if (slash < 0 || StorageLayout.DigestOfBlobFile(relative[..slash], relative[(slash + 1)..], entry.FileName) is not { } digest)
+        {
+            return null;
+        }
+
+        // A file deleted since the directory was read has no status: its time reads as the file-time epoch.
+        var modified = entry.LastWriteTimeUtc;
+        if (modified.UtcTicks == DeletedWhileListed)
+        {
+            return null;
+        }
+
+        return new ListedBlob(digest, entry.Length, modified, modified.UtcDateTime.Ticks.ToString(CultureInfo.InvariantCulture));
+    }
+
+    private static readonly long DeletedWhileListed = DateTimeOffset.FromFileTime(0).UtcTicks;
 
     public Task<bool> TouchAsync(string digest, CancellationToken cancellationToken)
     {

@@ -40,16 +40,27 @@ public static class StorageLayout
     public static string? DigestOfBlobPath(string name)
     {
         var parts = name.Split('/');
-        if (parts.Length != 4 || parts[0] != BlobsDirectory || parts[1].Length == 0 || parts[3].Length < 2
-            || !parts[3].StartsWith(parts[2], StringComparison.Ordinal) || parts[2].Length != 2
-            || !parts[1].All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c))
-            || !parts[3].All(char.IsAsciiHexDigitLower))
+        return parts.Length != 4 || parts[0] != BlobsDirectory ? null : DigestOfBlobFile(parts[1], parts[2], parts[3]);
+    }
+
+    /// <summary>
+    /// The digest of the file <c>blobs/{algorithm}/{fanOut}/{file}</c> (the parts of a
+    /// <see cref="BlobPath"/>, given apart so a listing need not build the name); null if it is no blob's.
+    /// </summary>
+    public static string? DigestOfBlobFile(ReadOnlySpan<char> algorithm, ReadOnlySpan<char> fanOut, ReadOnlySpan<char> file)
+    {
+        if (algorithm.Length == 0 || file.Length < 2 || fanOut.Length != 2 || !file.StartsWith(fanOut, StringComparison.Ordinal)
+            || algorithm.ContainsAnyExcept(AlgorithmCharacters) || file.ContainsAnyExcept(LowerHex))
         {
             return null;
         }
 
-        return $"{parts[1]}:{parts[3]}";
+        return string.Concat(algorithm, ":", file);
     }
+
+    private static readonly System.Buffers.SearchValues<char> AlgorithmCharacters = System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789");
+
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
 
     /// <summary><c>uploads/{id}</c>: the staging area of one upload.</summary>
     public static string UploadDirectory(string uploadId) => UploadsPrefix + uploadId;

@@ -82,12 +82,14 @@ public sealed partial class GarbageCollector(
     private async Task<GarbageCollectionReport> CollectAsync(GarbageCollectionRun run, DateTimeOffset now, CollectionEvents.Run published, CancellationToken cancellationToken)
     {
         var cutoff = now - options.Value.GarbageCollection.GracePeriod;
+        var pacer = new CollectionPacer(options.Value.GarbageCollection.DutyCycle);
 
         // 1. List first: whatever is linked after this point was touched (a new version) or stored anew.
         var candidates = new Dictionary<string, ListedBlob>(StringComparer.Ordinal);
         long examined = 0, examinedBytes = 0;
         await foreach (var blob in store.ListBlobsAsync(cancellationToken))
         {
+            await pacer.StepAsync(cancellationToken);
             examined++;
             examinedBytes += blob.Size;
             if (blob.LastModified < cutoff)
@@ -99,7 +101,7 @@ public sealed partial class GarbageCollector(
         // 2. Mark: every repository's links, manifests and what those name keep their blobs.
         var empty = new List<string>();
         var pruning = new Pruning(PruneRequestOf(run, cutoff));
-        var repositories = await MarkAsync(candidates, empty, pruning, cancellationToken);
+        var repositories = await MarkAsync(candidates, empty, pruning, pacer, cancellationToken);
 
         // 3. Sweep what is left, each delete conditional on the version listed.
         long reclaimed = 0, reclaimedBytes = 0;
@@ -107,6 +109,7 @@ public sealed partial class GarbageCollector(
         foreach (var blob in candidates.Values.OrderBy(b => b.Digest, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await pacer.StepAsync(cancellationToken);
             if (!run.DryRun && !await store.DeleteIfUnchangedAsync(blob.Digest, blob.Version, cancellationToken))
             {
                 continue;
@@ -130,10 +133,10 @@ public sealed partial class GarbageCollector(
         // grace period is at least), as the upload sweep removes it; then the crash leftovers, by
         // the grace period and the same conditional delete as blobs.
         var (expiredUploads, uploadBytes) = await uploads.ReclaimAsync(now, run.DryRun, cancellationToken);
-        var (strays, strayBytes) = await StraySweep.RunAsync(store, cutoff, run.DryRun, run.Id, logger, cancellationToken);
+        var (strays, strayBytes) = await StraySweep.RunAsync(store, cutoff, run.DryRun, run.Id, logger, pacer, cancellationToken);
 
         // 5. Repositories found empty leave the catalog, each deciding in its own turn (a push since the mark keeps it).
-        var removed = run.DryRun ? empty.Count : await RemoveEmptyAsync(empty, cancellationToken);
+        var removed = run.DryRun ? empty.Count : await RemoveEmptyAsync(empty, pacer, cancellationToken);
 
         var report = new GarbageCollectionReport(
             run.Id, run.DryRun, run.StartedAt, time.GetUtcNow(), examined, examinedBytes, reclaimed, reclaimedBytes, digests, null, run.Attempt, repositories,
@@ -143,12 +146,13 @@ public sealed partial class GarbageCollector(
         return report;
     }
 
-    private async Task<long> RemoveEmptyAsync(List<string> empty, CancellationToken cancellationToken)
+    private async Task<long> RemoveEmptyAsync(List<string> empty, CollectionPacer pacer, CancellationToken cancellationToken)
     {
         long removed = 0;
         foreach (var name in empty)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await pacer.StepAsync(cancellationToken);
             if (await grains.GetGrain<IRepositoryGrain>(name).RemoveIfEmpty())
             {
                 removed++;
@@ -203,7 +207,7 @@ public sealed partial class GarbageCollector(
         public long Links { get; set; }
     }
 
-    private async Task<long> MarkAsync(Dictionary<string, ListedBlob> candidates, List<string> empty, Pruning pruning, CancellationToken cancellationToken)
+    private async Task<long> MarkAsync(Dictionary<string, ListedBlob> candidates, List<string> empty, Pruning pruning, CollectionPacer pacer, CancellationToken cancellationToken)
     {
         long repositories = 0;
         string? last = null;
@@ -213,6 +217,7 @@ public sealed partial class GarbageCollector(
             foreach (var name in page.Names)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                await pacer.StepAsync(cancellationToken);
                 var references = await ReferencesAsync(name, pruning, cancellationToken);
                 repositories++;
                 if (references.Digests.Count == 0 && references.UnrecordedManifests.Count == 0)

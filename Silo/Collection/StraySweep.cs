@@ -9,12 +9,13 @@ namespace Registry.Silo;
 /// </summary>
 public static partial class StraySweep
 {
-    public static async Task<(long Count, long Bytes)> RunAsync(IBlobStore store, DateTimeOffset cutoff, bool dryRun, string runId, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<(long Count, long Bytes)> RunAsync(IBlobStore store, DateTimeOffset cutoff, bool dryRun, string runId, ILogger logger, CollectionPacer pacer, CancellationToken cancellationToken)
     {
         long count = 0, bytes = 0;
         await foreach (var stray in store.ListStraysAsync(cutoff, cancellationToken))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await pacer.StepAsync(cancellationToken);
             if (!dryRun)
             {
                 if (!await store.DeleteStrayIfUnchangedAsync(stray.Name, stray.Version, cancellationToken))

@@ -58,27 +58,41 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         var rssBefore = new ProcessProbe(options.Pid).Read()?.VmRssKiB ?? 0;
         JsonElement first;
         long peakKiB;
+        double firstCpu;
         await using (var probe = new ProcessProbe(options.Pid))
         {
+            var cpuBefore = CpuSeconds(probe);
             first = await CollectAsync(client, ct);
+            firstCpu = CpuSeconds(probe) - cpuBefore;
             peakKiB = probe.MaxSampledRssKiB;
         }
 
         var hwmKiB = new ProcessProbe(options.Pid).Read()?.VmHwmKiB ?? 0;
         var after = BytesOnDisk(blobRoot);
         var status = first.GetProperty("status");
-        log.WriteLine($"collection: {status}");
+        log.WriteLine($"collection: {status.GetProperty("durationSeconds").GetDouble():F1} s, {status.GetProperty("blobsReclaimed").GetInt64()} of {status.GetProperty("blobsExamined").GetInt64()} blobs reclaimed, {firstCpu:F1} CPU-s");
+
+        // A second collection alone, as the push rounds' ones run: nothing to reclaim, repositories active.
+        double warmCpu, warmSeconds;
+        await using (var probe = new ProcessProbe(options.Pid))
+        {
+            var cpuBefore = CpuSeconds(probe);
+            warmSeconds = (await CollectAsync(client, ct)).GetProperty("status").GetProperty("durationSeconds").GetDouble();
+            warmCpu = CpuSeconds(probe) - cpuBefore;
+        }
+
+        log.WriteLine($"second collection alone: {warmSeconds:F1} s, {warmCpu:F1} CPU-s");
 
         // Push throughput without and with a collection running, alternating, same run.
-        var rounds = new List<(bool Collecting, double MBps, double PushesPerSecond, double Overlap, double CollectionSeconds)>();
+        var rounds = new List<Round>();
         for (var round = 0; round < options.Rounds * 2; round++)
         {
             var collecting = round % 2 == 1;
             rounds.Add(await PushRoundAsync(client, collecting, round, ct));
-            log.WriteLine($"round {round} ({(collecting ? "collecting" : "quiet")}): {rounds[^1].MBps:F1} MB/s, {rounds[^1].PushesPerSecond:F1} pushes/s, overlap {rounds[^1].Overlap:P0}");
+            log.WriteLine($"round {round} ({(collecting ? "collecting" : "quiet")}): {rounds[^1].MBps:F1} MB/s, {rounds[^1].PushesPerSecond:F1} pushes/s, {rounds[^1].CpuSeconds:F1} CPU-s, overlap {rounds[^1].Overlap:P0} ({rounds[^1].Collections} collections)");
         }
 
-        await WriteAsync(started, load, blobs, garbage, garbageBytes, seedSeconds, status, before, after, rssBefore, peakKiB, hwmKiB, rounds);
+        await WriteAsync(started, load, blobs, garbage, garbageBytes, seedSeconds, status, before, after, rssBefore, peakKiB, hwmKiB, (firstCpu, warmSeconds, warmCpu), rounds);
         var exact = status.GetProperty("bytesReclaimed").GetInt64() == before - after && status.GetProperty("blobsReclaimed").GetInt64() == garbage;
         return exact ? 0 : 1;
     }
@@ -165,8 +179,12 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         }
     }
 
-    /// <summary>The fixed workload: images of one layer of <see cref="GcBenchOptions.PushKiB"/>, 4 at a time.</summary>
-    private async Task<(bool, double, double, double, double)> PushRoundAsync(RegistryClient client, bool collecting, int round, CancellationToken ct)
+    /// <summary>
+    /// The fixed workload: images of one layer of <see cref="GcBenchOptions.PushKiB"/>, 4 at a time.
+    /// With <paramref name="collecting"/>, collections run back to back from the round's start until
+    /// its pushes are done, so the whole round overlaps one (the last may outlast it).
+    /// </summary>
+    private async Task<Round> PushRoundAsync(RegistryClient client, bool collecting, int round, CancellationToken ct)
     {
         var blobs = Enumerable.Range(0, options.Pushes).Select(_ => new PatternBlob((long)options.PushKiB << 10, (ulong)Random.Shared.NextInt64())).ToArray();
         foreach (var blob in blobs)
@@ -174,7 +192,11 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
             _ = blob.Digest;
         }
 
-        Task<JsonElement>? collection = collecting ? CollectAsync(client, ct) : null;
+        using var pushesDone = new CancellationTokenSource();
+        var collections = collecting ? CollectWhileAsync(client, pushesDone.Token, ct) : Task.FromResult(new List<(DateTimeOffset, DateTimeOffset)>());
+        var probe = new ProcessProbe(options.Pid);
+        await using var disposeProbe = probe;
+        var cpuBefore = CpuSeconds(probe);
         var next = -1;
         var clock = Stopwatch.StartNew();
         var windowStart = DateTimeOffset.UtcNow;
@@ -193,20 +215,38 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
             }
         }));
         var seconds = clock.Elapsed.TotalSeconds;
+        var cpu = CpuSeconds(probe) - cpuBefore;
         var windowEnd = DateTimeOffset.UtcNow;
-        double overlap = 0, collectionSeconds = 0;
-        if (collection is not null)
+        await pushesDone.CancelAsync();
+        var runs = await collections;
+        double covered = 0;
+        foreach (var (from, to) in runs)
         {
-            var status = (await collection).GetProperty("status");
-            var from = status.GetProperty("startedAt").GetDateTimeOffset();
-            var to = status.GetProperty("finishedAt").GetDateTimeOffset();
-            collectionSeconds = (to - from).TotalSeconds;
-            var common = (Min(to, windowEnd) - Max(from, windowStart)).TotalSeconds;
-            overlap = Math.Clamp(common / (windowEnd - windowStart).TotalSeconds, 0, 1);
+            covered += Math.Max(0, (Min(to, windowEnd) - Max(from, windowStart)).TotalSeconds);
         }
 
-        return (collecting, blobs.Sum(b => b.Size) / seconds / 1e6, blobs.Length / seconds, overlap, collectionSeconds);
+        var overlap = runs.Count == 0 ? 0 : Math.Clamp(covered / (windowEnd - windowStart).TotalSeconds, 0, 1);
+        var collectionSeconds = runs.Count == 0 ? 0 : runs.Average(r => (r.Item2 - r.Item1).TotalSeconds);
+        return new Round(collecting, blobs.Sum(b => b.Size) / seconds / 1e6, blobs.Length / seconds, cpu, overlap, runs.Count, collectionSeconds);
     }
+
+    /// <summary>Collections one after another until <paramref name="until"/>; each one's start and finish.</summary>
+    private static async Task<List<(DateTimeOffset, DateTimeOffset)>> CollectWhileAsync(RegistryClient client, CancellationToken until, CancellationToken ct)
+    {
+        var runs = new List<(DateTimeOffset, DateTimeOffset)>();
+        do
+        {
+            var status = (await CollectAsync(client, ct)).GetProperty("status");
+            runs.Add((status.GetProperty("startedAt").GetDateTimeOffset(), status.GetProperty("finishedAt").GetDateTimeOffset()));
+        }
+        while (!until.IsCancellationRequested);
+        return runs;
+    }
+
+    private static double CpuSeconds(ProcessProbe probe)
+        => probe.Read()?.CpuSeconds ?? throw new BenchException("the registry process is gone");
+
+    private sealed record Round(bool Collecting, double MBps, double PushesPerSecond, double CpuSeconds, double Overlap, int Collections, double CollectionSeconds);
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
@@ -228,7 +268,8 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         long rssBeforeKiB,
         long peakKiB,
         long hwmKiB,
-        List<(bool Collecting, double MBps, double PushesPerSecond, double Overlap, double CollectionSeconds)> rounds)
+        (double FirstCpu, double WarmSeconds, double WarmCpu) alone,
+        List<Round> rounds)
     {
         var c = CultureInfo.InvariantCulture;
         string Long(string name) => status.GetProperty(name).GetInt64().ToString("N0", c);
@@ -240,7 +281,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         text.AppendLine("# Benchmarks: garbage collection at scale");
         text.AppendLine();
         text.AppendLine(string.Create(c, $"Written by `{options.Command}` on {started:yyyy-MM-dd HH:mm} UTC, commit `{commit}`: {Environment.ProcessorCount} CPUs ({MachineInfo.CpuModel()}), {MachineInfo.MemTotalGiB():F1} GiB, load average {string.Join(' ', load)} at the start."));
-        text.AppendLine("One registry process in embedded mode (filesystem driver, Release publish, Server GC off as in deploy/), default settings (no policies), the benchmark client on the same machine over loopback.");
+        text.AppendLine("One registry process in embedded mode (filesystem driver, Release publish, Server GC off as in deploy/), default settings (no policies; `Registry:GarbageCollection:DutyCycle` 0.2) unless the command above sets them, the benchmark client on the same machine over loopback.");
         text.AppendLine();
         text.AppendLine("## One collection");
         text.AppendLine();
@@ -249,6 +290,7 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         text.AppendLine("| Figure | Value |");
         text.AppendLine("|---|---:|");
         text.AppendLine(string.Create(c, $"| Duration (`durationSeconds`) | {status.GetProperty("durationSeconds").GetDouble():F1} s |"));
+        text.AppendLine(string.Create(c, $"| Registry CPU time during it (user + system, `/proc/PID/stat`) | {alone.FirstCpu:F1} CPU-s |"));
         text.AppendLine($"| Blobs examined | {Long("blobsExamined")} |");
         text.AppendLine($"| Bytes examined | {Long("bytesExamined")} |");
         text.AppendLine($"| Repositories marked | {Long("repositoriesMarked")} |");
@@ -259,17 +301,18 @@ public sealed class GcBench(GcBenchOptions options, TextWriter log)
         text.AppendLine(string.Create(c, $"| Registry RSS before the collection | {rssBeforeKiB / 1024.0:F0} MiB |"));
         text.AppendLine(string.Create(c, $"| Peak RSS during it (100 ms samples) | {peakKiB / 1024.0:F0} MiB |"));
         text.AppendLine(string.Create(c, $"| Peak RSS of the process's life, seeding included (VmHWM) | {hwmKiB / 1024.0:F0} MiB |"));
+        text.AppendLine(string.Create(c, $"| A second collection alone (nothing to reclaim, repositories active): duration, CPU time | {alone.WarmSeconds:F1} s, {alone.WarmCpu:F1} CPU-s |"));
         text.AppendLine();
         text.AppendLine("## Pushes while a collection runs");
         text.AppendLine();
-        text.AppendLine(string.Create(c, $"A fixed workload per round: {options.Pushes} images, each a {options.PushKiB} KiB layer (POST, then PUT with the body), a config (single POST) and a manifest, 4 at a time. Rounds alternate: without a collection, then with one started at the same moment (a full collection of the seeded registry, nothing left to reclaim), {options.Rounds} of each. Overlap: the share of the round's time during which the collection ran."));
+        text.AppendLine(string.Create(c, $"A fixed workload per round: {options.Pushes} images, each a {options.PushKiB} KiB layer (POST, then PUT with the body), a config (single POST) and a manifest, 4 at a time. Rounds alternate: without a collection, then with collections of the seeded registry (nothing left to reclaim) running back to back from the round's start until its last push, {options.Rounds} of each. Overlap: the share of the round's time during which a collection ran. Registry CPU: the process's user + system time during the round."));
         text.AppendLine();
-        text.AppendLine("| Round | Collection | MB/s | pushes/s | overlap | collection duration |");
-        text.AppendLine("|---:|---|---:|---:|---:|---:|");
+        text.AppendLine("| Round | Collection | MB/s | pushes/s | registry CPU | overlap | collections (mean duration) |");
+        text.AppendLine("|---:|---|---:|---:|---:|---:|---:|");
         for (var i = 0; i < rounds.Count; i++)
         {
             var r = rounds[i];
-            text.AppendLine(string.Create(c, $"| {i + 1} | {(r.Collecting ? "running" : "none")} | {r.MBps:F1} | {r.PushesPerSecond:F1} | {(r.Collecting ? r.Overlap.ToString("P0", c) : "")} | {(r.Collecting ? r.CollectionSeconds.ToString("F1", c) + " s" : "")} |"));
+            text.AppendLine(string.Create(c, $"| {i + 1} | {(r.Collecting ? "running" : "none")} | {r.MBps:F1} | {r.PushesPerSecond:F1} | {r.CpuSeconds:F1} CPU-s | {(r.Collecting ? r.Overlap.ToString("P0", c) : "")} | {(r.Collecting ? $"{r.Collections} ({r.CollectionSeconds:F1} s)" : "")} |"));
         }
 
         text.AppendLine();

@@ -27,7 +27,7 @@ using Registry.Bench;
 //   (GET of a 100×100 stream, list walks of 10,000 streams, watch fan-out, /v2 alone vs with the image API's load; see bench/imageapi.sh)
 //   Registry.Bench htpasswd --user NAME --password-file FILE   (prints an htpasswd line, bcrypt cost 5 as `htpasswd -B`)
 //   Registry.Bench gc --url URL --pid PID --data DIR --out docs/benchmarks-gc.md [--repositories 10000] [--blobs-per-image 10]
-//                     [--garbage-every 10] [--rounds 3] [--pushes 48] [--push-kib 1024] [--command TEXT]
+//                     [--garbage-every 10] [--rounds 5] [--pushes 192] [--push-kib 1024] [--command TEXT]
 //   (a collection of a seeded embedded registry, and pushes with and without one running; see bench/gc.sh)
 //   Registry.Bench free-port
 try
@@ -85,8 +85,8 @@ try
                 Int("--repositories", 10_000),
                 Int("--blobs-per-image", 10),
                 Int("--garbage-every", 10),
-                Int("--rounds", 3),
-                Int("--pushes", 48),
+                Int("--rounds", 5),
+                Int("--pushes", 192),
                 Int("--push-kib", 1024),
                 g.Require("--out"),
                 g.Get("--command") ?? "bench/gc.sh"),

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Orleans;
 using Registry.Grains;
+using Registry.Silo;
 using Registry.Storage;
 
 namespace Registry.Tests;
@@ -161,6 +162,54 @@ public sealed class GarbageCollectionTests
         var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Registry.Api.RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", setting]));
 
         Assert.Contains(failure.Failures, f => f.Contains(named, StringComparison.Ordinal) && f.Contains("at least", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-0.5")]
+    [InlineData("1.5")]
+    [InlineData("NaN")]
+    public void ADutyCycleOutsideAboveZeroUpToOneStopsTheHostSayingWhatToSet(string value)
+    {
+        using var data = new TempDirectory();
+
+        var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Registry.Api.RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", $"--Registry:GarbageCollection:DutyCycle={value}"]));
+
+        var message = Assert.Single(failure.Failures);
+        Assert.StartsWith($"Registry:GarbageCollection:DutyCycle {value} is out of range", message, StringComparison.Ordinal);
+        Assert.Contains("use a number above 0 up to 1, such as 0.2 (the default) or 1 (never pause)", message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The pacer works a slice, then pauses so that working is the duty cycle's share: nothing within
+    /// the first slice, and after it a pause of at least the slice times (1 - d) / d.
+    /// </summary>
+    [Fact]
+    public async Task ThePacerPausesOnlyAfterASliceOfWorkAndInProportionToTheDutyCycle()
+    {
+        var pacer = new CollectionPacer(0.5);
+        await pacer.StepAsync(CancellationToken.None);
+        Assert.Equal(TimeSpan.Zero, pacer.Paused);
+
+        // Work (not a wait for anything): spin past one slice.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed <= CollectionPacer.Slice)
+        {
+            Thread.SpinWait(1000);
+        }
+
+        await pacer.StepAsync(CancellationToken.None);
+        Assert.True(pacer.Paused >= CollectionPacer.Slice, $"paused {pacer.Paused} after a slice of work at duty cycle 0.5");
+
+        var never = new CollectionPacer(1);
+        clock.Restart();
+        while (clock.Elapsed <= CollectionPacer.Slice)
+        {
+            Thread.SpinWait(1000);
+        }
+
+        await never.StepAsync(CancellationToken.None);
+        Assert.Equal(TimeSpan.Zero, never.Paused);
     }
 
     /// <summary>
