@@ -175,7 +175,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
     {
         // Spread over the wave's first collections rather than all at its start (load shaping, not
         // synchronisation: any interleaving is valid, and each is checked).
-        await Task.Delay(Random.Shared.Next(0, 1500));
+        await Task.Delay(Random.Shared.Next(0, 2500));
         switch (round.Kind)
         {
             case 0:
@@ -184,7 +184,8 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
                 {
                     if (!await HeadAsync(a, round.Repository, blob))
                     {
-                        await UploadAsync(a, round.Repository, blob);
+                        tally.Count(ref tally.HeadsAfterPrune);
+                        await UploadAsync(a, round.Repository, blob, tally);
                     }
                 }
 
@@ -206,7 +207,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
 
                 foreach (var blob in round.Blobs)
                 {
-                    await UploadAsync(a, round.Repository, blob);
+                    await UploadAsync(a, round.Repository, blob, tally);
                 }
 
                 break;
@@ -214,7 +215,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
                 // Uploaded again: the commit finds the old bytes stored (or just collected).
                 foreach (var blob in round.Blobs)
                 {
-                    await UploadAsync(a, round.Repository, blob);
+                    await UploadAsync(a, round.Repository, blob, tally);
                 }
 
                 break;
@@ -225,7 +226,8 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
                     Assert.True(mount.StatusCode is HttpStatusCode.Created or HttpStatusCode.Accepted, $"mount answered {mount.StatusCode}");
                     if (mount.StatusCode == HttpStatusCode.Accepted)
                     {
-                        await UploadAsync(a, round.Repository, blob);
+                        tally.Count(ref tally.MountsRefused);
+                        await UploadAsync(a, round.Repository, blob, tally);
                     }
                 }
 
@@ -240,7 +242,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
                 var collect = Task.Run(() => TryCollectAsync(round.Number % 2 == 0 ? a : c, tally));
                 foreach (var blob in round.Blobs)
                 {
-                    await UploadAsync(c, round.Repository, blob);
+                    await UploadAsync(c, round.Repository, blob, tally);
                 }
 
                 await Task.WhenAll(delete, collect);
@@ -263,10 +265,15 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
 
             await response.AssertErrorAsync(HttpStatusCode.BadRequest, "MANIFEST_BLOB_UNKNOWN");
             tally.Refuse();
+            if (attempt == 1 && round.Kind != 1)
+            {
+                tally.Count(ref tally.PushesRefusedAfterAHit);
+            }
+
             Assert.True(attempt < MaxAttempts, $"round {round.Number} (kind {round.Kind}): the push kept being refused");
             foreach (var blob in round.Blobs)
             {
-                await UploadAsync(upload, round.Repository, blob);
+                await UploadAsync(upload, round.Repository, blob, tally);
             }
         }
     }
@@ -279,7 +286,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
     }
 
     /// <summary>A one-request upload; a commit that finds the stored copy collected at that instant answers BLOB_UPLOAD_UNKNOWN, and the client uploads again.</summary>
-    private static async Task UploadAsync(HttpClient client, string repository, byte[] blob)
+    private static async Task UploadAsync(HttpClient client, string repository, byte[] blob, Tally tally)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -290,6 +297,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
             }
 
             await response.AssertErrorAsync(HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+            tally.Count(ref tally.UploadsRefused);
             Assert.True(attempt < MaxAttempts, "the upload kept being refused");
         }
     }
@@ -299,19 +307,23 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
     {
         do
         {
-            await TryCollectAsync(client, tally);
+            if (!await TryCollectAsync(client, tally))
+            {
+                // One started elsewhere runs: start the next once it finished, rather than asking again and again.
+                await Poll.UntilAsync(async () => (await client.GetFromJsonAsync<JsonElement>(CollectionsPath + "/last")).GetProperty("status").GetProperty("phase").GetString() != "Running", "the running collection finished");
+            }
         }
         while (!done.IsCancellationRequested);
     }
 
-    /// <summary>Starts a collection; one already running (409) is fine, and what finished must have succeeded.</summary>
-    private static async Task TryCollectAsync(HttpClient client, Tally tally)
+    /// <summary>Starts a collection; one already running (409, false) is fine, and what finished must have succeeded.</summary>
+    private static async Task<bool> TryCollectAsync(HttpClient client, Tally tally)
     {
         using var response = await client.PostAsJsonAsync(CollectionsPath, new { apiVersion = "registry/v1", kind = "GarbageCollection" });
         if (response.StatusCode == HttpStatusCode.Conflict)
         {
             tally.Conflict();
-            return;
+            return false;
         }
 
         Assert.True(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.Accepted, $"a collection answered {response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
@@ -324,7 +336,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
             tally.Slow();
             if (await FinishedAsync(client, resource.GetProperty("metadata").GetProperty("name").GetString()!) is not { } finished)
             {
-                return;
+                return true;
             }
 
             resource = finished;
@@ -333,6 +345,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
         var status = resource.GetProperty("status");
         Assert.True(status.GetProperty("phase").GetString() == "Succeeded", status.ToString());
         tally.Add(status);
+        return true;
     }
 
     /// <summary>The collection <paramref name="name"/> once it finished; null when another one is running or finished since.</summary>
@@ -396,6 +409,12 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
 
     private sealed class Tally
     {
+        /// <summary>How often each race was lost by the client (and recovered from).</summary>
+        public int HeadsAfterPrune;
+        public int MountsRefused;
+        public int UploadsRefused;
+        public int PushesRefusedAfterAHit;
+
         private readonly object _lock = new();
 
         public int Collections { get; private set; }
@@ -442,6 +461,8 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
             }
         }
 
+        public void Count(ref int counter) => Interlocked.Increment(ref counter);
+
         public void Refuse()
         {
             lock (_lock)
@@ -454,7 +475,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
         {
             lock (_lock)
             {
-                return $"{Collections} collections (longest {LongestCollection:F2} s, {SlowCollections} over 20 s, {Conflicts} refused as one ran), {BlobsReclaimed} blobs reclaimed, {LinksRemoved} links and {ManifestsRemoved} manifests pruned, {Refused} manifest pushes refused with MANIFEST_BLOB_UNKNOWN";
+                return $"{Collections} collections (longest {LongestCollection:F2} s, {SlowCollections} over 20 s, {Conflicts} refused as one ran), {BlobsReclaimed} blobs reclaimed, {LinksRemoved} links and {ManifestsRemoved} manifests pruned, {Refused} manifest pushes refused with MANIFEST_BLOB_UNKNOWN ({PushesRefusedAfterAHit} after a HEAD, upload or mount that found the blob), {HeadsAfterPrune} HEADs after the link was pruned, {MountsRefused} mounts and {UploadsRefused} upload commits refused as the blob was collected";
             }
         }
     }
