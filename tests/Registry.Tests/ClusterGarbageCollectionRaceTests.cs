@@ -173,13 +173,19 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
 
     private static async Task RunAsync(HttpClient a, HttpClient b, HttpClient c, Round round, Tally tally)
     {
-        // Spread over the wave's first collections rather than all at its start (load shaping, not
-        // synchronisation: any interleaving is valid, and each is checked).
-        await Task.Delay(Random.Shared.Next(0, 2500));
+        if (round.Kind != 0)
+        {
+            // Spread over the wave's first collection (it prunes and sweeps what the wave prepared
+            // within about a second) rather than all at its start: load shaping, not
+            // synchronisation; any interleaving is valid, and each is checked.
+            await Task.Delay(Random.Shared.Next(0, 1000));
+        }
+
         switch (round.Kind)
         {
             case 0:
-                // HEAD saw the blobs (or saw them already pruned, and the client uploads them).
+                // HEAD saw the blobs (or saw them already pruned, and the client uploads them), then
+                // a whole collection runs, then the manifest comes.
                 foreach (var blob in round.Blobs)
                 {
                     if (!await HeadAsync(a, round.Repository, blob))
@@ -189,6 +195,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
                     }
                 }
 
+                await AfterACollectionAsync(b, DateTimeOffset.UtcNow);
                 break;
             case 1:
                 // HEAD saw the blobs; their links go (deleted through B) before the manifest comes.
@@ -348,6 +355,13 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
         return true;
     }
 
+    /// <summary>Returns once a collection that started after <paramref name="since"/> finished (the wave's collections run back to back).</summary>
+    private static Task AfterACollectionAsync(HttpClient client, DateTimeOffset since)
+        => Poll.UntilAsync(
+            async () => (await client.GetFromJsonAsync<JsonElement>(CollectionsPath + "/last")).GetProperty("status") is var status
+                && status.GetProperty("phase").GetString() != "Running" && status.GetProperty("startedAt").GetDateTimeOffset() > since,
+            "a collection started after the HEAD finished");
+
     /// <summary>The collection <paramref name="name"/> once it finished; null when another one is running or finished since.</summary>
     private static async Task<JsonElement?> FinishedAsync(HttpClient client, string name)
     {
@@ -384,7 +398,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
 
         public int Number { get; }
 
-        /// <summary>0 HEAD, 1 HEAD then unlink, 2 re-upload of an unreferenced blob, 3 mount, 4 push beside a delete and a collection.</summary>
+        /// <summary>0 HEAD then a whole collection, 1 HEAD then unlink, 2 re-upload of an unreferenced blob, 3 mount, 4 push beside a delete and a collection.</summary>
         public int Kind => Number % Kinds;
 
         /// <summary>Three repositories, ten tags: a tag moves every 30 rounds, leaving its old manifest untagged.</summary>
