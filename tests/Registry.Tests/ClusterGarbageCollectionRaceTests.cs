@@ -33,11 +33,11 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// 150 rounds over replicas A, B and C: a client HEADs (through A), re-uploads or mounts (A) an
-    /// old blob that only a link no manifest names, or nothing, keeps, while collections
-    /// triggered through B prune and sweep, and then pushes a manifest naming it through C: the
-    /// manifest is stored with every blob present, or refused with MANIFEST_BLOB_UNKNOWN and the
-    /// client uploads again. Beside them, pushes that move tags (leaving old manifests untagged for
+    /// 150 rounds over replicas A, B and C: a client HEADs (through A) an old blob that only an
+    /// unused link keeps and waits for a whole collection (triggered through B), or HEADs and
+    /// unlinks it, or re-uploads or mounts (A) one while collections through B prune and sweep,
+    /// and then pushes a manifest naming it through C: the manifest is stored with every blob
+    /// present, or refused with MANIFEST_BLOB_UNKNOWN and the client uploads again. Beside them, pushes that move tags (leaving old manifests untagged for
     /// pruning), manifest deletes and collections through all three. Then a final collection and
     /// the consistency check of the embedded harness against the grains and the container.
     /// </summary>
