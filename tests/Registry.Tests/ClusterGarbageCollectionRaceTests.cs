@@ -13,7 +13,7 @@ namespace Registry.Tests;
 
 /// <summary>
 /// The race harness of online garbage collection against a 3-replica cluster on Azurite (Azure
-/// driver, each replica its own process), with both pruning policies on: 150 rounds in 6 waves
+/// driver, each replica its own process), with both pruning policies on: 125 rounds in 5 waves
 /// (docs/garbage-collection.md, "Proofs"). Azure's Last-Modified cannot be set back, so blobs,
 /// links and untagged manifests age in real time: the grace period is 5 s, and each wave begins
 /// once what it prepared is older than that, so everything prepared is fair game for the wave's
@@ -24,7 +24,7 @@ namespace Registry.Tests;
 public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
 {
     private const string CollectionsPath = "/apis/registry/v1/garbagecollections";
-    private const int Waves = 6;
+    private const int Waves = 5;
     private const int RoundsPerWave = 25;
     private const int Kinds = 5;
     private const int MaxAttempts = 6;
@@ -33,7 +33,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// 150 rounds over replicas A, B and C: a client HEADs (through A) an old blob that only an
+    /// 125 rounds over replicas A, B and C: a client HEADs (through A) an old blob that only an
     /// unused link keeps and waits for a whole collection (triggered through B), or HEADs and
     /// unlinks it, or re-uploads or mounts (A) one while collections through B prune and sweep,
     /// and then pushes a manifest naming it through C: the manifest is stored with every blob
@@ -42,7 +42,7 @@ public sealed class ClusterGarbageCollectionRaceTests(ITestOutputHelper output)
     /// the consistency check of the embedded harness against the grains and the container.
     /// </summary>
     [Fact]
-    public async Task RaceHarness150RoundsOnThreeReplicasWithPruningNeverStoresAManifestWhoseBlobIsGone()
+    public async Task RaceHarness125RoundsOnThreeReplicasWithPruningNeverStoresAManifestWhoseBlobIsGone()
     {
         var clock = Stopwatch.StartNew();
         var seconds = ((int)Grace.TotalSeconds).ToString(CultureInfo.InvariantCulture);
