@@ -34,6 +34,7 @@ public sealed record GarbageCollectionRun(
 
 /// <summary>
 /// The figures of one finished collection. Strays are crash leftovers (docs/garbage-collection.md);
+/// uploads reclaimed are expired upload sessions whose staged bytes the collection removed;
 /// repositories removed are those left empty and taken out of the catalog.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("registry.gc-report")]
@@ -54,7 +55,9 @@ public sealed record GarbageCollectionReport(
     [property: Id(13)] long StrayBytesReclaimed = 0,
     [property: Id(14)] long RepositoriesRemoved = 0,
     [property: Id(15)] long ManifestsRemoved = 0,
-    [property: Id(16)] long LinksRemoved = 0);
+    [property: Id(16)] long LinksRemoved = 0,
+    [property: Id(17)] long UploadsReclaimed = 0,
+    [property: Id(18)] long UploadBytesReclaimed = 0);
 
 [GenerateSerializer, Alias("registry.gc-status")]
 public sealed class GarbageCollectionStatus

@@ -15,7 +15,8 @@ public sealed record RetentionRules(
     [property: Id(3)] IReadOnlyList<string> KeepTags,
     [property: Id(4)] bool DeleteUntagged,
     [property: Id(5)] int? KeepTagRevisions,
-    [property: Id(6)] TimeSpan KeepYoungerThan)
+    [property: Id(6)] TimeSpan KeepYoungerThan,
+    [property: Id(7)] TimeSpan? ScheduleInterval = null)
 {
     /// <summary>What <see cref="KeepYoungerThan"/> is when a policy does not say (oc adm prune's default).</summary>
     public static readonly TimeSpan DefaultKeepYoungerThan = TimeSpan.FromMinutes(60);
@@ -34,7 +35,8 @@ public sealed record RetentionPolicy(
     [property: Id(1)] IReadOnlyList<string> Repositories,
     [property: Id(2)] RetentionRules Rules,
     [property: Id(3)] long ResourceVersion,
-    [property: Id(4)] DateTimeOffset CreatedAt)
+    [property: Id(4)] DateTimeOffset CreatedAt,
+    [property: Id(5)] RetentionRunSummary? LastScheduledRun = null)
 {
     /// <summary>The most policies one scope holds.</summary>
     public const int MaxPolicies = 20;
@@ -42,6 +44,18 @@ public sealed record RetentionPolicy(
     /// <summary>The most globs in <see cref="Repositories"/> or <see cref="RetentionRules.KeepTags"/>.</summary>
     public const int MaxGlobs = 50;
 }
+
+/// <summary>What a scheduled run of a policy did: the policy's <c>status.lastScheduledRun</c>.</summary>
+[GenerateSerializer, Immutable, Alias("registry.retention-run-summary")]
+public sealed record RetentionRunSummary(
+    [property: Id(0)] DateTimeOffset StartedAt,
+    [property: Id(1)] DateTimeOffset FinishedAt,
+    [property: Id(2)] int RepositoriesExamined,
+    [property: Id(3)] int RepositoriesChanged,
+    [property: Id(4)] int TagsDeleted,
+    [property: Id(5)] int HistoryEntriesDropped,
+    [property: Id(6)] int ManifestsDeleted,
+    [property: Id(7)] string? Error);
 
 [Alias("registry.retention-outcome")]
 public enum RetentionPolicyOutcome
@@ -78,7 +92,51 @@ public interface IRetentionPolicyGrain : IGrainWithStringKey
     /// <summary>Removes a policy; <paramref name="resourceVersion"/> 0 means any.</summary>
     [Alias("delete")]
     Task<RetentionPolicyChange> Delete(string name, long resourceVersion);
+
+    /// <summary>Records a scheduled run in the policy's status (its resourceVersion stays: the spec did not change); false when the policy is gone.</summary>
+    [Alias("record-scheduled-run")]
+    Task<bool> RecordScheduledRun(string name, RetentionRunSummary run);
 }
+
+/// <summary>A scheduled policy that is due, as <see cref="IRetentionScheduleGrain.ClaimDue"/> hands it out.</summary>
+[GenerateSerializer, Immutable, Alias("registry.retention-due")]
+public sealed record RetentionDue(
+    [property: Id(0)] string Scope,
+    [property: Id(1)] string Name,
+    [property: Id(2)] TimeSpan Interval);
+
+/// <summary>
+/// The owner of scheduled retention runs, one per cluster (key 0): it knows every policy with a
+/// <c>schedule</c> and when each is next due, and hands each due one to exactly one claimant, so a
+/// policy applies once per interval cluster-wide (docs/retention.md). Not reentrant.
+/// </summary>
+[Alias("registry.retention-schedule")]
+public interface IRetentionScheduleGrain : IGrainWithIntegerKey
+{
+    /// <summary>Schedules a policy every <paramref name="interval"/> from now (unchanged when it already has that interval); null unschedules it.</summary>
+    [Alias("set")]
+    Task Set(string scope, string name, TimeSpan? interval);
+
+    /// <summary>The due policies nobody holds, each now held by the caller for <paramref name="lease"/> (a claimant that dies frees it when the lease ends).</summary>
+    [Alias("claim-due")]
+    Task<IReadOnlyList<RetentionDue>> ClaimDue(TimeSpan lease);
+
+    /// <summary>A claimed run finished (or failed): the policy is next due one interval after <paramref name="startedAt"/>.</summary>
+    [Alias("finished")]
+    Task Finished(string scope, string name, DateTimeOffset startedAt);
+
+    /// <summary>The scheduled policies of <paramref name="scope"/> and when each is next due.</summary>
+    [ReadOnly, Alias("next-runs")]
+    ValueTask<IReadOnlyList<RetentionScheduled>> List(string scope);
+}
+
+/// <summary>A scheduled policy and when it is next due.</summary>
+[GenerateSerializer, Immutable, Alias("registry.retention-scheduled")]
+public sealed record RetentionScheduled(
+    [property: Id(0)] string Scope,
+    [property: Id(1)] string Name,
+    [property: Id(2)] TimeSpan Interval,
+    [property: Id(3)] DateTimeOffset NextRunAt);
 
 /// <summary>
 /// What a retention run asks of one repository (<see cref="IRepositoryGrain.ApplyRetention"/>):

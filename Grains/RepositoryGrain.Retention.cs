@@ -34,9 +34,21 @@ public sealed partial class RepositoryGrain
                 return plan;
             }
 
-            RepositoryRetention.Apply(S, plan, (mediaType, digest, size, tag) => Emit(RegistryEvent.Delete, mediaType, digest, size, tag));
+            var deletes = 0;
+            RepositoryRetention.Apply(S, plan, (mediaType, digest, size, tag) =>
+            {
+                deletes++;
+                Emit(RegistryEvent.Delete, mediaType, digest, size, tag);
+            });
             _tags.Changed();
             S.Generation++;
+            if (deletes == 0)
+            {
+                // Only tag history went: the stream's status changed all the same, and watchers of
+                // image streams learn it from this event (a MODIFIED with the pruned history).
+                Emit(SpecTagRules.ImageStreamChanged, null, null, 0, null);
+            }
+
             foreach (var digest in plan.Manifests)
             {
                 await _usage.ReleaseAsync(S, digest);

@@ -34,10 +34,23 @@ public sealed class RetentionPolicyGrain(
             return new(RetentionPolicyOutcome.TooMany, null);
         }
 
-        var stored = new RetentionPolicy(name, repositories, rules, state.State.Version + 1, current?.CreatedAt ?? time.GetUtcNow());
+        // A schedule is told to the scheduler before the policy is stored, an unschedule after: a
+        // crash in between leaves the scheduler knowing a policy that is gone or unscheduled, which
+        // its first claim finds and drops, never a stored schedule the scheduler does not know.
+        if (rules.ScheduleInterval is not null)
+        {
+            await Scheduler.Set(Scope, name, rules.ScheduleInterval);
+        }
+
+        var stored = new RetentionPolicy(name, repositories, rules, state.State.Version + 1, current?.CreatedAt ?? time.GetUtcNow(), current?.LastScheduledRun);
         state.State.Policies[name] = stored;
         state.State.Version = stored.ResourceVersion;
         await WriteAsync();
+        if (rules.ScheduleInterval is null && current?.Rules.ScheduleInterval is not null)
+        {
+            await Scheduler.Set(Scope, name, null);
+        }
+
         return new(RetentionPolicyOutcome.Done, stored);
     }
 
@@ -56,8 +69,29 @@ public sealed class RetentionPolicyGrain(
         state.State.Policies.Remove(name);
         state.State.Version++;
         await WriteAsync();
+        if (current.Rules.ScheduleInterval is not null)
+        {
+            await Scheduler.Set(Scope, name, null);
+        }
+
         return new(RetentionPolicyOutcome.Done, current);
     }
+
+    public async Task<bool> RecordScheduledRun(string name, RetentionRunSummary run)
+    {
+        if (state.State.Policies.GetValueOrDefault(name) is not { } current)
+        {
+            return false;
+        }
+
+        state.State.Policies[name] = current with { LastScheduledRun = run };
+        await WriteAsync();
+        return true;
+    }
+
+    private string Scope => this.GetPrimaryKeyString();
+
+    private IRetentionScheduleGrain Scheduler => GrainFactory.GetGrain<IRetentionScheduleGrain>(0);
 
     private async Task WriteAsync()
     {

@@ -61,7 +61,8 @@ public static class RegistrySiloExtensions
         services.TryAddSingleton<QuotaMetrics>();
         services.TryAddSingleton<RetentionMetrics>();
         services.TryAddSingleton<UploadMetrics>();
-        services.AddSingleton<IUploadSweeper, UploadSweeper>();
+        services.AddSingleton<UploadSweeper>();
+        services.AddSingleton<IUploadSweeper>(sp => sp.GetRequiredService<UploadSweeper>());
         services.AddSingleton<IGarbageCollector, GarbageCollector>();
         services.TryAddSingleton<GarbageCollectionMetrics>();
         services.TryAddSingleton<CollectionEvents>();

@@ -311,8 +311,17 @@ public sealed partial class AzureBlobStore : IBlobStore
 
     public async IAsyncEnumerable<StagedUpload> ListUploadsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // An upload's data blob ("…/data") is listed just before its marker ("…/info"): its
+        // committed length is what the upload staged (each chunk commits its block list).
+        (string Id, long Length)? data = null;
         await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = StorageLayout.UploadsPrefix, Traits = BlobTraits.Metadata }, cancellationToken))
         {
+            if (StorageLayout.UploadIdOfDataPath(item.Name) is { } dataId)
+            {
+                data = (dataId, item.Properties.ContentLength ?? 0);
+                continue;
+            }
+
             if (StorageLayout.UploadIdOfInfoPath(item.Name) is not { } id)
             {
                 continue;
@@ -321,7 +330,7 @@ public sealed partial class AzureBlobStore : IBlobStore
             var startedAt = item.Metadata.TryGetValue(StartedAtKey, out var text) && long.TryParse(text, CultureInfo.InvariantCulture, out var ms)
                 ? DateTimeOffset.FromUnixTimeMilliseconds(ms)
                 : DateTimeOffset.MinValue;
-            yield return new StagedUpload(id, startedAt);
+            yield return new StagedUpload(id, startedAt, data is { } d && d.Id == id ? d.Length : 0);
         }
     }
 

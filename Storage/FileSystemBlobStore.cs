@@ -217,7 +217,21 @@ public sealed partial class FileSystemBlobStore : IBlobStore
                 startedAt = created;
             }
 
-            yield return new StagedUpload(id, startedAt);
+            yield return new StagedUpload(id, startedAt, StagedBytesOf(id));
+        }
+    }
+
+    /// <summary>The bytes an upload staged (its data file); 0 before its first chunk or when it went meanwhile.</summary>
+    private long StagedBytesOf(string id)
+    {
+        try
+        {
+            var data = new FileInfo(UploadData(id));
+            return data.Exists ? data.Length : 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
         }
     }
 

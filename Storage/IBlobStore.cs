@@ -4,8 +4,8 @@ namespace Registry.Storage;
 public sealed class UploadUnknownException(string uploadId, Exception? inner = null)
     : Exception($"upload {uploadId} has no staging area", inner);
 
-/// <summary>A staged upload found in storage.</summary>
-public sealed record StagedUpload(string UploadId, DateTimeOffset StartedAt);
+/// <summary>A staged upload found in storage; <see cref="Size"/> is what its staging area holds, in bytes.</summary>
+public sealed record StagedUpload(string UploadId, DateTimeOffset StartedAt, long Size = 0);
 
 /// <summary>
 /// A stored blob as a listing finds it: <see cref="Version"/> changes whenever the blob is written or

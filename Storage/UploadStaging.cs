@@ -36,6 +36,45 @@ public sealed class UploadStaging(IBlobStore store)
     /// <summary>Removes the staging area and its bytes; not cancellable, so a failed request leaves nothing behind.</summary>
     public Task DiscardAsync(string uploadId) => store.DeleteUploadAsync(uploadId, CancellationToken.None);
 
+    /// <summary>
+    /// Removes the staging areas of uploads started before <paramref name="cutoff"/> once
+    /// <paramref name="expire"/> has ended their session (false: the session is not expired after
+    /// all, and its area stays); a dry run removes nothing and yields what it would. Yields each
+    /// area reclaimed with the bytes it held. One that fails goes to <paramref name="failed"/>, and
+    /// the others are still reclaimed.
+    /// </summary>
+    public async IAsyncEnumerable<StagedUpload> ReclaimStartedBeforeAsync(
+        DateTimeOffset cutoff,
+        bool dryRun,
+        Func<StagedUpload, Task<bool>> expire,
+        Action<StagedUpload, Exception> failed,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var upload in ListStartedBeforeAsync(cutoff, cancellationToken))
+        {
+            bool reclaimed;
+            try
+            {
+                // The session ends first: a crash before the bytes go leaves an area the next run removes.
+                reclaimed = dryRun || await expire(upload);
+                if (reclaimed && !dryRun)
+                {
+                    await DiscardAsync(upload.UploadId);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failed(upload, e);
+                reclaimed = false;
+            }
+
+            if (reclaimed)
+            {
+                yield return upload;
+            }
+        }
+    }
+
     /// <summary>The staging areas whose upload started before <paramref name="cutoff"/>.</summary>
     public async IAsyncEnumerable<StagedUpload> ListStartedBeforeAsync(DateTimeOffset cutoff, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {

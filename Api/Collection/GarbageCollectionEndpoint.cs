@@ -117,7 +117,7 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider
         {
             return new GarbageCollectionResource(
                 "registry/v1", "GarbageCollection", new GarbageCollectionMeta(running.Id), new GarbageCollectionSpec(running.DryRun),
-                new GarbageCollectionState("Running", running.StartedAt, null, null, 0, 0, 0, 0, [], null, running.Attempt, 0, 0, 0, 0, 0, 0));
+                new GarbageCollectionState("Running", running.StartedAt, null, null, 0, 0, 0, 0, [], null, running.Attempt, 0, 0, 0, 0, 0, 0, 0, 0));
         }
 
         var r = last!;
@@ -126,7 +126,8 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider
             new GarbageCollectionState(
                 r.Error is null ? "Succeeded" : "Failed", r.StartedAt, r.FinishedAt, (r.FinishedAt - r.StartedAt).TotalSeconds,
                 r.BlobsExamined, r.BytesExamined, r.BlobsReclaimed, r.BytesReclaimed, r.Digests, r.Error, r.Attempt, r.RepositoriesMarked,
-                r.StraysReclaimed, r.StrayBytesReclaimed, r.RepositoriesRemoved, r.ManifestsRemoved, r.LinksRemoved));
+                r.StraysReclaimed, r.StrayBytesReclaimed, r.RepositoriesRemoved, r.ManifestsRemoved, r.LinksRemoved,
+                r.UploadsReclaimed, r.UploadBytesReclaimed));
     }
 }
 
@@ -165,4 +166,6 @@ public sealed record GarbageCollectionState(
     [property: JsonPropertyName("strayBytesReclaimed")] long StrayBytesReclaimed,
     [property: JsonPropertyName("repositoriesRemoved")] long RepositoriesRemoved,
     [property: JsonPropertyName("manifestsRemoved")] long ManifestsRemoved,
-    [property: JsonPropertyName("linksRemoved")] long LinksRemoved);
+    [property: JsonPropertyName("linksRemoved")] long LinksRemoved,
+    [property: JsonPropertyName("uploadsReclaimed")] long UploadsReclaimed,
+    [property: JsonPropertyName("uploadBytesReclaimed")] long UploadBytesReclaimed);

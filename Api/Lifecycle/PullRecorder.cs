@@ -12,8 +12,24 @@ public sealed class RetentionOptions
     /// <summary>Distinct (repository, manifest) pulls held between flushes; reaching it flushes early, twice it drops new ones until a flush.</summary>
     public int MaxPendingPulls { get; set; } = 100_000;
 
+    /// <summary>How often each HTTP host asks the schedule owner for scheduled policies that are due (docs/retention.md).</summary>
+    public TimeSpan ScheduleCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The shortest <c>spec.schedule.interval</c> a policy may ask for.</summary>
+    public TimeSpan MinimumScheduleInterval { get; set; } = RetentionDocuments.DefaultMinimumScheduleInterval;
+
     public IEnumerable<string> Validate()
     {
+        if (ScheduleCheckInterval < TimeSpan.FromMilliseconds(10) || ScheduleCheckInterval > TimeSpan.FromHours(1))
+        {
+            yield return $"Registry:Retention:ScheduleCheckInterval {ScheduleCheckInterval} must be between 00:00:00.010 and 01:00:00 (the default is 00:01:00).";
+        }
+
+        if (MinimumScheduleInterval < TimeSpan.FromSeconds(1) || MinimumScheduleInterval > RetentionDocuments.MaxDuration)
+        {
+            yield return $"Registry:Retention:MinimumScheduleInterval {MinimumScheduleInterval} must be at least 00:00:01 (the default is 00:05:00).";
+        }
+
         if (PullFlushInterval < TimeSpan.FromMilliseconds(10) || PullFlushInterval > TimeSpan.FromHours(1))
         {
             yield return $"Registry:Retention:PullFlushInterval {PullFlushInterval} must be between 00:00:00.010 and 01:00:00 (the default is 00:00:30).";

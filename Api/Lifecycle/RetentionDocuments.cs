@@ -17,10 +17,27 @@ public sealed record RetentionSpecDocument(
     List<string>? KeepTags,
     string? Untagged,
     int? KeepTagRevisions,
-    string? KeepYoungerThan);
+    string? KeepYoungerThan,
+    RetentionScheduleDocument? Schedule = null);
 
-/// <summary>The <c>RetentionPolicy</c> resource.</summary>
-public sealed record RetentionPolicyDocument(string? ApiVersion, string? Kind, ObjectMeta? Metadata, RetentionSpecDocument? Spec);
+/// <summary>When a policy applies by itself: every <c>interval</c> (a duration such as <c>24h</c>).</summary>
+public sealed record RetentionScheduleDocument(string? Interval);
+
+/// <summary>What a policy's scheduled runs did: the last one, and when the next is due.</summary>
+public sealed record RetentionPolicyStatusDocument(RetentionScheduledRunDocument? LastScheduledRun, string? NextScheduledRunAt);
+
+public sealed record RetentionScheduledRunDocument(
+    string StartedAt,
+    string FinishedAt,
+    int RepositoriesExamined,
+    int RepositoriesChanged,
+    int TagsDeleted,
+    int HistoryEntriesDropped,
+    int ManifestsDeleted,
+    string? Error);
+
+/// <summary>The <c>RetentionPolicy</c> resource; <c>status</c> is the registry's (ignored in what a client sends).</summary>
+public sealed record RetentionPolicyDocument(string? ApiVersion, string? Kind, ObjectMeta? Metadata, RetentionSpecDocument? Spec, RetentionPolicyStatusDocument? Status = null);
 
 public sealed record RetentionListMeta(string? ResourceVersion);
 
@@ -69,12 +86,29 @@ public static partial class RetentionDocuments
     /// <summary>The most keepLastPushed and keepTagRevisions say.</summary>
     public const int MaxCount = 100_000;
 
+    /// <summary>The shortest schedule interval when the settings do not say (<c>Registry:Retention:MinimumScheduleInterval</c>).</summary>
+    public static readonly TimeSpan DefaultMinimumScheduleInterval = TimeSpan.FromMinutes(5);
+
     /// <summary>The longest duration accepted (100 years).</summary>
     public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(36_500);
 
-    public static RetentionPolicyDocument Render(RetentionPolicy policy, string? ns)
+    public static RetentionPolicyDocument Render(RetentionPolicy policy, string? ns, DateTimeOffset? nextScheduledRunAt = null)
     {
         var r = policy.Rules;
+        var last = policy.LastScheduledRun;
+        var status = last is null && nextScheduledRunAt is null
+            ? null
+            : new RetentionPolicyStatusDocument(
+                last is null ? null : new RetentionScheduledRunDocument(
+                    PolicyDocuments.Timestamp(last.StartedAt),
+                    PolicyDocuments.Timestamp(last.FinishedAt),
+                    last.RepositoriesExamined,
+                    last.RepositoriesChanged,
+                    last.TagsDeleted,
+                    last.HistoryEntriesDropped,
+                    last.ManifestsDeleted,
+                    last.Error),
+                nextScheduledRunAt is { } next ? PolicyDocuments.Timestamp(next) : null);
         return new(
             PolicyDocuments.ApiVersion,
             Kind,
@@ -87,11 +121,13 @@ public static partial class RetentionDocuments
                 r.KeepTags.Count > 0 ? [.. r.KeepTags] : null,
                 r.DeleteUntagged ? "delete" : "keep",
                 r.KeepTagRevisions,
-                Format(r.KeepYoungerThan)));
+                Format(r.KeepYoungerThan),
+                r.ScheduleInterval is { } every ? new RetentionScheduleDocument(Format(every)) : null),
+            status);
     }
 
     /// <summary>The policy a document describes and the resourceVersion it was read at (0: none), or the Status that says what is wrong.</summary>
-    public static (IReadOnlyList<string>? Repositories, RetentionRules? Rules, long Version, KubeStatus? Error) Validate(RetentionPolicyDocument? document, string? ns, string name)
+    public static (IReadOnlyList<string>? Repositories, RetentionRules? Rules, long Version, KubeStatus? Error) Validate(RetentionPolicyDocument? document, string? ns, string name, TimeSpan? minimumScheduleInterval = null)
     {
         if (document is null)
         {
@@ -188,6 +224,23 @@ public static partial class RetentionDocuments
             set(duration);
         }
 
+        TimeSpan? schedule = null;
+        if (spec.Schedule is { } asked)
+        {
+            var minimum = minimumScheduleInterval ?? DefaultMinimumScheduleInterval;
+            if (asked.Interval is not { } text)
+            {
+                return Invalid(KubeStatus.Invalid("spec.schedule.interval is required: how often the policy applies, such as 24h"));
+            }
+
+            if (ParseDuration(text) is not { } every || every < minimum)
+            {
+                return Invalid(KubeStatus.Invalid($"spec.schedule.interval '{Shorten(text)}' must be a duration such as 24h, 12h or 7d, of at least {Format(minimum)} and at most 100 years"));
+            }
+
+            schedule = every;
+        }
+
         var rules = new RetentionRules(
             spec.KeepLastPushed,
             pushedWithin,
@@ -195,7 +248,8 @@ public static partial class RetentionDocuments
             [.. keepTags],
             spec.Untagged == "delete",
             spec.KeepTagRevisions,
-            youngerThan ?? RetentionRules.DefaultKeepYoungerThan);
+            youngerThan ?? RetentionRules.DefaultKeepYoungerThan,
+            schedule);
         return ([.. repositories], rules, version, null);
     }
 

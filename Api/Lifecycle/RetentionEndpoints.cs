@@ -14,7 +14,7 @@ namespace Registry.Api.Lifecycle;
 /// run (<c>POST …/{name}/run?dryRun=false</c>; a dry run unless told otherwise). Every verb needs
 /// the admin permission of the scope; with access control off, anyone may.
 /// </summary>
-public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner runner, TimeProvider time)
+public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner runner, TimeProvider time, Microsoft.Extensions.Options.IOptions<ApiOptions> options)
 {
     /// <summary>The largest body accepted: the most globs of the longest length fit.</summary>
     public const int MaxBodyBytes = 64 * 1024;
@@ -47,8 +47,9 @@ public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner run
 
         var policies = await Grain(ns).List();
         var version = policies.Count == 0 ? null : policies.Max(p => p.ResourceVersion).ToString(CultureInfo.InvariantCulture);
+        var next = await NextRunsAsync(ns, policies);
         return TypedResults.Json(
-            new RetentionPolicyListDocument(PolicyDocuments.ApiVersion, RetentionDocuments.Kind + "List", new RetentionListMeta(version), [.. policies.Select(p => RetentionDocuments.Render(p, ns))]),
+            new RetentionPolicyListDocument(PolicyDocuments.ApiVersion, RetentionDocuments.Kind + "List", new RetentionListMeta(version), [.. policies.Select(p => RetentionDocuments.Render(p, ns, next.GetValueOrDefault(p.Name)))]),
             RetentionJsonContext.Default.RetentionPolicyListDocument);
     }
 
@@ -59,9 +60,13 @@ public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner run
             return refused;
         }
 
-        return await Grain(ns).Get(name) is { } policy
-            ? TypedResults.Json(RetentionDocuments.Render(policy, ns), RetentionJsonContext.Default.RetentionPolicyDocument)
-            : NotFound(ns, name);
+        if (await Grain(ns).Get(name) is not { } policy)
+        {
+            return NotFound(ns, name);
+        }
+
+        var next = await NextRunsAsync(ns, [policy]);
+        return TypedResults.Json(RetentionDocuments.Render(policy, ns, next.GetValueOrDefault(name)), RetentionJsonContext.Default.RetentionPolicyDocument);
     }
 
     public async Task<IResult> PutAsync(HttpContext context, string? ns, string name)
@@ -72,7 +77,7 @@ public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner run
         }
 
         var (document, error) = await ReadAsync(context);
-        var (repositories, rules, version, invalid) = error is null ? RetentionDocuments.Validate(document, ns, name) : default;
+        var (repositories, rules, version, invalid) = error is null ? RetentionDocuments.Validate(document, ns, name, options.Value.Retention.MinimumScheduleInterval) : default;
         if ((error ?? invalid) is { } bad)
         {
             return bad;
@@ -151,6 +156,19 @@ public sealed class RetentionEndpoints(IGrainFactory grains, RetentionRunner run
             Math.Max(0, report.Changed.Count - MaxListedRepositories),
             [.. listed]);
         return new RetentionRunDocument(PolicyDocuments.ApiVersion, "RetentionRun", new ObjectMeta(policy, ns), new RetentionRunSpec(policy, dryRun), status);
+    }
+
+    /// <summary>When the scheduled ones of <paramref name="policies"/> are next due (no grain call when none is scheduled).</summary>
+    private async Task<Dictionary<string, DateTimeOffset?>> NextRunsAsync(string? ns, IReadOnlyList<RetentionPolicy> policies)
+    {
+        if (!policies.Any(p => p.Rules.ScheduleInterval is not null))
+        {
+            return [];
+        }
+
+        var scope = ns ?? ScopePolicy.RegistryScope;
+        return (await grains.GetGrain<IRetentionScheduleGrain>(0).List(scope))
+            .ToDictionary(e => e.Name, e => (DateTimeOffset?)e.NextRunAt, StringComparer.Ordinal);
     }
 
     private IRetentionPolicyGrain Grain(string? ns) => grains.GetGrain<IRetentionPolicyGrain>(ns ?? ScopePolicy.RegistryScope);

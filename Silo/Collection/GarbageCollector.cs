@@ -7,7 +7,7 @@ using Registry.Storage;
 
 namespace Registry.Silo;
 
-/// <summary>Collections' figures: <c>registry.gc.*</c> counters, summed over runs.</summary>
+/// <summary>Collections' figures: <c>registry.gc.*</c> counters, summed over runs (what was reclaimed: real runs only).</summary>
 public sealed class GarbageCollectionMetrics(RegistryMeter registry)
 {
     private readonly Counter<long> _runs = registry.Meter.CreateCounter<long>("registry.gc.runs", "{run}", "Garbage collections finished (dry runs included).");
@@ -16,6 +16,8 @@ public sealed class GarbageCollectionMetrics(RegistryMeter registry)
     private readonly Counter<long> _bytes = registry.Meter.CreateCounter<long>("registry.gc.bytes_reclaimed", "By", "Bytes a collection deleted.");
     private readonly Counter<long> _strays = registry.Meter.CreateCounter<long>("registry.gc.strays_reclaimed", "{file}", "Crash leftovers (temporary files, orphaned staged bytes) a collection deleted.");
     private readonly Counter<long> _strayBytes = registry.Meter.CreateCounter<long>("registry.gc.stray_bytes_reclaimed", "By", "Bytes of crash leftovers a collection deleted.");
+    private readonly Counter<long> _uploads = registry.Meter.CreateCounter<long>("registry.gc.uploads_reclaimed", "{upload}", "Expired upload sessions whose staging a collection removed.");
+    private readonly Counter<long> _uploadBytes = registry.Meter.CreateCounter<long>("registry.gc.upload_bytes_reclaimed", "By", "Staged bytes of expired uploads a collection removed.");
     private readonly Counter<long> _manifests = registry.Meter.CreateCounter<long>("registry.gc.manifests_removed", "{manifest}", "Untagged manifests a collection deleted (Registry:GarbageCollection:RemoveUntagged).");
     private readonly Counter<long> _links = registry.Meter.CreateCounter<long>("registry.gc.links_removed", "{link}", "Unused repository blob links a collection removed (Registry:GarbageCollection:RemoveUnusedLinks).");
     private readonly Counter<long> _repositories = registry.Meter.CreateCounter<long>("registry.gc.repositories_removed", "{repository}", "Empty repositories a collection took out of the catalog.");
@@ -24,10 +26,18 @@ public sealed class GarbageCollectionMetrics(RegistryMeter registry)
     {
         _runs.Add(1);
         _examined.Add(report.BlobsExamined);
+        if (report.DryRun)
+        {
+            // A dry run's "reclaimed" figures are what it would have deleted: in its report, not in these sums.
+            return;
+        }
+
         _reclaimed.Add(report.BlobsReclaimed);
         _bytes.Add(report.BytesReclaimed);
         _strays.Add(report.StraysReclaimed);
         _strayBytes.Add(report.StrayBytesReclaimed);
+        _uploads.Add(report.UploadsReclaimed);
+        _uploadBytes.Add(report.UploadBytesReclaimed);
         _repositories.Add(report.RepositoriesRemoved);
         _manifests.Add(report.ManifestsRemoved);
         _links.Add(report.LinksRemoved);
@@ -36,12 +46,13 @@ public sealed class GarbageCollectionMetrics(RegistryMeter registry)
 
 /// <summary>
 /// One collection: list storage, mark what the repositories reference, delete the rest that is
-/// older than the grace period and untouched since the listing, then the crash leftovers, and take
+/// older than the grace period and untouched since the listing, then expired uploads' staging and the crash leftovers, and take
 /// the repositories found empty out of the catalog (docs/garbage-collection.md).
 /// </summary>
 public sealed partial class GarbageCollector(
     IBlobStore store,
     IGrainFactory grains,
+    UploadSweeper uploads,
     GarbageCollectionMetrics metrics,
     CollectionEvents events,
     IOptions<RegistryOptions> options,
@@ -115,7 +126,10 @@ public sealed partial class GarbageCollector(
             }
         }
 
-        // 4. Crash leftovers, by the same grace period and the same conditional delete.
+        // 4. Expired uploads' staging (sessions started before now − the upload expiry, which the
+        // grace period is at least), as the upload sweep removes it; then the crash leftovers, by
+        // the grace period and the same conditional delete as blobs.
+        var (expiredUploads, uploadBytes) = await uploads.ReclaimAsync(now, run.DryRun, cancellationToken);
         var (strays, strayBytes) = await StraySweep.RunAsync(store, cutoff, run.DryRun, run.Id, logger, cancellationToken);
 
         // 5. Repositories found empty leave the catalog, each deciding in its own turn (a push since the mark keeps it).
@@ -123,7 +137,7 @@ public sealed partial class GarbageCollector(
 
         var report = new GarbageCollectionReport(
             run.Id, run.DryRun, run.StartedAt, time.GetUtcNow(), examined, examinedBytes, reclaimed, reclaimedBytes, digests, null, run.Attempt, repositories,
-            strays, strayBytes, removed, pruning.Manifests, pruning.Links);
+            strays, strayBytes, removed, pruning.Manifests, pruning.Links, expiredUploads, uploadBytes);
         metrics.Finished(report);
         await published.FinishedAsync(report);
         return report;

@@ -459,6 +459,83 @@ public abstract class BlobStoreContract : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// What a collection does with expired uploads (docs/garbage-collection.md): the staging of an
+    /// upload abandoned mid-way (chunks staged, never committed) and started before the cutoff goes
+    /// with its bytes counted; a dry run only counts; a younger upload, and one whose session is not
+    /// expired after all, keep their staging and finish.
+    /// </summary>
+    [Fact]
+    public async Task ExpiredUploadsAreReclaimedWithTheirStagedBytesAndYoungerOnesFinish()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var cutoff = now - TimeSpan.FromHours(24);
+        var staged = Oci.RandomBytes(70_000);
+        var abandoned = Guid.NewGuid().ToString("N");
+        await Store.CreateUploadAsync(abandoned, cutoff - TimeSpan.FromHours(1), Ct);
+        await StageAsync(abandoned, 0, staged[..30_000]);
+        await StageAsync(abandoned, 30_000, staged[30_000..]);
+        var emptyAbandoned = Guid.NewGuid().ToString("N");
+        await Store.CreateUploadAsync(emptyAbandoned, cutoff - TimeSpan.FromDays(3), Ct);
+        var sessionLives = Guid.NewGuid().ToString("N");
+        await Store.CreateUploadAsync(sessionLives, cutoff - TimeSpan.FromMinutes(1), Ct);
+        await StageAsync(sessionLives, 0, staged[..100]);
+        var young = Guid.NewGuid().ToString("N");
+        var content = Oci.RandomBytes(9000);
+        await Store.CreateUploadAsync(young, cutoff + TimeSpan.FromMinutes(1), Ct);
+        await StageAsync(young, 0, content[..4000]);
+
+        var ended = new List<string>();
+        Task<bool> EndSession(StagedUpload upload)
+        {
+            ended.Add(upload.UploadId);
+            return Task.FromResult(upload.UploadId != sessionLives);
+        }
+
+        async Task<Dictionary<string, long>> ReclaimAsync(bool dryRun)
+        {
+            var reclaimed = new Dictionary<string, long>();
+            await foreach (var upload in new UploadStaging(Store).ReclaimStartedBeforeAsync(cutoff, dryRun, EndSession, (u, e) => Assert.Fail($"{u.UploadId}: {e}"), Ct))
+            {
+                reclaimed.Add(upload.UploadId, upload.Size);
+            }
+
+            return reclaimed;
+        }
+
+        string[] ours = [abandoned, emptyAbandoned, sessionLives, young];
+        var dry = await ReclaimAsync(dryRun: true);
+        Assert.Equal(70_000, dry[abandoned]);
+        Assert.Equal(0, dry[emptyAbandoned]);
+        Assert.Equal(100, dry[sessionLives]);
+        Assert.DoesNotContain(young, dry.Keys);
+        Assert.Empty(ended);
+        Assert.Equal(staged, await ReadStagedAsync(abandoned, staged.Length));
+        var before = await ListUploadIdsAsync();
+        Assert.All(ours, id => Assert.Contains(id, before));
+
+        var run = await ReclaimAsync(dryRun: false);
+        Assert.Equal(70_000, run[abandoned]);
+        Assert.Equal(0, run[emptyAbandoned]);
+        Assert.DoesNotContain(sessionLives, run.Keys);
+        Assert.DoesNotContain(young, run.Keys);
+        Assert.Equal(new[] { abandoned, emptyAbandoned, sessionLives }.Order(StringComparer.Ordinal), ended.Order(StringComparer.Ordinal));
+        var listed = await ListUploadIdsAsync();
+        Assert.DoesNotContain(abandoned, listed);
+        Assert.DoesNotContain(emptyAbandoned, listed);
+        Assert.Contains(sessionLives, listed);
+        Assert.Contains(young, listed);
+        await Assert.ThrowsAsync<UploadUnknownException>(() => ReadStagedAsync(abandoned, 1));
+        Assert.DoesNotContain(await ListStraysAsync(DateTimeOffset.UtcNow.AddHours(1)), s => s.Name.Contains(abandoned, StringComparison.Ordinal));
+        Assert.Equal(staged[..100], await ReadStagedAsync(sessionLives, 100));
+
+        // The younger upload finishes into its blob.
+        await StageAsync(young, 4000, content[4000..]);
+        await Store.CommitUploadAsync(young, content.Length, Oci.Digest(content), Ct);
+        Assert.Equal(content, await ReadBlobAsync(Oci.Digest(content), 0));
+        Assert.DoesNotContain((await ReclaimAsync(dryRun: false)).Keys, id => id != sessionLives);
+    }
+
     [Fact]
     public async Task PeerStoreContinuesAnUploadStartedElsewhere()
     {

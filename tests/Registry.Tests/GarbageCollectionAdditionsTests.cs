@@ -50,6 +50,79 @@ public sealed class GarbageCollectionAdditionsTests
         Assert.Equal(0, (await CollectAsync(host.Client, dryRun: false)).GetProperty("status").GetProperty("straysReclaimed").GetInt64());
     }
 
+    /// <summary>
+    /// An upload abandoned mid-way (POST and PATCH, never PUT) is reclaimed by a collection once it
+    /// is older than the upload expiry: its session ends and its staged bytes go, counted in the
+    /// report and the metrics. A younger upload is untouched and finishes; a dry run only counts.
+    /// The collector runs as if a day had passed (the sessions' start times come from the clock).
+    /// </summary>
+    [Fact]
+    public async Task AnAbandonedUploadsStagingIsReclaimedByACollectionOnceExpiredAndALiveUploadFinishes()
+    {
+        await using var host = await RegistryHost.StartAsync();
+        var name = SharedRegistry.UniqueName("gcx/uploads");
+        var abandonedBytes = Oci.RandomBytes(40_000);
+        var abandoned = await UploadSession.StartAsync(host.Client, name);
+        await abandoned.PatchOkAsync(abandonedBytes, 0, 25_000);
+        await abandoned.PatchOkAsync(abandonedBytes, 25_000, 15_000);
+        var staging = Path.Combine(host.DataDirectory, "uploads", abandoned.Id);
+        Assert.True(Directory.Exists(staging));
+
+        // Now, nothing is expired: the status says so, and the upload goes on.
+        var now = (await CollectAsync(host.Client, dryRun: false)).GetProperty("status");
+        Assert.Equal(0, now.GetProperty("uploadsReclaimed").GetInt64());
+        Assert.Equal(0, now.GetProperty("uploadBytesReclaimed").GetInt64());
+        Assert.True(Directory.Exists(staging));
+
+        var collector = host.Service<IGarbageCollector>();
+        var dayLater = DateTimeOffset.UtcNow + TimeSpan.FromHours(25);
+
+        // Started after the abandoned one and a day younger than the collection's clock below.
+        var content = Oci.RandomBytes(6000);
+        var live = await UploadSession.StartAsync(host.Client, name);
+        await live.PatchOkAsync(content, 0, 2000);
+        var liveStart = (await host.Service<IGrainFactory>().GetGrain<IUploadSessionGrain>(live.Id).GetStatus(name))!.StartedAt;
+        var abandonedStart = (await host.Service<IGrainFactory>().GetGrain<IUploadSessionGrain>(abandoned.Id).GetStatus(name))!.StartedAt;
+        var at = abandonedStart + TimeSpan.FromHours(24) + ((liveStart - abandonedStart) / 2);
+
+        var dry = await collector.CollectAsync(new GarbageCollectionRun("uploads-dry", true, DateTimeOffset.UtcNow, 1), at, CancellationToken.None);
+        Assert.Equal(1, dry.UploadsReclaimed);
+        Assert.Equal(40_000, dry.UploadBytesReclaimed);
+        Assert.True(Directory.Exists(staging));
+        using (var still = await abandoned.GetAsync())
+        {
+            Assert.Equal(HttpStatusCode.NoContent, still.StatusCode);
+        }
+
+        var run = await collector.CollectAsync(new GarbageCollectionRun("uploads-run", false, DateTimeOffset.UtcNow, 1), at, CancellationToken.None);
+        Assert.Equal(1, run.UploadsReclaimed);
+        Assert.Equal(40_000, run.UploadBytesReclaimed);
+        Assert.False(Directory.Exists(staging));
+        using (var gone = await abandoned.GetAsync())
+        {
+            await gone.AssertErrorAsync(HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+        }
+
+        using (var put = await abandoned.PutAsync(Oci.Digest(abandonedBytes)))
+        {
+            await put.AssertErrorAsync(HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+        }
+
+        // The younger upload was untouched and finishes into its blob.
+        await live.PatchOkAsync(content, 2000, 4000);
+        using (var put = await live.PutAsync(Oci.Digest(content)))
+        {
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        }
+
+        Assert.Equal(content, await host.Client.GetByteArrayAsync($"/v2/{name}/blobs/{Oci.Digest(content)}"));
+        Assert.Equal(0, (await collector.CollectAsync(new GarbageCollectionRun("uploads-again", false, DateTimeOffset.UtcNow, 1), dayLater, CancellationToken.None)).UploadsReclaimed);
+        Assert.Empty(DataDirectory.Entries(Path.Combine(host.DataDirectory, "uploads")));
+
+        // The metrics count the real run's bytes, not the dry run's.
+        await ScrapeUntilAsync(host, text => MetricSum(text, "registry_gc_upload_bytes_reclaimed") == 40_000 && MetricSum(text, "registry_gc_uploads_reclaimed") == 1);
+    }
+
     [Fact]
     public async Task ARepositoryLeftEmptyLeavesTheCatalogAndComesBackWhenPushedAgain()
     {
@@ -212,4 +285,28 @@ public sealed class GarbageCollectionAdditionsTests
         var body = await client.GetFromJsonAsync<JsonElement>("/v2/_catalog?n=10000");
         return [.. body.GetProperty("repositories").EnumerateArray().Select(e => e.GetString()!)];
     }
+
+    /// <summary>Scrapes <c>/metrics</c> until <paramref name="condition"/> holds (a scrape is cached for 300 ms).</summary>
+    private static async Task ScrapeUntilAsync(RegistryHost host, Func<string, bool> condition)
+    {
+        using var cts = Bounded.Token();
+        while (true)
+        {
+            var text = await host.Client.GetStringAsync("/metrics", cts.Token);
+            if (condition(text))
+            {
+                return;
+            }
+
+            Assert.False(cts.IsCancellationRequested, "metrics never met the condition:\n" + text);
+            await Task.Delay(100, CancellationToken.None);
+        }
+    }
+
+    /// <summary>The sum of the samples of the metric family whose name starts with <paramref name="prefix"/>.</summary>
+    private static double MetricSum(string text, string prefix)
+        => text.Split('\n')
+            .Where(line => line.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))
+            .Sum();
 }
