@@ -256,30 +256,8 @@ public sealed class GarbageCollectionTests
     }
 
     /// <summary>Every stored manifest's blobs are present, and no unreferenced blob older than the grace period is left.</summary>
-    internal static async Task AssertConsistentAsync(RegistryHost host)
-    {
-        var grains = host.Service<IGrainFactory>();
-        var store = host.Service<IBlobStore>();
-        var referenced = new HashSet<string>(StringComparer.Ordinal);
-        var page = await RegistryCatalog.ListAsync(grains, null, 10_000);
-        foreach (var name in page.Names)
-        {
-            var references = await grains.GetGrain<IRepositoryGrain>(name).GetReferences();
-            Assert.Empty(references.UnrecordedManifests);
-            referenced.UnionWith(references.Digests);
-        }
-
-        foreach (var digest in referenced)
-        {
-            Assert.True(await store.GetSizeAsync(digest, CancellationToken.None) is not null, $"{digest} is referenced but not stored");
-        }
-
-        var cutoff = DateTimeOffset.UtcNow - Grace;
-        await foreach (var blob in store.ListBlobsAsync(CancellationToken.None))
-        {
-            Assert.False(blob.LastModified < cutoff && !referenced.Contains(blob.Digest), $"{blob.Digest} is unreferenced and older than the grace period after a collection");
-        }
-    }
+    internal static Task AssertConsistentAsync(RegistryHost host)
+        => GarbageCollectionConsistency.AssertAsync(host.Service<IGrainFactory>(), host.Service<IBlobStore>(), DateTimeOffset.UtcNow - Grace);
 
     internal static async Task<JsonElement> CollectAsync(HttpClient client, bool dryRun)
     {

@@ -1,6 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.Hosting;
 
 namespace Registry.Tests;
 
@@ -12,13 +16,15 @@ public sealed class RegistryCluster : IAsyncDisposable
 {
     private readonly List<RegistryProcess> _all = [];
     private readonly (string Key, string Value)[] _settings;
+    private readonly bool _gateways;
     private bool _disposed;
 
-    private RegistryCluster(Azurite azurite, string clusterId, (string Key, string Value)[] settings)
+    private RegistryCluster(Azurite azurite, string clusterId, (string Key, string Value)[] settings, bool gateways)
     {
         Azurite = azurite;
         ClusterId = clusterId;
         _settings = settings;
+        _gateways = gateways;
     }
 
     public Azurite Azurite { get; }
@@ -32,10 +38,18 @@ public sealed class RegistryCluster : IAsyncDisposable
     public static string NewClusterId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 13, 40)];
 
     /// <summary>Starts Azurite and <paramref name="replicas"/> replicas; extra settings go to every replica.</summary>
-    public static async Task<RegistryCluster> StartAsync(string prefix, int replicas, params (string Key, string Value)[] settings)
+    public static Task<RegistryCluster> StartAsync(string prefix, int replicas, params (string Key, string Value)[] settings)
+        => StartAsync(prefix, replicas, gateways: false, settings);
+
+    /// <summary>
+    /// Like <see cref="StartAsync(string, int, (string Key, string Value)[])"/>; with
+    /// <paramref name="gateways"/> every replica also opens an Orleans gateway on a port of its own,
+    /// so the test can read grains through <see cref="ConnectClientAsync"/>.
+    /// </summary>
+    public static async Task<RegistryCluster> StartAsync(string prefix, int replicas, bool gateways, params (string Key, string Value)[] settings)
     {
         var azurite = await Azurite.StartAsync();
-        var cluster = new RegistryCluster(azurite, NewClusterId(prefix), settings);
+        var cluster = new RegistryCluster(azurite, NewClusterId(prefix), settings, gateways);
         try
         {
             await cluster.StartReplicasAsync(replicas);
@@ -53,7 +67,7 @@ public sealed class RegistryCluster : IAsyncDisposable
     public async Task<IReadOnlyList<RegistryProcess>> StartReplicasAsync(int count)
     {
         var starting = Enumerable.Range(0, count)
-            .Select(_ => RegistryProcess.StartAsync(Azurite.ConnectionString, ClusterId, settings: _settings))
+            .Select(_ => RegistryProcess.StartAsync(Azurite.ConnectionString, ClusterId, settings: Settings()))
             .ToArray();
         try
         {
@@ -78,10 +92,39 @@ public sealed class RegistryCluster : IAsyncDisposable
     /// <summary>Starts one replica on the given silo port (e.g. a killed replica's, as its restart in place).</summary>
     public async Task<RegistryProcess> StartReplicaAsync(int siloPort)
     {
-        var replica = await RegistryProcess.StartAsync(Azurite.ConnectionString, ClusterId, siloPort: siloPort, settings: _settings);
+        var replica = await RegistryProcess.StartAsync(Azurite.ConnectionString, ClusterId, siloPort: siloPort, settings: Settings());
         _all.Add(replica);
         Replicas = [replica];
         return replica;
+    }
+
+    /// <summary>
+    /// An Orleans client of the cluster (found through the membership table, connected to the
+    /// replicas' gateways: start the cluster with gateways); dispose the host to disconnect.
+    /// </summary>
+    public async Task<(IHost Host, IClusterClient Client)> ConnectClientAsync()
+    {
+        Assert.True(_gateways, "the replicas were started without gateways");
+        var host = new HostBuilder()
+            .UseOrleansClient(client => client
+                .UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(Azurite.ConnectionString))
+                .Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = ClusterId;
+                    o.ServiceId = ClusterId;
+                }))
+            .Build();
+        try
+        {
+            await host.StartAsync().WaitAsync(Bounded.Timeout);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+
+        return (host, host.Services.GetRequiredService<IClusterClient>());
     }
 
     /// <summary>Stops every running replica gracefully, all at once.</summary>
@@ -115,6 +158,9 @@ public sealed class RegistryCluster : IAsyncDisposable
 
         return null;
     }
+
+    private (string Key, string Value)[] Settings()
+        => _gateways ? [.. _settings, ("Registry__Cluster__GatewayPort", Azurite.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture))] : _settings;
 
     /// <summary>What every replica printed, for failure messages.</summary>
     public string Output() => string.Join("\n", _all.Select((p, i) => $"==== replica {i} (pid {p.Pid}, http {p.HttpPort}, silo {p.SiloPort}, exited {p.HasExited})\n{p.Output}"));
