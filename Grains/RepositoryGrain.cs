@@ -368,7 +368,7 @@ public sealed partial class RepositoryGrain : Grain, IRepositoryGrain
             if (S.Blobs.ContainsKey(digest))
             {
                 // Used again: recorded (and written) only when the recorded use is old, for pruning.
-                if (!RepositoryPruning.Relinked(S, digest, _time.GetUtcNow()))
+                if (!RepositoryPruning.Relinked(S, digest, _time.GetUtcNow(), _options.Value.LinkUseResolution))
                 {
                     return null;
                 }

@@ -14,8 +14,11 @@ namespace Registry.Grains;
 /// </remarks>
 public static class RepositoryPruning
 {
-    /// <summary>A link used again (re-uploaded, mounted) is written only when its recorded use is older than this.</summary>
-    public static readonly TimeSpan UseResolution = TimeSpan.FromHours(1);
+    /// <summary>A link used again (re-uploaded, mounted) is written only when its recorded use is older than this, by default.</summary>
+    public static readonly TimeSpan DefaultUseResolution = TimeSpan.FromHours(1);
+
+    /// <summary>The resolution for a grace period: a quarter of it, at most <see cref="DefaultUseResolution"/>.</summary>
+    public static TimeSpan UseResolutionFor(TimeSpan gracePeriod) => TimeSpan.FromTicks(Math.Min(DefaultUseResolution.Ticks, gracePeriod.Ticks / 4));
 
     /// <summary>A manifest push: the manifest's age starts again, and the links it names are used now.</summary>
     public static void ManifestPushed(RepositoryState s, string digest, IEnumerable<string> blobs, DateTimeOffset now)
@@ -34,9 +37,9 @@ public static class RepositoryPruning
     public static void Linked(RepositoryState s, string digest, DateTimeOffset now) => s.LinksUsedAt[digest] = now;
 
     /// <summary>An existing link used again; true when that is worth a state write (its recorded use is old).</summary>
-    public static bool Relinked(RepositoryState s, string digest, DateTimeOffset now)
+    public static bool Relinked(RepositoryState s, string digest, DateTimeOffset now, TimeSpan resolution)
     {
-        if (s.LinksUsedAt.TryGetValue(digest, out var at) && now - at < UseResolution)
+        if (s.LinksUsedAt.TryGetValue(digest, out var at) && now - at < resolution)
         {
             return false;
         }

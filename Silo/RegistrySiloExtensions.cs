@@ -136,6 +136,7 @@ public static class RegistrySiloExtensions
     private static void AddGrainOptions(this IServiceCollection services, IConfiguration configuration, RegistryOptions options)
     {
         services.Configure<RepositoryGrainOptions>(configuration.GetSection("Registry:Repositories"));
+        services.PostConfigure<RepositoryGrainOptions>(o => o.LinkUseResolution = RepositoryPruning.UseResolutionFor(options.GarbageCollection.GracePeriod));
         services.AddOptions<EventOutboxOptions>()
             .Bind(configuration.GetSection(EventOutboxOptions.Section))
             .Validate(o => o.Capacity >= 1 && o.MaxAge > TimeSpan.Zero && o.TrimDelay > TimeSpan.Zero, "Registry:Events:Outbox:Capacity must be at least 1, MaxAge and TrimDelay positive durations (defaults 1000, 00:05:00, 00:00:05).")

@@ -21,6 +21,26 @@ public sealed class GarbageCollectionPolicyTests
     private static readonly string[] Policies = ["--Registry:GarbageCollection:RemoveUntagged=true", "--Registry:GarbageCollection:RemoveUnusedLinks=true"];
 
     [Fact]
+    public async Task ALinkUsedAgainIsRecordedWithinAQuarterOfAShortGracePeriod()
+    {
+        // With a grace period under an hour, a re-use an hour apart would not be recorded and the
+        // link could be pruned seconds after a client used it.
+        await using var host = await RegistryHost.StartAsync(null, null, [.. Policies, "--Registry:Uploads:Expiry=00:00:30", "--Registry:GarbageCollection:GracePeriod=00:02:00"]);
+        var resolution = host.Service<Microsoft.Extensions.Options.IOptions<RepositoryGrainOptions>>().Value.LinkUseResolution;
+        Assert.Equal(TimeSpan.FromSeconds(30), resolution);
+        Assert.Equal(RepositoryPruning.DefaultUseResolution, RepositoryPruning.UseResolutionFor(Grace));
+
+        var state = new RepositoryState();
+        var t0 = DateTimeOffset.UnixEpoch;
+        var digest = "sha256:" + new string('a', 64);
+        state.Blobs[digest] = 1;
+        RepositoryPruning.Linked(state, digest, t0);
+        Assert.False(RepositoryPruning.Relinked(state, digest, t0 + TimeSpan.FromSeconds(29), resolution));
+        Assert.True(RepositoryPruning.Relinked(state, digest, t0 + TimeSpan.FromSeconds(31), resolution));
+        Assert.Equal(t0 + TimeSpan.FromSeconds(31), state.LinksUsedAt[digest]);
+    }
+
+    [Fact]
     public async Task UntaggedManifestsAndUnusedLinksGoExceptWhatATagAnIndexOrASubjectKeeps()
     {
         var recorder = new RecordingSubscriber();
