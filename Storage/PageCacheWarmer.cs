@@ -24,7 +24,8 @@ public sealed record PageCacheHandOff(long MaxBlobBytes, long MaxPendingBytes)
 /// Reads blobs just written with direct I/O into the page cache, off the request path, so that the
 /// first pulls after a push (a build pushes, then every node that runs it pulls) find them in
 /// memory. One background thread per store reads each blob through once, in the order they were
-/// committed; a GET that starts meanwhile shares the pages on their way in.
+/// committed (a large one in up to four parts at once); a GET that starts meanwhile shares the
+/// pages on their way in.
 /// </summary>
 /// <remarks>
 /// Plain sequential reads, not <c>posix_fadvise(WILLNEED)</c>: the kernel fills the cache for
@@ -36,6 +37,8 @@ public sealed class PageCacheWarmer
 {
     private const int Sequential = 2; // POSIX_FADV_SEQUENTIAL: the kernel's read-ahead window doubled
     private const int ReadBufferSize = 1024 * 1024;
+    private const long PartSize = 16 * 1024 * 1024;
+    private const int MaxParts = 4;
 
     private static bool s_supported = OperatingSystem.IsLinux();
 
@@ -43,7 +46,7 @@ public sealed class PageCacheWarmer
     private readonly Queue<(string Path, long Length, TaskCompletionSource Done)> _items = new();
     private readonly Lock _lock = new();
     private bool _draining;
-    private byte[]? _buffer; // the draining thread's only
+    private readonly byte[]?[] _buffers = new byte[MaxParts][]; // one per part; one blob is read at a time
     private Task _drained = Task.CompletedTask;
     private long _pending;
     private long _handedOff;
@@ -145,8 +148,43 @@ public sealed class PageCacheWarmer
         }
     }
 
-    /// <summary>Reads the file through the page cache once; the bytes read.</summary>
+    /// <summary>Reads the file through the page cache once, in parallel parts when it is large; the bytes read.</summary>
     private long HandOff(string path, long length)
+    {
+        var parts = (int)Math.Clamp((length + PartSize - 1) / PartSize, 1, MaxParts);
+        if (parts == 1)
+        {
+            return ReadPart(path, 0, length, 0);
+        }
+
+        // One reader per part, each with its own handle: one stream of read-ahead keeps only a
+        // request or two in flight, and a just-written blob then comes in at a fraction of the
+        // disk's speed (256 MiB: 0.6 s alone, 0.06 s in 4 parts on the virtual disks measured).
+        var size = ((length / parts) + 4095) & ~4095L;
+        var read = new long[parts];
+        var helpers = new Thread[parts - 1];
+        for (var i = 1; i < parts; i++)
+        {
+            var part = i;
+            helpers[i - 1] = new Thread(() => read[part] = ReadPart(path, part * size, Math.Min(size, length - (part * size)), part))
+            {
+                IsBackground = true,
+                Name = "page-cache hand-off",
+            };
+            helpers[i - 1].Start();
+        }
+
+        read[0] = ReadPart(path, 0, size, 0);
+        foreach (var helper in helpers)
+        {
+            helper.Join();
+        }
+
+        return read.Sum();
+    }
+
+    /// <summary>Reads <paramref name="length"/> bytes from <paramref name="offset"/> through the page cache; the bytes read.</summary>
+    private long ReadPart(string path, long offset, long length, int part)
     {
         SafeFileHandle handle;
         try
@@ -163,20 +201,21 @@ public sealed class PageCacheWarmer
         {
             try
             {
-                _ = LibC.PosixFadvise(handle, 0, 0, Sequential);
+                _ = LibC.PosixFadvise(handle, offset, length, Sequential);
             }
             catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
             {
                 // Only a larger read-ahead window is lost.
             }
 
-            _buffer ??= GC.AllocateUninitializedArray<byte>(ReadBufferSize);
-            long offset = 0;
+            var buffer = _buffers[part] ??= GC.AllocateUninitializedArray<byte>(ReadBufferSize);
+            var end = offset + length;
+            var start = offset;
             try
             {
-                while (offset < length)
+                while (offset < end)
                 {
-                    var count = RandomAccess.Read(handle, _buffer.AsSpan(0, (int)Math.Min(_buffer.Length, length - offset)), offset);
+                    var count = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - offset)), offset);
                     if (count == 0)
                     {
                         break;
@@ -190,7 +229,7 @@ public sealed class PageCacheWarmer
                 // A read error is the GET's to report, not this hint's.
             }
 
-            return offset;
+            return offset - start;
         }
     }
 }
