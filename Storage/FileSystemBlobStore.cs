@@ -147,6 +147,7 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         var dir = UploadDir(uploadId);
         var data = UploadData(uploadId);
         var target = BlobPath(digest);
+        Task? handedOff = null;
         if (!File.Exists(target))
         {
             FileStream staged;
@@ -179,14 +180,15 @@ public sealed partial class FileSystemBlobStore : IBlobStore
                 throw new UploadUnknownException(uploadId, e);
             }
 
-            // Written around the page cache: read it in for the pulls that usually follow a push at once.
-            Warmer?.TryQueue(target, length);
+            // Written around the page cache: read it in before answering, for the pulls that usually
+            // follow a push at once (a GET racing a background read found half of it on the disk).
+            handedOff = Warmer?.Queue(target, length);
         }
 
         // The blob is verified and durable: an expiry that removes the staging area meanwhile
         // changes nothing about that.
         DeleteDirectoryIfPresent(dir);
-        return Task.CompletedTask;
+        return handedOff ?? Task.CompletedTask;
     }
 
     public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)

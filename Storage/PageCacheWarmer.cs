@@ -84,17 +84,23 @@ public sealed class PageCacheWarmer
     /// (and nothing queued) when it is larger than allowed, would take the queue beyond its bound,
     /// or the hand-off is off or unsupported here.
     /// </summary>
-    public bool TryQueue(string path, long length)
+    public bool TryQueue(string path, long length) => Queue(path, length) is not null;
+
+    /// <summary>
+    /// As <see cref="TryQueue"/>, answering the task that completes once the blob is in the page
+    /// cache (or given up on), or null when nothing was queued.
+    /// </summary>
+    public Task? Queue(string path, long length)
     {
         if (!s_supported || !_bounds.Enabled || length <= 0)
         {
-            return false;
+            return null;
         }
 
         if (length > _bounds.MaxBlobBytes)
         {
             Interlocked.Increment(ref _skipped);
-            return false;
+            return null;
         }
 
         if (Interlocked.Add(ref _pending, length) > _bounds.MaxPendingBytes)
@@ -102,7 +108,7 @@ public sealed class PageCacheWarmer
             // The disk is busy enough reading what was queued before: this one is left to the GETs.
             Interlocked.Add(ref _pending, -length);
             Interlocked.Increment(ref _skipped);
-            return false;
+            return null;
         }
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -118,7 +124,7 @@ public sealed class PageCacheWarmer
             }
         }
 
-        return true;
+        return done.Task;
     }
 
     private void Drain()

@@ -56,10 +56,9 @@ public sealed class PageCacheWarmerTests : IDisposable
             await writer.WriteAsync(content, Ct);
         }
 
+        // The commit answers once the blob is in the page cache: the pull that follows finds it there.
         await store.CommitUploadAsync(id, content.Length, Oci.Digest(content), Ct);
-        await store.Warmer!.Drained.WaitAsync(Ct);
-
-        Assert.Equal(content.Length, store.Warmer.HandedOffBytes);
+        Assert.Equal(content.Length, store.Warmer!.HandedOffBytes);
         Assert.True(await FileSystemBlobStoreTests.ResidentBytesAsync(DataDirectory.BlobPath(root.Path, Oci.Digest(content))) >= content.Length);
     }
 
