@@ -21,11 +21,11 @@ public sealed record PageCacheHandOff(long MaxBlobBytes, long MaxPendingBytes)
 }
 
 /// <summary>
-/// Reads blobs just written with direct I/O into the page cache, off the request path, so that the
+/// Reads blobs just written with direct I/O into the page cache, off the request threads, so that the
 /// first pulls after a push (a build pushes, then every node that runs it pulls) find them in
 /// memory. One background thread per store reads each blob through once, in the order they were
-/// committed (a large one in up to four parts at once); a GET that starts meanwhile shares the
-/// pages on their way in.
+/// committed (a large one in up to four parts at once); the commit waits for its blob's turn, so
+/// a pull right after the push never races the read.
 /// </summary>
 /// <remarks>
 /// Plain sequential reads, not <c>posix_fadvise(WILLNEED)</c>: the kernel fills the cache for
