@@ -115,9 +115,9 @@ public sealed partial class IdentityRequests(Authenticator authenticator, Author
 
     private static KubeStatus TooLarge() => KubeStatus.RequestEntityTooLarge($"the body is larger than {MaxBodyBytes} bytes");
 
-    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\z")]
     private static partial Regex DnsLabel();
 
-    [GeneratedRegex("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*$")]
+    [GeneratedRegex("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*\\z")]
     private static partial Regex PathComponent();
 }

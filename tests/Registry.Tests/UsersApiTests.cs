@@ -167,6 +167,7 @@ public sealed class UsersApiTests
     [InlineData("{\"apiVersion\":\"registry/v1\",\"kind\":\"Robot\",\"metadata\":{\"name\":\"NAME\"},\"spec\":{\"password\":\"long-enough\"}}", HttpStatusCode.BadRequest, "BadRequest")]
     [InlineData("{\"metadata\":{\"name\":\"Bad_Name\"},\"spec\":{\"password\":\"long-enough\"}}", HttpStatusCode.UnprocessableEntity, "Invalid")]
     [InlineData("{\"metadata\":{\"name\":\"-x\"},\"spec\":{\"password\":\"long-enough\"}}", HttpStatusCode.UnprocessableEntity, "Invalid")]
+    [InlineData("{\"metadata\":{\"name\":\"NAME\\n\"},\"spec\":{\"password\":\"long-enough\"}}", HttpStatusCode.UnprocessableEntity, "Invalid")]
     [InlineData("{\"metadata\":{\"name\":\"NAME\"},\"spec\":{\"password\":\"short\"}}", HttpStatusCode.UnprocessableEntity, "Invalid")]
     [InlineData("{\"metadata\":{\"name\":\"NAME\"},\"spec\":{}}", HttpStatusCode.UnprocessableEntity, "Invalid")]
     [InlineData("{\"metadata\":{\"name\":\"NAME\"},\"spec\":{\"password\":\"long-enough\",\"groups\":[\"system:masters\"]}}", HttpStatusCode.UnprocessableEntity, "Invalid")]
