@@ -72,6 +72,12 @@ public sealed class BlobService(
 
             return await CommitAsync(name, id, digest, length, hash);
         }
+        catch (UploadUnknownException)
+        {
+            // Its staging was reclaimed as expired (or swept) while it was written: upload again.
+            await staging.DiscardAsync(id);
+            return OciErrorCode.BlobUploadUnknown.WithDetail("the upload was cancelled or expired");
+        }
         catch
         {
             await staging.DiscardAsync(id);
