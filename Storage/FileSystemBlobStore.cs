@@ -99,16 +99,24 @@ public sealed partial class FileSystemBlobStore : IBlobStore
 
     public async Task CreateUploadAsync(string uploadId, DateTimeOffset startedAt, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(UploadDir(uploadId));
-        await using (new FileStream(UploadData(uploadId), FileMode.OpenOrCreate, FileAccess.Write))
+        try
         {
-        }
+            Directory.CreateDirectory(UploadDir(uploadId));
+            await using (new FileStream(UploadData(uploadId), FileMode.OpenOrCreate, FileAccess.Write))
+            {
+            }
 
-        // Written aside and renamed, so the expiry sweep never reads a half-written start time.
-        var startedAtPath = StorageLayout.Under(_root, StorageLayout.UploadStartedAtPath(uploadId));
-        var temp = startedAtPath + ".tmp";
-        await File.WriteAllTextAsync(temp, startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), cancellationToken);
-        File.Move(temp, startedAtPath, overwrite: true);
+            // Written aside and renamed, so the expiry sweep never reads a half-written start time.
+            var startedAtPath = StorageLayout.Under(_root, StorageLayout.UploadStartedAtPath(uploadId));
+            var temp = startedAtPath + ".tmp";
+            await File.WriteAllTextAsync(temp, startedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), cancellationToken);
+            File.Move(temp, startedAtPath, overwrite: true);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // A sweep that listed the area before its start time was written removed it.
+            throw new UploadUnknownException(uploadId, e);
+        }
     }
 
     public Task<Stream> OpenUploadWriterAsync(string uploadId, long offset, CancellationToken cancellationToken)
