@@ -130,11 +130,15 @@ public sealed class GarbageCollectionEndpoint(IGrainFactory grains, TimeProvider
     }
 }
 
+/// <summary>What a POST asks for; an unknown field is refused, so a misplaced <c>dryRun</c> never starts a real run.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record GarbageCollectionRequest(
     [property: JsonPropertyName("apiVersion")] string? ApiVersion,
     [property: JsonPropertyName("kind")] string? Kind,
+    [property: JsonPropertyName("metadata")] System.Text.Json.JsonElement? Metadata,
     [property: JsonPropertyName("spec")] GarbageCollectionSpec? Spec);
 
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record GarbageCollectionSpec([property: JsonPropertyName("dryRun")] bool DryRun);
 
 public sealed record GarbageCollectionMeta([property: JsonPropertyName("name")] string Name);

@@ -347,6 +347,8 @@ public sealed class LifecycleAttackTests
     [InlineData("{\"spec\":{\"dryRun\":1}}")]
     [InlineData("{\"spec\":{\"dryRun\":null}}")]
     [InlineData("{\"kind\":\"Namespace\"}")]
+    [InlineData("{\"dryRun\":true}")]
+    [InlineData("{\"spec\":{\"dryrun\":true}}")]
     [InlineData("[]")]
     [InlineData("not json")]
     public async Task AGarbageCollectionRequestThatIsNoneStartsNothing(string body)
