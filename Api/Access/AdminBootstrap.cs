@@ -37,9 +37,14 @@ public sealed partial class AdminBootstrap(IOptions<AccessOptions> access, IOpti
             await WriteSecretAsync(file, password, cancellationToken);
         }
 
-        if (await account.Create(PasswordHashing.Hash(password), [], isAdmin: true))
+        if (await AccountSeeding.CreateAsync(account, PasswordHashing.Hash(password), isAdmin: true))
         {
             LogAdminCreated(logger, AdminName, file ?? $"{AccessOptions.Section}:AdminPassword");
+        }
+        else if (file is not null)
+        {
+            // Another replica created the account first: this generated password was never stored.
+            File.Delete(file);
         }
     }
 

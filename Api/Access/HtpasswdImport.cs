@@ -23,7 +23,7 @@ public sealed partial class HtpasswdImport(IOptions<AccessOptions> access, IGrai
         var (created, existing) = (0, 0);
         foreach (var (user, hash) in Read(await File.ReadAllLinesAsync(file, cancellationToken), file))
         {
-            if (await grains.GetGrain<IAccountGrain>(user).Create(hash, [], isAdmin: false))
+            if (await AccountSeeding.CreateAsync(grains.GetGrain<IAccountGrain>(user), hash, isAdmin: false))
             {
                 created++;
             }
