@@ -55,6 +55,7 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly SafeFileHandle _handle;
+    private readonly Action<long, long>? _written;
     private readonly Queue<(Task Written, AlignedBuffer Buffer)> _pending = new();
     private AlignedBuffer _current;
     private int _filled;
@@ -65,9 +66,10 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
     private long _unflushed;
     private bool _disposed;
 
-    private DirectUploadWriter(SafeFileHandle handle, long offset)
+    private DirectUploadWriter(SafeFileHandle handle, long offset, Action<long, long>? written)
     {
         _handle = handle;
+        _written = written;
         _current = Rent();
         _bufferStart = offset - (offset % Alignment);
         _filled = (int)(offset - _bufferStart);
@@ -77,7 +79,11 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
     /// Opens <paramref name="path"/> (which must exist) for direct writes from <paramref name="offset"/>,
     /// dropping anything stored beyond it. Null when direct I/O is not available here.
     /// </summary>
-    public static DirectUploadWriter? TryOpen(string path, long offset)
+    /// <param name="written">
+    /// Told, in file order, each range of whole blocks once it is written (offset, length), such
+    /// as to read it into the page cache behind the writer. Never a partial last block.
+    /// </param>
+    public static DirectUploadWriter? TryOpen(string path, long offset, Action<long, long>? written = null)
     {
         if (!s_supported)
         {
@@ -114,7 +120,7 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
                 RandomAccess.SetLength(handle, offset);
             }
 
-            writer = new DirectUploadWriter(handle, offset);
+            writer = new DirectUploadWriter(handle, offset, written);
             if (writer._filled > 0)
             {
                 // The chunk starts inside a block: carry the block's stored bytes along.
@@ -207,6 +213,10 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
                 _current.Memory.Span[_filled..padded].Clear();
                 await RandomAccess.WriteAsync(_handle, _current.Memory[..padded], _bufferStart, CancellationToken.None);
                 RandomAccess.SetLength(_handle, _bufferStart + _filled);
+                if (_filled / Alignment * Alignment is > 0 and var whole)
+                {
+                    _written?.Invoke(_bufferStart, whole);
+                }
             }
         }
         finally
@@ -239,6 +249,7 @@ internal sealed class DirectUploadWriter : WriteOnlyStreamBase
         await previous;
         Interlocked.Decrement(ref _waiting);
         await RandomAccess.WriteAsync(_handle, bytes, offset, CancellationToken.None);
+        _written?.Invoke(offset, bytes.Length);
         _unflushed += bytes.Length;
         if (_unflushed < FlushAfter || Volatile.Read(ref _waiting) > 0)
         {

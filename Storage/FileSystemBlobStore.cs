@@ -124,7 +124,8 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         var path = UploadData(uploadId);
         try
         {
-            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset) is { } direct)
+            var readBehind = Warmer is { } warmer ? (written, length) => warmer.ReadBehind(path, written, length) : (Action<long, long>?)null;
+            if (_writeMode == UploadWriteMode.Direct && DirectUploadWriter.TryOpen(path, offset, readBehind) is { } direct)
             {
                 return Task.FromResult<Stream>(direct);
             }
@@ -150,12 +151,16 @@ public sealed partial class FileSystemBlobStore : IBlobStore
         }
     }
 
-    public Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
+    public async Task CommitUploadAsync(string uploadId, long length, string digest, CancellationToken cancellationToken)
     {
         var dir = UploadDir(uploadId);
         var data = UploadData(uploadId);
         var target = BlobPath(digest);
         Task? handedOff = null;
+
+        // What was read behind the writer is read by the staging path, so it completes before the rename.
+        var (readBehind, reading) = Warmer?.TakeReadBehind(data) ?? (0, Task.CompletedTask);
+        await reading;
         if (!File.Exists(target))
         {
             FileStream staged;
@@ -190,17 +195,18 @@ public sealed partial class FileSystemBlobStore : IBlobStore
 
             // Written around the page cache: read it in before answering, for the pulls that usually
             // follow a push at once (a GET racing a background read found half of it on the disk).
-            handedOff = Warmer?.Queue(target, length);
+            handedOff = Warmer?.Queue(target, length, readBehind);
         }
 
         // The blob is verified and durable: an expiry that removes the staging area meanwhile
         // changes nothing about that.
         DeleteDirectoryIfPresent(dir);
-        return handedOff ?? Task.CompletedTask;
+        await (handedOff ?? Task.CompletedTask);
     }
 
     public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
     {
+        Warmer?.TakeReadBehind(UploadData(uploadId));
         DeleteDirectoryIfPresent(UploadDir(uploadId));
         return Task.CompletedTask;
     }

@@ -32,6 +32,12 @@ public sealed record PageCacheHandOff(long MaxBlobBytes, long MaxPendingBytes)
 /// WILLNEED with single pages, and every later read of such a blob costs about 2.5 times the CPU
 /// of one read in by the kernel's own read-ahead, which uses large folios (docs/storage-layout.md).
 /// A hint only: a blob deleted or unreadable meanwhile is skipped without a failure.
+/// <para>
+/// An upload is also read behind its writer (<see cref="ReadBehind"/>): each range is queued once its
+/// direct write completed, so that by the commit only the last few MiB are left to read and the
+/// client's wait for the hand-off is short. Only whole blocks are read behind: a partial last block
+/// is written again by the next chunk, and a read racing a direct write of the same block is avoided.
+/// </para>
 /// </remarks>
 public sealed class PageCacheWarmer
 {
@@ -43,7 +49,8 @@ public sealed class PageCacheWarmer
     private static bool s_supported = OperatingSystem.IsLinux();
 
     private readonly PageCacheHandOff _bounds;
-    private readonly Queue<(string Path, long Length, TaskCompletionSource Done)> _items = new();
+    private readonly Queue<Item> _items = new();
+    private readonly Dictionary<string, Behind> _behind = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private bool _draining;
     private readonly byte[]?[] _buffers = new byte[MaxParts][]; // one per part; one blob is read at a time
@@ -90,7 +97,13 @@ public sealed class PageCacheWarmer
     /// As <see cref="TryQueue"/>, answering the task that completes once the blob is in the page
     /// cache (or given up on), or null when nothing was queued.
     /// </summary>
-    public Task? Queue(string path, long length)
+    public Task? Queue(string path, long length) => Queue(path, length, 0);
+
+    /// <summary>
+    /// As <see cref="Queue(string, long)"/> for the bytes from <paramref name="from"/> on: those
+    /// before it were read behind the upload's writer already (<see cref="TakeReadBehind"/>).
+    /// </summary>
+    public Task? Queue(string path, long length, long from)
     {
         if (!s_supported || !_bounds.Enabled || length <= 0)
         {
@@ -103,64 +116,156 @@ public sealed class PageCacheWarmer
             return null;
         }
 
-        if (Interlocked.Add(ref _pending, length) > _bounds.MaxPendingBytes)
+        if (from >= length)
         {
-            // The disk is busy enough reading what was queued before: this one is left to the GETs.
-            Interlocked.Add(ref _pending, -length);
-            Interlocked.Increment(ref _skipped);
-            return null;
+            return Task.CompletedTask;
         }
 
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
-            _items.Enqueue((path, length, done));
-            _drained = done.Task;
-            if (!_draining)
-            {
-                _draining = true;
-                // Its own thread: its reads block on the disk.
-                new Thread(Drain) { IsBackground = true, Name = "page-cache hand-off" }.Start();
-            }
+            // The disk is busy enough reading what was queued before: this one is left to the GETs.
+            return Reserve(length - from) ? Enqueue(new Item(path, from, length - from, NewDone())) : SkipBlob();
+        }
+    }
+
+    /// <summary>
+    /// Queues <paramref name="length"/> bytes at <paramref name="offset"/> of the upload staged at
+    /// <paramref name="path"/>, just written around the page cache. Ranges must follow on from each
+    /// other; a gap, or an upload grown beyond the bounds, stops the reading behind it, and its commit
+    /// then reads it whole.
+    /// </summary>
+    public void ReadBehind(string path, long offset, long length)
+    {
+        if (!s_supported || !_bounds.Enabled || length <= 0)
+        {
+            return;
         }
 
-        return done.Task;
+        lock (_lock)
+        {
+            if (!_behind.TryGetValue(path, out var behind))
+            {
+                if (offset != 0)
+                {
+                    return; // Its first bytes were not read behind (written before a restart, or buffered).
+                }
+
+                _behind[path] = behind = new Behind();
+            }
+
+            if (behind.Stopped)
+            {
+                return;
+            }
+
+            // A gap, or a chunk written again (a client's retry): the commit reads it all once the writes are done.
+            if (offset != behind.Through || offset + length > _bounds.MaxBlobBytes || !Reserve(length))
+            {
+                behind.Stopped = true;
+                return;
+            }
+
+            behind.Through = Math.Max(behind.Through, offset + length);
+            behind.Last = Enqueue(new Item(path, offset, length, NewDone()));
+        }
+    }
+
+    /// <summary>
+    /// Ends reading behind the upload staged at <paramref name="path"/>, before it is committed or
+    /// dropped: the bytes from the start read (or being read) into the cache, and the task that
+    /// completes once they are. Nothing read behind: 0.
+    /// </summary>
+    public (long Through, Task Read) TakeReadBehind(string path)
+    {
+        lock (_lock)
+        {
+            if (!_behind.Remove(path, out var behind))
+            {
+                return (0, Task.CompletedTask);
+            }
+
+            return (behind.Stopped ? 0 : behind.Through, behind.Last);
+        }
+    }
+
+    private static TaskCompletionSource NewDone() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private bool Reserve(long length)
+    {
+        if (Interlocked.Add(ref _pending, length) <= _bounds.MaxPendingBytes)
+        {
+            return true;
+        }
+
+        Interlocked.Add(ref _pending, -length);
+        return false;
+    }
+
+    private Task? SkipBlob()
+    {
+        Interlocked.Increment(ref _skipped);
+        return null;
+    }
+
+    private Task Enqueue(Item item)
+    {
+        _items.Enqueue(item);
+        _drained = item.Done.Task;
+        if (!_draining)
+        {
+            _draining = true;
+            // Its own thread: its reads block on the disk.
+            new Thread(Drain) { IsBackground = true, Name = "page-cache hand-off" }.Start();
+        }
+
+        return item.Done.Task;
     }
 
     private void Drain()
     {
         while (true)
         {
-            (string Path, long Length, TaskCompletionSource Done) item;
+            var run = new List<Item>();
             lock (_lock)
             {
-                if (!_items.TryDequeue(out item))
+                if (!_items.TryDequeue(out var first))
                 {
                     _draining = false;
                     return;
                 }
+
+                // Ranges of one upload that follow on from each other are read as one, in parts at once.
+                run.Add(first);
+                while (_items.TryPeek(out var next) && next.Path == first.Path && next.Offset == run[^1].Offset + run[^1].Length)
+                {
+                    run.Add(_items.Dequeue());
+                }
             }
 
             Gate?.Wait();
+            var length = run.Sum(item => item.Length);
             try
             {
-                Interlocked.Add(ref _handedOff, HandOff(item.Path, item.Length));
+                Interlocked.Add(ref _handedOff, HandOff(run[0].Path, run[0].Offset, length));
             }
             finally
             {
-                Interlocked.Add(ref _pending, -item.Length);
-                item.Done.TrySetResult();
+                Interlocked.Add(ref _pending, -length);
+                foreach (var item in run)
+                {
+                    item.Done.TrySetResult();
+                }
             }
         }
     }
 
-    /// <summary>Reads the file through the page cache once, in parallel parts when it is large; the bytes read.</summary>
-    private long HandOff(string path, long length)
+    /// <summary>Reads the range through the page cache once, in parallel parts when it is large; the bytes read.</summary>
+    private long HandOff(string path, long offset, long length)
     {
         var parts = (int)Math.Clamp((length + PartSize - 1) / PartSize, 1, MaxParts);
         if (parts == 1)
         {
-            return ReadPart(path, 0, length, 0);
+            return ReadPart(path, offset, length, 0);
         }
 
         // One reader per part, each with its own handle: one stream of read-ahead keeps only a
@@ -172,7 +277,7 @@ public sealed class PageCacheWarmer
         for (var i = 1; i < parts; i++)
         {
             var part = i;
-            helpers[i - 1] = new Thread(() => read[part] = ReadPart(path, part * size, Math.Min(size, length - (part * size)), part))
+            helpers[i - 1] = new Thread(() => read[part] = ReadPart(path, offset + (part * size), Math.Min(size, length - (part * size)), part))
             {
                 IsBackground = true,
                 Name = "page-cache hand-off",
@@ -180,7 +285,7 @@ public sealed class PageCacheWarmer
             helpers[i - 1].Start();
         }
 
-        read[0] = ReadPart(path, 0, size, 0);
+        read[0] = ReadPart(path, offset, size, 0);
         foreach (var helper in helpers)
         {
             helper.Join();
@@ -237,5 +342,17 @@ public sealed class PageCacheWarmer
 
             return offset - start;
         }
+    }
+
+    private readonly record struct Item(string Path, long Offset, long Length, TaskCompletionSource Done);
+
+    /// <summary>How far an upload has been read behind its writer; guarded by the warmer's lock.</summary>
+    private sealed class Behind
+    {
+        public long Through { get; set; }
+
+        public bool Stopped { get; set; }
+
+        public Task Last { get; set; } = Task.CompletedTask;
     }
 }
