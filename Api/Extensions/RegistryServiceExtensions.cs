@@ -30,6 +30,9 @@ public static class RegistryServiceExtensions
 
         // Registered after the silo's: stopped before it, so the last pulls reach the grains (docs/retention.md).
         services.AddHostedService(sp => sp.GetRequiredService<Lifecycle.PullRecorder>());
+
+        // After the silo's and before the server's: the server listens once the grains are warm.
+        services.AddHostedService<SiloWarmUp>();
         services.AddSingleton<ManifestHandlers>();
         services.AddSingleton<ListingHandlers>();
         services.AddSingleton<OciEndpoint>();

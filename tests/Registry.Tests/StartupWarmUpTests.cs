@@ -40,6 +40,29 @@ public sealed class StartupWarmUpTests
         await app.StopAsync();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task TheSiloWarmUpActivatesAPushsGrainsBeforeTheServerListensAndStoresNothing(bool warmUp)
+    {
+        using var data = new TempDirectory();
+        await using var app = RegistryApp.Create([$"--Registry:DataDirectory={data.Path}", "--Registry:Listen=http://127.0.0.1:0", "--Registry:Access:Enabled=false", $"--Registry:WarmUp={warmUp}"]);
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+
+        // Counted before any request: the activations are the warm-up's.
+        var statistics = await app.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+        var kinds = statistics.Where(s => s.ActivationCount > 0).Select(s => s.GrainType).ToArray();
+        foreach (var kind in new[] { "RepositoryGrain", "UploadSessionGrain", "CatalogIndexGrain", "NamespaceEventLogGrain" })
+        {
+            Assert.Equal(warmUp, kinds.Any(k => k.Contains(kind, StringComparison.Ordinal)));
+        }
+
+        Assert.Equal("""{"repositories":[]}""", await http.GetStringAsync("/v2/_catalog"));
+        await app.StopAsync();
+        Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(data.Path, "*", SearchOption.AllDirectories), f => f.Contains("warm-up", StringComparison.OrdinalIgnoreCase));
+    }
+
     [Fact]
     public async Task WarmUpIsOnUnlessTurnedOff()
     {
