@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Registry.Grains;
+using Registry.Silo;
 
 namespace Registry.Api;
 
@@ -11,10 +12,12 @@ namespace Registry.Api;
 /// fresh registry the first push paid for that, about 20 ms (docs/benchmarks.md).
 /// </summary>
 /// <remarks>
-/// The keys hold uppercase letters, which repository names and namespaces never do, so nothing
-/// is found, written, listed or reported for them; the activations go idle and are collected.
+/// Embedded mode only: in a cluster the activations land on any silo, and a fresh replica joins
+/// one whose grains are mostly active already. The keys hold uppercase letters, which repository
+/// names and namespaces never do, so nothing is found, written, listed or reported for them; the
+/// activations go idle and are collected.
 /// </remarks>
-public sealed partial class SiloWarmUp(IOptions<ApiOptions> options, IGrainFactory grains, ILogger<SiloWarmUp> logger) : IHostedService
+public sealed partial class SiloWarmUp(IOptions<ApiOptions> options, IOptions<RegistryOptions> registry, IGrainFactory grains, ILogger<SiloWarmUp> logger) : IHostedService
 {
     private const string Repository = "Warm-Up/Repository";
     private const string Namespace = "Warm-Up";
@@ -22,7 +25,7 @@ public sealed partial class SiloWarmUp(IOptions<ApiOptions> options, IGrainFacto
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (!options.Value.WarmUp)
+        if (!options.Value.WarmUp || registry.Value.Mode != RegistryMode.Embedded)
         {
             return;
         }

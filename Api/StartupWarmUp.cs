@@ -27,14 +27,17 @@ public static partial class StartupWarmUp
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Runs the warm-up; a failure is logged and the real registry starts anyway (the warm-up only saves time).</summary>
-    public static async Task<bool> RunAsync(UploadWriteMode writeMode, ILogger logger)
+    /// <param name="temporaryRoot">Where its throwaway data directory goes; the system's temporary directory when null.</param>
+    public static async Task<bool> RunAsync(UploadWriteMode writeMode, ILogger logger, string? temporaryRoot = null)
     {
         var started = Stopwatch.GetTimestamp();
         DirectoryInfo? directory = null;
         try
         {
             using var timeout = new CancellationTokenSource(Timeout);
-            directory = Directory.CreateTempSubdirectory("registry-warm-up-");
+            directory = temporaryRoot is null
+                ? Directory.CreateTempSubdirectory("registry-warm-up-")
+                : Directory.CreateDirectory(Path.Combine(temporaryRoot, "registry-warm-up-" + Guid.NewGuid().ToString("N")));
             await using (var app = RegistryApp.Create([], builder => Isolate(builder, directory.FullName, writeMode)))
             {
                 await app.StartAsync(timeout.Token);

@@ -16,12 +16,13 @@ public sealed class StartupWarmUpTests
     [InlineData(UploadWriteMode.Direct)]
     public async Task TheWarmUpPushesAndPullsAndRemovesItsDataDirectory(UploadWriteMode mode)
     {
-        var before = WarmUpDirectories();
+        // Its own temporary root: registry processes other tests start warm up in the system's at the same time.
+        using var temporary = new TempDirectory();
         var logger = new ListLogger();
 
-        Assert.True(await StartupWarmUp.RunAsync(mode, logger));
+        Assert.True(await StartupWarmUp.RunAsync(mode, logger, temporary.Path));
 
-        Assert.Equal(before, WarmUpDirectories());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temporary.Path));
         Assert.Contains(logger.Messages, m => m.StartsWith("Warmed up in ", StringComparison.Ordinal));
     }
 
@@ -73,9 +74,6 @@ public sealed class StartupWarmUpTests
         Assert.True(on.Services.GetRequiredService<IOptions<ApiOptions>>().Value.WarmUp);
         Assert.False(off.Services.GetRequiredService<IOptions<ApiOptions>>().Value.WarmUp);
     }
-
-    private static string[] WarmUpDirectories()
-        => [.. Directory.GetDirectories(Path.GetTempPath(), "registry-warm-up-*").Order(StringComparer.Ordinal)];
 
     private sealed class ListLogger : ILogger
     {
