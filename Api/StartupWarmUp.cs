@@ -105,7 +105,7 @@ public static partial class StartupWarmUp
         // (chunked clients), then the same bytes monolithically (POST, PUT with the body) to the second repository.
         await ExpectAsync(http, new(HttpMethod.Post, $"/v2/{First}/blobs/uploads/?digest={Digest(config)}") { Content = Body(config) }, HttpStatusCode.Created, ct);
         var session = await StartUploadAsync(http, First, ct);
-        using (var patch = new HttpRequestMessage(HttpMethod.Patch, session) { Content = new StreamContent(new MemoryStream(layers[0])) })
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, session) { Content = new TricklingContent(layers[0], chunked: true) })
         {
             patch.Headers.TransferEncodingChunked = true;
             session = await SessionAsync(http, patch, ct);
@@ -186,9 +186,9 @@ public static partial class StartupWarmUp
         return request;
     }
 
-    private static ByteArrayContent Body(byte[] bytes)
+    private static TricklingContent Body(byte[] bytes)
     {
-        var content = new ByteArrayContent(bytes);
+        var content = new TricklingContent(bytes);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         return content;
     }
@@ -208,4 +208,27 @@ public static partial class StartupWarmUp
 
     [LoggerMessage(24, LogLevel.Warning, "The start-up warm-up failed; starting without it (the first requests will be slower)")]
     private static partial void LogWarmUpFailed(ILogger logger, Exception exception);
+
+    /// <summary>
+    /// A body sent in two parts with a pause between, as bodies arrive from a real network: the
+    /// server then waits for the rest, which runs code (and compiles it) that a body already
+    /// whole in its buffers never reaches.
+    /// </summary>
+    private sealed class TricklingContent(byte[] bytes, bool chunked = false) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            var half = bytes.Length / 2;
+            await stream.WriteAsync(bytes.AsMemory(0, half));
+            await stream.FlushAsync();
+            await Task.Delay(TimeSpan.FromMilliseconds(5));
+            await stream.WriteAsync(bytes.AsMemory(half));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = bytes.Length;
+            return !chunked;
+        }
+    }
 }
